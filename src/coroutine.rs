@@ -1,0 +1,258 @@
+//! Spawning coroutines and joining them.
+
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+use std::num::NonZeroU64;
+use std::panic::Location;
+use std::sync::Arc;
+use std::thread;
+
+use crate::runtime::Runtime;
+use crate::runtime::stack::checked_stack_size;
+use crate::runtime::task::{Header, Joinable, TaskCell};
+use crate::runtime::worker::Worker;
+
+/// Spawns `f` as a new coroutine (Go's `go f()`).
+///
+/// The coroutine starts on some worker soon; from then on it runs on that
+/// worker's thread only. Dropping the returned handle detaches it. Called
+/// outside the runtime, this starts the runtime first if needed.
+///
+/// # Panics
+/// If the runtime has to start and cannot (an invalid `GORO_WORKERS`, or no
+/// thread could be created). `Builder::spawn` returns such errors instead.
+#[track_caller]
+pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let rt = Runtime::get();
+    spawn_on(rt, None, rt.stack_size, Location::caller(), f)
+}
+
+fn spawn_on<F, T>(
+    rt: &'static Runtime,
+    name: Option<Arc<str>>,
+    stack_size: usize,
+    location: &'static Location<'static>,
+    f: F,
+) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let header = Header::new(rt.next_id(), name, stack_size, location);
+    let task = TaskCell::new(header, f);
+    let handle = JoinHandle {
+        task: task.clone(),
+        _not_sync: PhantomData,
+    };
+    rt.submit(task);
+    handle
+}
+
+/// Runs `f` as the main coroutine and returns its result, starting the
+/// runtime if needed (the body of a Go program's `main`).
+///
+/// The calling thread blocks until `f` returns. A panic in `f` resumes on
+/// the caller. Other coroutines still running when `f` returns are
+/// abandoned, as when Go's `main` returns: `run` does not wait for them (they
+/// keep running until the process exits). Called from a coroutine, `run`
+/// just calls `f`.
+///
+/// # Panics
+/// If `f` panics, or if the runtime has to start and cannot.
+#[track_caller]
+pub fn run<F, T>(f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    if Worker::current_in_coroutine().is_some() {
+        return f();
+    }
+    let rt = Runtime::get();
+    let handle = spawn_on(
+        rt,
+        Some(Arc::from("main")),
+        rt.stack_size,
+        Location::caller(),
+        f,
+    );
+    match handle.join() {
+        Ok(v) => v,
+        Err(payload) => std::panic::resume_unwind(payload),
+    }
+}
+
+/// Sets a coroutine's name and stack size before spawning it, like
+/// `std::thread::Builder`.
+///
+/// ```
+/// let h = goro::Builder::new()
+///     .name("worker")
+///     .stack_size(64 * 1024)
+///     .spawn(|| goro::current().unwrap().name().map(String::from))
+///     .unwrap();
+/// assert_eq!(h.join().unwrap().as_deref(), Some("worker"));
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with nothing set: unnamed, the runtime's default stack.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the coroutine; the name shows in panic messages, stack overflow
+    /// reports and runtime dumps.
+    pub fn name(mut self, name: impl Into<String>) -> Builder {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The coroutine's stack reserve in bytes (default 256 KiB, see
+    /// `runtime::Builder::stack_size`), rounded up to whole pages. Only the
+    /// pages the coroutine touches cost memory; stacks cannot grow, so a
+    /// coroutine that recurses deeply needs a larger one.
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Spawns `f` with these settings.
+    ///
+    /// # Errors
+    /// `InvalidInput` if the stack size is below 16 KiB or above 1 GiB, or if
+    /// the runtime has to start and its configuration is invalid.
+    #[track_caller]
+    pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let location = Location::caller();
+        let stack_size = self.stack_size.map(checked_stack_size).transpose()?;
+        let rt = match Runtime::started() {
+            Some(rt) => rt,
+            None => crate::runtime::Builder::new().start_or_get()?,
+        };
+        let name = self.name.map(Arc::from);
+        Ok(spawn_on(
+            rt,
+            name,
+            stack_size.unwrap_or(rt.stack_size),
+            location,
+            f,
+        ))
+    }
+}
+
+/// An owned permission to join a coroutine (wait for it and take its result).
+///
+/// Dropping the handle detaches the coroutine: it keeps running, and its
+/// result is dropped when it ends.
+pub struct JoinHandle<T> {
+    task: Arc<dyn Joinable<T>>,
+    /// `join` takes the output through `&self` internally; the handle is
+    /// `Send` (it may move to the joiner) but not shared.
+    _not_sync: PhantomData<std::cell::Cell<()>>,
+}
+
+impl<T> JoinHandle<T> {
+    /// Waits for the coroutine to finish and returns its result, or the
+    /// payload of its panic. Parks the caller if it is a coroutine; blocks
+    /// the thread otherwise.
+    pub fn join(self) -> thread::Result<T> {
+        let header = self.task.header();
+        header.wait_complete();
+        // SAFETY: `wait_complete` returned, so COMPLETE is set; the handle is
+        // consumed here, so this is the one and only take.
+        match unsafe { self.task.take_output() } {
+            Some(r) => r,
+            None => Err(Box::new("goro: coroutine finished without a result")),
+        }
+    }
+
+    /// Whether the coroutine has finished (a `join` would not wait).
+    pub fn is_finished(&self) -> bool {
+        self.task.header().is_complete()
+    }
+
+    /// The coroutine this handle joins.
+    pub fn coroutine(&self) -> Coroutine {
+        Coroutine::of(self.task.header())
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("coroutine", &self.coroutine())
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+/// A coroutine's unique identifier. Ids are never reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CoroutineId(NonZeroU64);
+
+impl CoroutineId {
+    /// The id as a number (ids start at 1).
+    pub fn as_u64(self) -> u64 {
+        self.0.get()
+    }
+}
+
+impl fmt::Display for CoroutineId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// A coroutine's identity: its id and name.
+#[derive(Clone, Debug)]
+pub struct Coroutine {
+    id: CoroutineId,
+    name: Option<Arc<str>>,
+}
+
+impl Coroutine {
+    fn of(header: &Header) -> Coroutine {
+        Coroutine {
+            id: CoroutineId(NonZeroU64::new(header.id).unwrap_or(NonZeroU64::MIN)),
+            name: header.name.clone(),
+        }
+    }
+
+    /// The coroutine's id.
+    pub fn id(&self) -> CoroutineId {
+        self.id
+    }
+
+    /// The name given with `Builder::name` (`"main"` for `goro::run`'s).
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+}
+
+/// The coroutine calling this, or `None` on a plain thread.
+pub fn current() -> Option<Coroutine> {
+    Worker::with_running_header(Coroutine::of)
+}
+
+/// Lets other coroutines on this worker run before the caller continues (Go's
+/// `runtime.Gosched`). On a plain thread, yields the thread.
+pub fn yield_now() {
+    match Worker::current_in_coroutine() {
+        Some(w) => w.yield_running(),
+        None => thread::yield_now(),
+    }
+}

@@ -1,0 +1,33 @@
+//! goro: Go's goroutines for Rust.
+//!
+//! Stackful coroutines on an M:N scheduler with work-stealing worker threads,
+//! so that code which looks blocking parks only the coroutine, never the
+//! thread:
+//!
+//! ```
+//! let answer = goro::run(|| {
+//!     let handles: Vec<_> = (0..10u64).map(|i| goro::go!(move || i * i)).collect();
+//!     handles.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+//! });
+//! assert_eq!(answer, 285);
+//! ```
+//!
+//! Guarantees and limits:
+//! - Scheduling is cooperative: a coroutine runs until it blocks in goro
+//!   (a channel, a socket, `sleep`, a lock, `join`), yields or returns.
+//!   A blocking system call or a long computation holds its worker.
+//! - A started coroutine stays on its worker thread for life, so
+//!   thread-locals and `!Send` values on its stack are safe; only coroutines
+//!   that have not started yet move between workers.
+//! - Everything also works from plain threads outside the runtime, where
+//!   blocking calls block the thread.
+
+#![warn(missing_docs)]
+
+mod coroutine;
+mod macros;
+pub mod runtime;
+pub mod time;
+
+pub use coroutine::{Builder, Coroutine, CoroutineId, JoinHandle, current, run, spawn, yield_now};
+pub use time::sleep;

@@ -1,0 +1,23 @@
+//! Instants as nanoseconds, so that they fit in an atomic.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+/// The zero of `nanos`: fixed at first use, before any timer exists.
+static EPOCH: OnceLock<Instant> = OnceLock::new();
+
+pub(crate) fn init() {
+    EPOCH.get_or_init(Instant::now);
+}
+
+/// `t` as nanoseconds since the epoch; instants before it map to 0.
+pub(crate) fn nanos(t: Instant) -> u64 {
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    t.saturating_duration_since(epoch)
+        .as_nanos()
+        .min(u64::MAX as u128 - 1) as u64
+}
+
+pub(crate) fn now_nanos() -> u64 {
+    nanos(Instant::now())
+}

@@ -1,0 +1,311 @@
+//! The runtime: worker threads, their queues, stacks, timers and pollers.
+//!
+//! # The model
+//!
+//! goro runs coroutines (Go's goroutines) on N worker threads, N defaulting
+//! to the machine's parallelism. A coroutine is born by `spawn`/`go!` as a
+//! task: a header (id, name, park state) and its closure, in one allocation.
+//! It waits, not yet started and stealable, in its spawner's `fresh` deque
+//! (or the global injector, when spawned outside the runtime). The worker
+//! that dequeues it gives it a stack from its pool and starts it; from then
+//! on the coroutine lives in that worker's table and runs only on that
+//! worker's thread. It runs until it yields, parks or returns; nothing
+//! preempts it.
+//!
+//! To block — join, sleep, a channel, a lock, a socket — a coroutine
+//! registers itself where the event will come from and parks (`park.rs`):
+//! it switches back to its worker, which marks it PARKED. Whoever completes
+//! the event unparks it, which queues it on its own worker: in `runnext` if
+//! the waker is a coroutine of that worker, in the worker's inbox from any
+//! other thread, after which a sleeping worker is woken through its poller's
+//! eventfd. When the coroutine returns, its stack goes back to the worker's
+//! pool and its joiner is woken.
+//!
+//! The scheduling policy is in `worker.rs`; the wakeup protocol between
+//! workers in `idle.rs`; stacks in `stack.rs`; timers in `timer.rs`.
+//!
+//! When `goro::run`'s closure returns, coroutines still alive are abandoned
+//! as when Go's `main` returns: nothing waits for them. The worker threads
+//! keep running them until the process exits, and destructors still on
+//! their stacks never run.
+
+mod clock;
+mod idle;
+pub(crate) mod overflow;
+mod panic_hook;
+pub(crate) mod park;
+mod poller;
+pub(crate) mod stack;
+pub(crate) mod task;
+mod timer;
+mod wait;
+pub(crate) mod worker;
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+
+use crossbeam_deque::{Injector, Worker as Deque};
+
+pub(crate) use clock::{nanos, now_nanos};
+use idle::IdleSet;
+use task::Task;
+pub(crate) use wait::{Wait, WaitGuard, WaitReason};
+use worker::{Worker, WorkerShared};
+
+/// Most workers accepted; well above any machine goro runs on.
+const MAX_WORKERS: usize = 1024;
+
+/// The running runtime. Set once; never torn down.
+static RUNTIME: OnceLock<&'static Runtime> = OnceLock::new();
+/// Serializes starting the runtime.
+static START: Mutex<()> = Mutex::new(());
+/// The next unused coroutine id (ids start at 1).
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) struct Runtime {
+    pub(crate) workers: Box<[WorkerShared]>,
+    /// Coroutines spawned from outside the runtime, not yet started.
+    pub(crate) injector: Injector<Arc<dyn Task>>,
+    pub(crate) idle: IdleSet,
+    /// Stack size for coroutines that do not set one, page rounded.
+    pub(crate) stack_size: usize,
+    /// Coroutines spawned from outside the runtime.
+    outside_spawned: AtomicU64,
+}
+
+impl Runtime {
+    /// The runtime, started with the environment's settings if it was not.
+    ///
+    /// # Panics
+    /// If `GORO_WORKERS` is invalid or the worker threads cannot be started:
+    /// callers that cannot return an error (`spawn`, `run`) report it so.
+    pub(crate) fn get() -> &'static Runtime {
+        match RUNTIME.get() {
+            Some(rt) => rt,
+            None => match Builder::new().start_or_get() {
+                Ok(rt) => rt,
+                Err(e) => panic!("goro: cannot start the runtime: {e}"),
+            },
+        }
+    }
+
+    /// The runtime if it has been started.
+    pub(crate) fn started() -> Option<&'static Runtime> {
+        RUNTIME.get().copied()
+    }
+
+    /// Queues a new coroutine: on this worker if called from one, else on the
+    /// global injector.
+    pub(crate) fn submit(&'static self, task: Arc<dyn Task>) {
+        match Worker::current() {
+            Some(w) => w.push_fresh(task),
+            None => {
+                self.injector.push(task);
+                self.outside_spawned.fetch_add(1, Ordering::Relaxed);
+                // No worker owns the injector: make sure one looks.
+                std::sync::atomic::fence(Ordering::SeqCst);
+                self.idle.wake_one(&self.workers);
+            }
+        }
+    }
+
+    /// A new coroutine id.
+    pub(crate) fn next_id(&self) -> u64 {
+        match Worker::current() {
+            Some(w) => w.next_id(),
+            None => take_ids(1),
+        }
+    }
+}
+
+/// Reserves `n` consecutive coroutine ids and returns the first.
+pub(crate) fn take_ids(n: u64) -> u64 {
+    NEXT_ID.fetch_add(n, Ordering::Relaxed)
+}
+
+/// Locks a runtime mutex. The runtime never panics while holding one, so a
+/// poisoned lock only means a panic elsewhere; its data is still consistent.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Configures the runtime before it starts.
+///
+/// The runtime starts by itself on first use with the default settings:
+/// `GORO_WORKERS` workers if that environment variable is set, else one per
+/// CPU, and 256 KiB stacks. Settings made here override both, but only
+/// before the runtime has started.
+///
+/// ```
+/// goro::runtime::Builder::new().workers(2).start().ok();
+/// assert!(goro::runtime::num_workers() >= 1);
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct Builder {
+    workers: Option<usize>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with nothing set.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Number of worker threads (Go's `GOMAXPROCS`), from 1 to 1024.
+    pub fn workers(mut self, n: usize) -> Builder {
+        self.workers = Some(n);
+        self
+    }
+
+    /// Default stack reserve for coroutines that do not set their own (see
+    /// `goro::Builder::stack_size`). Only touched pages cost memory.
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Starts the runtime.
+    ///
+    /// # Errors
+    /// `InvalidInput` for a bad setting or a bad `GORO_WORKERS`;
+    /// `AlreadyExists` if the runtime is already running; the OS error if a
+    /// worker thread or poller cannot be created.
+    pub fn start(self) -> io::Result<()> {
+        if let Some(rt) = RUNTIME.get() {
+            return Err(already_running(rt));
+        }
+        let _guard = lock(&START);
+        if let Some(rt) = RUNTIME.get() {
+            return Err(already_running(rt));
+        }
+        self.launch().map(|_| ())
+    }
+
+    /// Starts the runtime if needed and runs `f` as the main coroutine, like
+    /// `goro::run`.
+    ///
+    /// # Errors
+    /// As `start`, except that an already running runtime is used as it is.
+    pub fn run<F, T>(self, f: F) -> io::Result<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.start_or_get()?;
+        Ok(crate::run(f))
+    }
+
+    pub(crate) fn start_or_get(self) -> io::Result<&'static Runtime> {
+        let _guard = lock(&START);
+        match RUNTIME.get() {
+            Some(rt) => Ok(rt),
+            None => self.launch(),
+        }
+    }
+
+    /// Builds and publishes the runtime. Called with `START` held.
+    fn launch(self) -> io::Result<&'static Runtime> {
+        let n = match self.workers {
+            Some(n) => check_workers(n, "Builder::workers")?,
+            None => workers_from_env()?,
+        };
+        let stack_size =
+            stack::checked_stack_size(self.stack_size.unwrap_or(stack::DEFAULT_STACK_SIZE))?;
+        let deques: Vec<Deque<Arc<dyn Task>>> = (0..n).map(|_| Deque::new_lifo()).collect();
+        let workers = deques
+            .iter()
+            .enumerate()
+            .map(|(i, d)| WorkerShared::new(i, d.stealer()))
+            .collect::<io::Result<Box<[_]>>>()?;
+        clock::init();
+        overflow::install();
+        panic_hook::install();
+        let rt: &'static Runtime = Box::leak(Box::new(Runtime {
+            workers,
+            injector: Injector::new(),
+            idle: IdleSet::new(n),
+            stack_size,
+            outside_spawned: AtomicU64::new(0),
+        }));
+        // If a thread fails to start, the runtime is not published; the
+        // threads already started idle forever, holding no work.
+        for (i, d) in deques.into_iter().enumerate() {
+            std::thread::Builder::new()
+                .name(format!("goro-worker-{i}"))
+                .spawn(move || worker::worker_main(rt, i, d))
+                .map_err(|e| {
+                    io::Error::new(e.kind(), format!("cannot start worker thread {i}: {e}"))
+                })?;
+        }
+        // Only now may work arrive: it comes through RUNTIME.
+        let _ = RUNTIME.set(rt);
+        Ok(rt)
+    }
+}
+
+fn already_running(rt: &Runtime) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!(
+            "the goro runtime is already running with {} workers; configure it before its first use",
+            rt.workers.len()
+        ),
+    )
+}
+
+fn check_workers(n: usize, source: &str) -> io::Result<usize> {
+    if (1..=MAX_WORKERS).contains(&n) {
+        Ok(n)
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{source}: {n} workers is out of range; expected 1 to {MAX_WORKERS}"),
+        ))
+    }
+}
+
+fn workers_from_env() -> io::Result<usize> {
+    match std::env::var("GORO_WORKERS") {
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(n) => check_workers(n, "GORO_WORKERS"),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "GORO_WORKERS={v:?} is not a worker count; expected a whole number from 1 to {MAX_WORKERS}"
+                ),
+            )),
+        },
+        Err(std::env::VarError::NotPresent) => {
+            Ok(std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS)))
+        }
+        Err(std::env::VarError::NotUnicode(v)) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("GORO_WORKERS={v:?} is not valid Unicode"),
+        )),
+    }
+}
+
+/// Number of live coroutines: spawned and not yet finished, the main one
+/// included (Go's `runtime.NumGoroutine`). A snapshot: it may be stale by the
+/// time it is read. 0 before the runtime starts.
+pub fn num_coroutines() -> usize {
+    let Some(rt) = Runtime::started() else {
+        return 0;
+    };
+    let mut live = rt.outside_spawned.load(Ordering::Relaxed) as i64;
+    for w in rt.workers.iter() {
+        live += w.spawned.load(Ordering::Relaxed) as i64;
+        live -= w.finished.load(Ordering::Relaxed) as i64;
+    }
+    live.max(0) as usize
+}
+
+/// Number of worker threads; starts the runtime if it has not started.
+///
+/// # Panics
+/// If the runtime cannot start (see `Builder::start` for the errors).
+pub fn num_workers() -> usize {
+    Runtime::get().workers.len()
+}

@@ -1,0 +1,85 @@
+//! Park and unpark: the one blocking primitive under join, sleep, channels,
+//! sync and I/O.
+//!
+//! A coroutine parks by switching back to its worker, which then marks it
+//! PARKED; an unpark that arrives before that mark is remembered (NOTIFIED)
+//! and makes the park return at once, so no wakeup is lost. A plain thread
+//! parks with `std::thread::park`, which has the same token semantics.
+//!
+//! Parks may return spuriously (a stale timer, a stale token): every caller
+//! re-checks its own condition in a loop.
+
+use std::sync::Arc;
+use std::thread::{self, Thread};
+use std::time::Instant;
+
+use super::task::Task;
+use super::worker::{self, Worker};
+
+/// Who to wake: a coroutine or a plain thread.
+#[derive(Clone)]
+pub(crate) enum Waiter {
+    Coroutine(Arc<dyn Task>),
+    Thread(Thread),
+}
+
+impl Waiter {
+    /// The caller: the running coroutine, or else the current thread.
+    pub(crate) fn current() -> Waiter {
+        match Worker::running_task() {
+            Some(task) => Waiter::Coroutine(task),
+            None => Waiter::Thread(thread::current()),
+        }
+    }
+
+    pub(crate) fn wake(self) {
+        self.wake_by_ref();
+    }
+
+    pub(crate) fn wake_by_ref(&self) {
+        match self {
+            Waiter::Coroutine(task) => unpark(&**task),
+            Waiter::Thread(t) => t.unpark(),
+        }
+    }
+
+    /// True if both name the same coroutine or thread.
+    pub(crate) fn same(&self, other: &Waiter) -> bool {
+        match (self, other) {
+            (Waiter::Coroutine(a), Waiter::Coroutine(b)) => a.header().id == b.header().id,
+            (Waiter::Thread(a), Waiter::Thread(b)) => a.id() == b.id(),
+            _ => false,
+        }
+    }
+}
+
+/// Unparks a coroutine: queues it on its own worker if it was parked.
+pub(crate) fn unpark(task: &dyn Task) {
+    let header = task.header();
+    if header.unpark()
+        && let Some((w, slot)) = header.home()
+    {
+        worker::schedule(w, slot);
+    }
+}
+
+/// Parks the caller until unparked (or spuriously).
+pub(crate) fn park() {
+    match Worker::current_in_coroutine() {
+        Some(w) => w.park_running(),
+        None => thread::park(),
+    }
+}
+
+/// Parks the caller until unparked or until `deadline` (or spuriously).
+pub(crate) fn park_until(deadline: Instant) {
+    match Worker::current_in_coroutine() {
+        Some(w) => w.park_running_until(deadline),
+        None => {
+            let now = Instant::now();
+            if deadline > now {
+                thread::park_timeout(deadline - now);
+            }
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! What a parked coroutine waits on, for `runtime::dump`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::worker::Worker;
+
+/// A parked coroutine's reason. The argument (an fd, a coroutine id) rides
+/// along where there is one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// Not parked on anything named.
+    Nothing,
+    /// `JoinHandle::join` of the coroutine with this id.
+    Join(u64),
+    /// `sleep` or a timer.
+    Sleep,
+    /// A channel receive.
+    ChanRecv,
+    /// A channel send.
+    ChanSend,
+    /// `select!` over several channels.
+    Select,
+    /// Readiness to read the fd.
+    Read(i32),
+    /// Readiness to write the fd.
+    Write(i32),
+    /// A `goro::sync` lock or primitive.
+    Sync(SyncKind),
+    /// A call running in `goro::blocking`.
+    Blocking,
+}
+
+/// Which `goro::sync` primitive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SyncKind {
+    Mutex,
+    RwLock,
+    Condvar,
+    WaitGroup,
+    Once,
+    Semaphore,
+    Barrier,
+}
+
+const SYNC_KINDS: [SyncKind; 7] = [
+    SyncKind::Mutex,
+    SyncKind::RwLock,
+    SyncKind::Condvar,
+    SyncKind::WaitGroup,
+    SyncKind::Once,
+    SyncKind::Semaphore,
+    SyncKind::Barrier,
+];
+
+impl Wait {
+    fn encode(self) -> u64 {
+        let (kind, arg): (u64, u64) = match self {
+            Wait::Nothing => (0, 0),
+            Wait::Join(id) => (1, id),
+            Wait::Sleep => (2, 0),
+            Wait::ChanRecv => (3, 0),
+            Wait::ChanSend => (4, 0),
+            Wait::Select => (5, 0),
+            Wait::Read(fd) => (6, fd as u32 as u64),
+            Wait::Write(fd) => (7, fd as u32 as u64),
+            Wait::Sync(k) => (
+                8,
+                SYNC_KINDS.iter().position(|&s| s == k).unwrap_or(0) as u64,
+            ),
+            Wait::Blocking => (9, 0),
+        };
+        (kind << 56) | (arg & ((1 << 56) - 1))
+    }
+
+    fn decode(v: u64) -> Wait {
+        let arg = v & ((1 << 56) - 1);
+        match v >> 56 {
+            1 => Wait::Join(arg),
+            2 => Wait::Sleep,
+            3 => Wait::ChanRecv,
+            4 => Wait::ChanSend,
+            5 => Wait::Select,
+            6 => Wait::Read(arg as u32 as i32),
+            7 => Wait::Write(arg as u32 as i32),
+            8 => Wait::Sync(
+                SYNC_KINDS
+                    .get(arg as usize)
+                    .copied()
+                    .unwrap_or(SyncKind::Mutex),
+            ),
+            9 => Wait::Blocking,
+            _ => Wait::Nothing,
+        }
+    }
+}
+
+/// A coroutine's current `Wait`, readable from any thread.
+pub(crate) struct WaitReason {
+    code: AtomicU64,
+}
+
+impl WaitReason {
+    pub(crate) fn new() -> WaitReason {
+        WaitReason {
+            code: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn get(&self) -> Wait {
+        Wait::decode(self.code.load(Ordering::Relaxed))
+    }
+
+    fn set(&self, w: Wait) {
+        self.code.store(w.encode(), Ordering::Relaxed);
+    }
+}
+
+/// Records what the running coroutine waits on for as long as it lives.
+/// Does nothing on a plain thread.
+pub(crate) struct WaitGuard {
+    active: bool,
+}
+
+impl WaitGuard {
+    pub(crate) fn set(w: Wait) -> WaitGuard {
+        let active = Worker::with_running_header(|h| h.wait.set(w)).is_some();
+        WaitGuard { active }
+    }
+}
+
+impl Drop for WaitGuard {
+    fn drop(&mut self) {
+        if self.active {
+            // The guard lives on the coroutine's stack, so the same coroutine
+            // is running now.
+            Worker::with_running_header(|h| h.wait.set(Wait::Nothing));
+        }
+    }
+}

@@ -1,0 +1,774 @@
+//! Workers: the OS threads that run coroutines.
+//!
+//! # Queues
+//!
+//! Each worker has:
+//! - `runnext`: one started coroutine just woken by a coroutine running on
+//!   this worker (Go's `runnext`). It runs next and inherits the time slice:
+//!   picks from `runnext` do not start a new slice, and after
+//!   `RUNNEXT_SLICE` of them in a row it goes to the back of `runq`, so a
+//!   ping-pong pair cannot starve the others.
+//! - `runq`: a FIFO of started coroutines, ready to run. Started coroutines
+//!   are never stolen: a coroutine's stack may hold `!Send` values and
+//!   compiled code may cache thread-local addresses across a switch, so once
+//!   started, a coroutine runs on this thread until it ends.
+//! - `fresh`: a deque of coroutines not yet started. The owner pops the
+//!   newest (a just-spawned coroutine runs next, depth first, on stacks still
+//!   hot in cache); thieves take the oldest, in batches.
+//! - `inbox`: slots of this worker's coroutines unparked by other threads.
+//!
+//! Shared by all: the global `injector` (spawns from outside the runtime).
+//!
+//! # Picking the next coroutine
+//!
+//! 1. Every `FAIRNESS_TICKS` picks: the global injector, then this worker's
+//!    own oldest fresh coroutine, so neither can starve behind local work.
+//! 2. Due timers fire; the inbox drains into `runq`.
+//! 3. `runnext`, within its slice.
+//! 4. `runq` and `fresh`, alternating which goes first when both have work,
+//!    so neither yielding coroutines nor a spawn storm starves the other.
+//! 5. Out of work: spin for `SPIN_BEFORE_SLEEP`, stealing from the injector
+//!    and other workers' `fresh` deques; then sleep in the poller until the
+//!    next timer, an I/O event or a `notify` (see `idle.rs`).
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::ptr;
+use std::sync::atomic::{self, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+use crossbeam_deque::{Injector, Steal, Stealer, Worker as Deque};
+
+use super::poller::{Poller, WAKE_KEY};
+use super::stack::{Stack, StackPool};
+use super::task::{Header, Task};
+use super::timer::{self, TimerAction, TimerHeap};
+use super::{Runtime, clock, lock};
+
+/// Why a coroutine switched back to its worker.
+pub(crate) enum Switch {
+    /// Runnable again at once: go to the back of `runq`.
+    Yield,
+    /// Parked: leave it until an unpark queues it.
+    Park,
+}
+
+type Co = Coroutine<(), Switch, (), Stack>;
+type CoYielder = Yielder<(), Switch>;
+
+/// Picks between fairness checks. Prime, as in Go, so the check does not fall
+/// into step with a program's own period.
+const FAIRNESS_TICKS: u32 = 61;
+/// Consecutive `runnext` picks that share one time slice.
+const RUNNEXT_SLICE: u32 = 64;
+/// How long a worker out of work keeps looking before it sleeps. A wakeup
+/// through the kernel costs tens of microseconds on these VMs, so a handoff
+/// that arrives within this window is caught without one.
+const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(50);
+/// Pause instructions between two looks while spinning.
+const SPIN_PAUSES: u32 = 64;
+/// Events taken from the poller at once.
+const EVENTS_PER_WAIT: usize = 256;
+/// Coroutine ids a worker takes from the global counter at a time, so that
+/// spawning does not contend on one cache line.
+const ID_BLOCK: u64 = 1024;
+
+/// `slot` value meaning "no coroutine is running".
+const NO_SLOT: u32 = u32::MAX;
+
+/// Sleep states of a worker.
+const AWAKE: u8 = 0;
+const SLEEPING: u8 = 1;
+const NOTIFIED: u8 = 2;
+
+thread_local! {
+    /// This thread's worker; set once when a worker thread starts.
+    static WORKER: Cell<Option<&'static Worker>> = const { Cell::new(None) };
+}
+
+/// The part of a worker that other threads use. Padded to its own cache
+/// lines so that workers' counters do not share one.
+#[repr(align(128))]
+pub(crate) struct WorkerShared {
+    pub(crate) index: usize,
+    /// Takes not-yet-started coroutines from this worker's `fresh` deque.
+    fresh: Stealer<Arc<dyn Task>>,
+    /// Slots of this worker's coroutines unparked by other threads.
+    inbox: Injector<u32>,
+    /// AWAKE, SLEEPING or NOTIFIED. A waker writes the eventfd only on the
+    /// SLEEPING -> NOTIFIED transition.
+    sleep: AtomicU8,
+    pub(crate) poller: Poller,
+    timers: Mutex<TimerHeap>,
+    /// The earliest timer as `clock::nanos`, `u64::MAX` if none. Written
+    /// under the `timers` lock; read without it.
+    timer_next: AtomicU64,
+    /// Cancelled timers still in the heap (see `timer.rs`).
+    timers_stale: AtomicUsize,
+    /// Coroutines spawned from this worker. Written by the owner only.
+    pub(crate) spawned: AtomicU64,
+    /// Coroutines that finished on this worker. Written by the owner only.
+    pub(crate) finished: AtomicU64,
+}
+
+impl WorkerShared {
+    pub(crate) fn new(
+        index: usize,
+        fresh: Stealer<Arc<dyn Task>>,
+    ) -> std::io::Result<WorkerShared> {
+        Ok(WorkerShared {
+            index,
+            fresh,
+            inbox: Injector::new(),
+            sleep: AtomicU8::new(AWAKE),
+            poller: Poller::new()?,
+            timers: Mutex::new(TimerHeap::new()),
+            timer_next: AtomicU64::new(u64::MAX),
+            timers_stale: AtomicUsize::new(0),
+            spawned: AtomicU64::new(0),
+            finished: AtomicU64::new(0),
+        })
+    }
+
+    /// Wakes the worker if it sleeps in its poller.
+    pub(crate) fn notify(&self) {
+        if self.sleep.load(Ordering::SeqCst) == SLEEPING
+            && self
+                .sleep
+                .compare_exchange(SLEEPING, NOTIFIED, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        {
+            self.poller.notify();
+        }
+    }
+
+    /// Queues an unparked coroutine of this worker from another thread.
+    fn push_inbox(&self, slot: u32) {
+        self.inbox.push(slot);
+        atomic::fence(Ordering::SeqCst);
+        self.notify();
+    }
+
+    /// Arms a timer on this worker; wakes the worker if it is now the earliest.
+    pub(crate) fn add_timer(&self, when: Instant, seq: u64, action: TimerAction) {
+        let earlier = {
+            let mut heap = lock(&self.timers);
+            heap.push(when, seq, action);
+            let next = heap.next_nanos();
+            let earlier = next < self.timer_next.load(Ordering::Relaxed);
+            self.timer_next.store(next, Ordering::Relaxed);
+            earlier
+        };
+        if earlier {
+            self.notify();
+        }
+    }
+
+    /// Counts a timer entry made stale by an early wakeup.
+    pub(crate) fn timer_cancelled(&self) {
+        self.timers_stale.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Moves the timers due at `now` into `due` (to be performed by the caller
+    /// after the lock is released).
+    fn take_due_timers(&self, now: Instant, due: &mut Vec<TimerAction>) {
+        let mut heap = lock(&self.timers);
+        heap.pop_due(now, due);
+        heap.sweep_if_worth_it(&self.timers_stale);
+        self.timer_next.store(heap.next_nanos(), Ordering::Relaxed);
+    }
+
+    fn has_timers(&self) -> bool {
+        self.timer_next.load(Ordering::Relaxed) != u64::MAX
+    }
+
+    /// How long until the earliest timer; `None` if there is none.
+    fn time_to_next_timer(&self) -> Option<Duration> {
+        let next = self.timer_next.load(Ordering::Relaxed);
+        (next != u64::MAX).then(|| Duration::from_nanos(next.saturating_sub(clock::now_nanos())))
+    }
+
+    pub(crate) fn timer_count(&self) -> usize {
+        lock(&self.timers).len()
+    }
+}
+
+/// What the scheduler runs next.
+enum Runnable {
+    Started(u32),
+    Fresh(Arc<dyn Task>),
+}
+
+/// A started coroutine's entry in its worker's table.
+struct Entry {
+    /// The suspended coroutine; `None` while it runs (the scheduler holds it).
+    co: Option<Co>,
+    task: Arc<dyn Task>,
+}
+
+/// Started coroutines of one worker, by slot. A slot is stable from start to
+/// end and then reused.
+struct Table {
+    entries: Vec<Option<Entry>>,
+    free: Vec<u32>,
+}
+
+impl Table {
+    fn insert(&mut self, task: Arc<dyn Task>) -> u32 {
+        let entry = Some(Entry { co: None, task });
+        match self.free.pop() {
+            Some(slot) => {
+                self.entries[slot as usize] = entry;
+                slot
+            }
+            None => {
+                self.entries.push(entry);
+                (self.entries.len() - 1) as u32
+            }
+        }
+    }
+
+    fn entry(&mut self, slot: u32) -> &mut Entry {
+        match self.entries.get_mut(slot as usize) {
+            Some(Some(e)) => e,
+            _ => unreachable!("goro: slot {slot} names no started coroutine"),
+        }
+    }
+
+    fn remove(&mut self, slot: u32) -> Option<Arc<dyn Task>> {
+        let e = self.entries.get_mut(slot as usize)?.take()?;
+        self.free.push(slot);
+        Some(e.task)
+    }
+}
+
+/// A worker's own state, used only on its thread.
+pub(crate) struct Worker {
+    pub(crate) shared: &'static WorkerShared,
+    pub(crate) rt: &'static Runtime,
+    /// Not-yet-started coroutines; the owner end of `shared.fresh`.
+    fresh: Deque<Arc<dyn Task>>,
+    runnext: Cell<Option<u32>>,
+    runq: RefCell<VecDeque<u32>>,
+    table: RefCell<Table>,
+    stacks: RefCell<StackPool>,
+    /// Picks so far, for the fairness checks.
+    tick: Cell<u32>,
+    /// `runnext` picks in the current time slice.
+    slice: Cell<u32>,
+    /// Whether this worker is counted in `IdleSet::num_spinning`.
+    spinning: Cell<bool>,
+    /// The running coroutine's yielder; null while the scheduler runs. Set by
+    /// the coroutine itself when it starts and each time it is resumed.
+    yielder: Cell<*const CoYielder>,
+    /// The running coroutine's slot, `NO_SLOT` while the scheduler runs.
+    running: Cell<u32>,
+    /// The running coroutine's header, null while the scheduler runs. Kept
+    /// beside `running` for the fault handler, which cannot borrow `table`.
+    running_header: Cell<*const Header>,
+    /// Unused ids `[next, end)` of this worker's block.
+    ids: Cell<(u64, u64)>,
+    /// State for choosing steal victims.
+    rng: Cell<u32>,
+    events: RefCell<Box<[libc::epoll_event]>>,
+    due: RefCell<Vec<TimerAction>>,
+}
+
+impl Worker {
+    fn new(rt: &'static Runtime, index: usize, fresh: Deque<Arc<dyn Task>>) -> Worker {
+        let empty = libc::epoll_event { events: 0, u64: 0 };
+        Worker {
+            shared: &rt.workers[index],
+            rt,
+            fresh,
+            runnext: Cell::new(None),
+            runq: RefCell::new(VecDeque::new()),
+            table: RefCell::new(Table {
+                entries: Vec::new(),
+                free: Vec::new(),
+            }),
+            stacks: RefCell::new(StackPool::new()),
+            tick: Cell::new(0),
+            slice: Cell::new(0),
+            spinning: Cell::new(false),
+            yielder: Cell::new(ptr::null()),
+            running: Cell::new(NO_SLOT),
+            running_header: Cell::new(ptr::null()),
+            ids: Cell::new((0, 0)),
+            rng: Cell::new(index as u32 * 0x9E37_79B9 + 1),
+            events: RefCell::new(vec![empty; EVENTS_PER_WAIT].into_boxed_slice()),
+            due: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// This thread's worker, if it is a worker thread.
+    pub(crate) fn current() -> Option<&'static Worker> {
+        WORKER.with(Cell::get)
+    }
+
+    /// This thread's worker, if a coroutine is running on it right now.
+    pub(crate) fn current_in_coroutine() -> Option<&'static Worker> {
+        Worker::current().filter(|w| !w.yielder.get().is_null())
+    }
+
+    /// The running coroutine's task, if the caller is a coroutine.
+    pub(crate) fn running_task() -> Option<Arc<dyn Task>> {
+        let w = Worker::current_in_coroutine()?;
+        let slot = w.running.get();
+        let table = w.table.borrow();
+        let e = table.entries.get(slot as usize)?.as_ref()?;
+        Some(e.task.clone())
+    }
+
+    /// Calls `f` with the running coroutine's header, if the caller is one.
+    pub(crate) fn with_running_header<R>(f: impl FnOnce(&Header) -> R) -> Option<R> {
+        let w = Worker::current_in_coroutine()?;
+        let h = w.running_header.get();
+        // SAFETY: non-null only while the coroutine it belongs to runs, and
+        // the table holds that coroutine's task (hence its header) alive at
+        // least until it ends, which is after any code it runs.
+        (!h.is_null()).then(|| f(unsafe { &*h }))
+    }
+
+    /// For the fault handler: the running coroutine's header, or null.
+    pub(crate) fn running_header_ptr() -> *const Header {
+        Worker::current().map_or(ptr::null(), |w| w.running_header.get())
+    }
+
+    pub(crate) fn index(&self) -> usize {
+        self.shared.index
+    }
+
+    /// A fresh coroutine id.
+    pub(crate) fn next_id(&self) -> u64 {
+        let (mut next, mut end) = self.ids.get();
+        if next == end {
+            next = super::take_ids(ID_BLOCK);
+            end = next + ID_BLOCK;
+        }
+        self.ids.set((next + 1, end));
+        next
+    }
+
+    /// Queues a coroutine spawned on this worker's thread.
+    pub(crate) fn push_fresh(&self, task: Arc<dyn Task>) {
+        self.fresh.push(task);
+        let s = &self.shared.spawned;
+        s.store(s.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        // No fence: if a thief misses this task, this worker runs it itself.
+        self.rt.idle.wake_one(&self.rt.workers);
+    }
+
+    /// Queues a started coroutine of this worker that became runnable.
+    fn make_ready(&self, slot: u32) {
+        if self.yielder.get().is_null() {
+            self.runq.borrow_mut().push_back(slot);
+        } else if let Some(old) = self.runnext.replace(Some(slot)) {
+            // Woken by the running coroutine: runs next (Go's goready).
+            self.runq.borrow_mut().push_back(old);
+        }
+    }
+
+    /// The scheduler: never returns.
+    fn run(&'static self) -> ! {
+        loop {
+            match self.next_runnable() {
+                Runnable::Started(slot) => {
+                    let co = self.table.borrow_mut().entry(slot).co.take();
+                    match co {
+                        Some(co) => self.resume(slot, co),
+                        None => unreachable!("goro: coroutine {slot} queued twice"),
+                    }
+                }
+                Runnable::Fresh(task) => self.start(task),
+            }
+        }
+    }
+
+    fn next_runnable(&self) -> Runnable {
+        loop {
+            if let Some(r) = self.pick_local() {
+                return r;
+            }
+            if let Some(r) = self.find_work_or_sleep() {
+                return r;
+            }
+        }
+    }
+
+    fn pick_local(&self) -> Option<Runnable> {
+        let tick = self.tick.get().wrapping_add(1);
+        self.tick.set(tick);
+        if tick % FAIRNESS_TICKS == 0 {
+            if let Some(t) = steal_one(&self.rt.injector) {
+                return Some(Runnable::Fresh(t));
+            }
+            if let Some(t) = steal_one(&self.shared.fresh) {
+                return Some(Runnable::Fresh(t));
+            }
+        }
+        self.fire_due_timers();
+        self.drain_inbox();
+        if let Some(slot) = self.runnext.take() {
+            if self.slice.get() < RUNNEXT_SLICE {
+                self.slice.set(self.slice.get() + 1);
+                return Some(Runnable::Started(slot));
+            }
+            self.runq.borrow_mut().push_back(slot);
+        }
+        self.slice.set(0);
+        let from_runq = || self.runq.borrow_mut().pop_front().map(Runnable::Started);
+        let from_fresh = || self.fresh.pop().map(Runnable::Fresh);
+        if tick & 1 == 0 {
+            from_runq().or_else(from_fresh)
+        } else {
+            from_fresh().or_else(from_runq)
+        }
+    }
+
+    fn drain_inbox(&self) {
+        if self.shared.inbox.is_empty() {
+            return;
+        }
+        let mut runq = self.runq.borrow_mut();
+        loop {
+            match self.shared.inbox.steal() {
+                Steal::Success(slot) => runq.push_back(slot),
+                Steal::Empty => break,
+                Steal::Retry => continue,
+            }
+        }
+    }
+
+    fn fire_due_timers(&self) {
+        if !self.shared.has_timers() {
+            return;
+        }
+        let now = Instant::now();
+        if clock::nanos(now) < self.shared.timer_next.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut due = self.due.borrow_mut();
+        self.shared.take_due_timers(now, &mut due);
+        let actions: Vec<TimerAction> = due.drain(..).collect();
+        drop(due);
+        for action in actions {
+            perform(action);
+        }
+    }
+
+    /// Looks for work beyond this worker's queues, spinning for a while, then
+    /// sleeps. Returns work found elsewhere, or `None` after local work may
+    /// have appeared (a wakeup, a timer, an event).
+    fn find_work_or_sleep(&self) -> Option<Runnable> {
+        if !self.spinning.get() {
+            self.spinning.set(true);
+            self.rt.idle.start_spinning();
+        }
+        let start = Instant::now();
+        let mut take_lone = false;
+        loop {
+            if let Some(r) = self.find_elsewhere(take_lone) {
+                self.stop_spinning();
+                return Some(r);
+            }
+            if self.has_local_work() {
+                self.stop_spinning();
+                return None;
+            }
+            if start.elapsed() >= SPIN_BEFORE_SLEEP {
+                break;
+            }
+            take_lone = true;
+            for _ in 0..SPIN_PAUSES {
+                std::hint::spin_loop();
+            }
+        }
+
+        // Sleep. Order matters (see idle.rs): state, list, last look.
+        self.spinning.set(false);
+        self.rt.idle.stop_spinning();
+        self.shared.sleep.store(SLEEPING, Ordering::SeqCst);
+        self.rt.idle.add_sleeper(self.index());
+        atomic::fence(Ordering::SeqCst);
+        let found = self.find_elsewhere(true);
+        if found.is_some() || self.has_local_work() {
+            self.wake_up();
+            if self.spinning.get() {
+                self.stop_spinning();
+            }
+            return found;
+        }
+        self.poll(self.shared.time_to_next_timer());
+        self.wake_up();
+        None
+    }
+
+    /// Back from sleep (or from almost sleeping): AWAKE, off the sleeper list.
+    fn wake_up(&self) {
+        self.shared.sleep.store(AWAKE, Ordering::SeqCst);
+        if !self.rt.idle.remove_sleeper(self.index()) {
+            // `wake_one` took us off the list and counted us as spinning.
+            self.spinning.set(true);
+        }
+    }
+
+    fn stop_spinning(&self) {
+        if self.spinning.replace(false) && self.rt.idle.stop_spinning() {
+            // The last spinner found work; there may be more for another.
+            self.rt.idle.wake_one(&self.rt.workers);
+        }
+    }
+
+    fn has_local_work(&self) -> bool {
+        if !self.shared.inbox.is_empty() {
+            return true;
+        }
+        if let Some(d) = self.shared.time_to_next_timer()
+            && d.is_zero()
+        {
+            return true;
+        }
+        self.runnext.get().is_some() || !self.runq.borrow().is_empty() || !self.fresh.is_empty()
+    }
+
+    /// The global injector, then other workers' fresh coroutines. A victim's
+    /// last fresh coroutine is left to it on the first look if the victim is
+    /// awake: it is most likely about to run it (Go's runnext courtesy).
+    fn find_elsewhere(&self, take_lone: bool) -> Option<Runnable> {
+        if let Some(t) = steal_batch(&self.rt.injector, &self.fresh) {
+            return Some(Runnable::Fresh(t));
+        }
+        let workers = &self.rt.workers;
+        let n = workers.len();
+        if n > 1 {
+            let start = self.next_random() as usize % n;
+            for k in 0..n {
+                let victim = &workers[(start + k) % n];
+                if victim.index == self.index() {
+                    continue;
+                }
+                if !take_lone
+                    && victim.fresh.len() == 1
+                    && victim.sleep.load(Ordering::Relaxed) == AWAKE
+                {
+                    continue;
+                }
+                if let Some(t) = steal_batch(&victim.fresh, &self.fresh) {
+                    return Some(Runnable::Fresh(t));
+                }
+            }
+        }
+        None
+    }
+
+    fn next_random(&self) -> u32 {
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.rng.set(x);
+        x
+    }
+
+    /// Blocks in the poller up to `timeout` and handles what it returns.
+    fn poll(&self, timeout: Option<Duration>) {
+        let mut events = self.events.borrow_mut();
+        let n = self.shared.poller.wait(&mut events, timeout);
+        for ev in &events[..n] {
+            let key = ev.u64;
+            if key == WAKE_KEY {
+                continue;
+            }
+        }
+    }
+
+    /// Starts a fresh coroutine on this worker, for life.
+    fn start(&'static self, task: Arc<dyn Task>) {
+        let header = task.header();
+        let stack = self.stacks.borrow_mut().get(header.stack_size);
+        let stack = match stack {
+            Ok(s) => s,
+            Err(e) => {
+                let msg = format!(
+                    "goro: cannot start coroutine '{}' (#{}): {e}",
+                    header.display_name(),
+                    header.id
+                );
+                eprintln!("{msg}");
+                task.fail(Box::new(msg));
+                header.complete();
+                self.count_finished();
+                return;
+            }
+        };
+        header.guard.store(stack.guard(), Ordering::Relaxed);
+        let slot = self.table.borrow_mut().insert(task.clone());
+        header.set_home(self.index(), slot);
+        let co = Co::with_stack(stack, move |yielder: &CoYielder, ()| {
+            self.yielder.set(yielder);
+            task.run();
+        });
+        self.resume(slot, co);
+    }
+
+    /// Runs a coroutine until it yields, parks or ends.
+    fn resume(&self, slot: u32, mut co: Co) {
+        let header: *const Header = self.table.borrow_mut().entry(slot).task.header();
+        self.running.set(slot);
+        self.running_header.set(header);
+        let result = co.resume(());
+        self.running.set(NO_SLOT);
+        self.running_header.set(ptr::null());
+        self.yielder.set(ptr::null());
+        match result {
+            CoroutineResult::Yield(why) => {
+                let mut table = self.table.borrow_mut();
+                let entry = table.entry(slot);
+                entry.co = Some(co);
+                let stays_parked = match why {
+                    Switch::Park => entry.task.header().try_park(),
+                    Switch::Yield => false,
+                };
+                drop(table);
+                if !stays_parked {
+                    self.runq.borrow_mut().push_back(slot);
+                }
+            }
+            CoroutineResult::Return(()) => {
+                self.stacks.borrow_mut().put(co.into_stack());
+                let task = self.table.borrow_mut().remove(slot);
+                if let Some(task) = task {
+                    task.header().complete();
+                }
+                self.count_finished();
+            }
+        }
+    }
+
+    fn count_finished(&self) {
+        let f = &self.shared.finished;
+        f.store(f.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    /// Switches from the running coroutine to this worker's scheduler.
+    fn switch_out(&self, why: Switch) {
+        let y = self.yielder.get();
+        // SAFETY: `yielder` is non-null only while a coroutine runs on this
+        // thread, and then it is that coroutine's own yielder (set by the
+        // coroutine on start and restored below after every switch); the
+        // caller is that coroutine, so the yielder's stack frame is live.
+        unsafe { (*y).suspend(why) };
+        // Back on the same thread: a started coroutine never moves.
+        self.yielder.set(y);
+    }
+
+    /// Parks the running coroutine (see `park.rs`).
+    pub(crate) fn park_running(&self) {
+        let consumed = Worker::with_running_header(Header::take_notification);
+        if consumed != Some(true) {
+            self.switch_out(Switch::Park);
+        }
+    }
+
+    /// Parks the running coroutine until unparked or `deadline`.
+    pub(crate) fn park_running_until(&self, deadline: Instant) {
+        let Some(task) = Worker::running_task() else {
+            return;
+        };
+        let seq = timer::next_seq();
+        task.header().timer_seq.store(seq, Ordering::Relaxed);
+        self.shared
+            .add_timer(deadline, seq, TimerAction::Unpark(task.clone()));
+        self.park_running();
+        if task.header().timer_seq.swap(0, Ordering::AcqRel) == seq {
+            // Woken before the timer: its entry is stale now.
+            self.shared.timer_cancelled();
+        }
+    }
+
+    /// Lets the other runnable coroutines of this worker run first.
+    pub(crate) fn yield_running(&self) {
+        self.switch_out(Switch::Yield);
+    }
+
+    pub(crate) fn stack_pool_len(&self) -> usize {
+        self.stacks.borrow().len()
+    }
+}
+
+/// Does what a due timer says.
+fn perform(action: TimerAction) {
+    match action {
+        TimerAction::Unpark(task) => super::park::unpark(&*task),
+        TimerAction::Call(f) => f(),
+    }
+}
+
+/// Queues an unparked coroutine on worker `w` (see `park::unpark`).
+pub(crate) fn schedule(w: usize, slot: u32) {
+    match Worker::current() {
+        Some(me) if me.index() == w => me.make_ready(slot),
+        _ => {
+            if let Some(rt) = Runtime::started() {
+                rt.workers[w].push_inbox(slot);
+            }
+        }
+    }
+}
+
+/// Takes one item from a stealable queue.
+fn steal_one<T>(q: &impl StealOne<T>) -> Option<T> {
+    loop {
+        match q.steal_one() {
+            Steal::Success(t) => return Some(t),
+            Steal::Empty => return None,
+            Steal::Retry => continue,
+        }
+    }
+}
+
+/// Moves a batch from `q` into `dest` and returns one of it.
+fn steal_batch<T>(q: &impl StealOne<T>, dest: &Deque<T>) -> Option<T> {
+    loop {
+        match q.steal_batch_and_pop(dest) {
+            Steal::Success(t) => return Some(t),
+            Steal::Empty => return None,
+            Steal::Retry => continue,
+        }
+    }
+}
+
+/// The two stealable queue types of crossbeam-deque, used alike.
+trait StealOne<T> {
+    fn steal_one(&self) -> Steal<T>;
+    fn steal_batch_and_pop(&self, dest: &Deque<T>) -> Steal<T>;
+}
+
+impl<T> StealOne<T> for Injector<T> {
+    fn steal_one(&self) -> Steal<T> {
+        self.steal()
+    }
+    fn steal_batch_and_pop(&self, dest: &Deque<T>) -> Steal<T> {
+        Injector::steal_batch_and_pop(self, dest)
+    }
+}
+
+impl<T> StealOne<T> for Stealer<T> {
+    fn steal_one(&self) -> Steal<T> {
+        self.steal()
+    }
+    fn steal_batch_and_pop(&self, dest: &Deque<T>) -> Steal<T> {
+        Stealer::steal_batch_and_pop(self, dest)
+    }
+}
+
+/// A worker thread's body.
+pub(crate) fn worker_main(rt: &'static Runtime, index: usize, fresh: Deque<Arc<dyn Task>>) -> ! {
+    super::overflow::prepare_thread();
+    let w: &'static Worker = Box::leak(Box::new(Worker::new(rt, index, fresh)));
+    WORKER.with(|c| c.set(Some(w)));
+    w.run()
+}
