@@ -10,7 +10,7 @@ use std::thread;
 
 use crate::runtime::Runtime;
 use crate::runtime::stack::checked_stack_size;
-use crate::runtime::task::{Header, Joinable, TaskCell};
+use crate::runtime::task::{Header, TaskRef};
 use crate::runtime::worker::Worker;
 
 /// Spawns `f` as a new coroutine (Go's `go f()`).
@@ -43,14 +43,14 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let header = Header::new(rt.next_id(), name, stack_size, location);
-    let task = TaskCell::new(header, f);
-    let handle = JoinHandle {
-        task: task.clone(),
-        _not_sync: PhantomData,
-    };
-    rt.submit(task);
-    handle
+    let worker = Worker::current();
+    let header = Header::new(Runtime::next_id(worker), name, stack_size, location);
+    let (task, joiner) = TaskRef::new_pair(header, f);
+    rt.submit(worker, task);
+    JoinHandle {
+        task: joiner,
+        _output: PhantomData,
+    }
 }
 
 /// Runs `f` as the main coroutine and returns its result, starting the
@@ -159,10 +159,9 @@ impl Builder {
 /// Dropping the handle detaches the coroutine: it keeps running, and its
 /// result is dropped when it ends.
 pub struct JoinHandle<T> {
-    task: Arc<dyn Joinable<T>>,
-    /// `join` takes the output through `&self` internally; the handle is
-    /// `Send` (it may move to the joiner) but not shared.
-    _not_sync: PhantomData<std::cell::Cell<()>>,
+    /// A task whose closure returns `T`.
+    task: TaskRef,
+    _output: PhantomData<T>,
 }
 
 impl<T> JoinHandle<T> {
@@ -172,9 +171,10 @@ impl<T> JoinHandle<T> {
     pub fn join(self) -> thread::Result<T> {
         let header = self.task.header();
         header.wait_complete();
-        // SAFETY: `wait_complete` returned, so COMPLETE is set; the handle is
-        // consumed here, so this is the one and only take.
-        match unsafe { self.task.take_output() } {
+        // SAFETY: the task was made by `spawn_on` with a closure returning
+        // `T`; `wait_complete` returned, so COMPLETE is set; the handle is
+        // unique and consumed here, so this is the one and only take.
+        match unsafe { self.task.take_output::<T>() } {
             Some(r) => r,
             None => Err(Box::new("goro: coroutine finished without a result")),
         }

@@ -24,9 +24,11 @@
 
 #![warn(missing_docs)]
 
+pub mod chan;
 mod coroutine;
 mod macros;
 pub mod runtime;
+pub mod sync;
 pub mod time;
 
 pub use coroutine::{Builder, Coroutine, CoroutineId, JoinHandle, current, run, spawn, yield_now};

@@ -29,28 +29,32 @@
 //! keep running them until the process exits, and destructors still on
 //! their stacks never run.
 
+pub(crate) mod blocker;
 mod clock;
 mod idle;
 pub(crate) mod overflow;
 mod panic_hook;
 pub(crate) mod park;
 mod poller;
+pub(crate) mod spin;
 pub(crate) mod stack;
 pub(crate) mod task;
+mod task_alloc;
 mod timer;
 mod wait;
+pub(crate) mod waitq;
 pub(crate) mod worker;
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use crossbeam_deque::{Injector, Worker as Deque};
 
 pub(crate) use clock::{nanos, now_nanos};
 use idle::IdleSet;
-use task::Task;
-pub(crate) use wait::{Wait, WaitGuard, WaitReason};
+use task::TaskRef;
+pub(crate) use wait::{SyncKind, Wait, WaitGuard, WaitReason};
 use worker::{Worker, WorkerShared};
 
 /// Most workers accepted; well above any machine goro runs on.
@@ -66,7 +70,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 pub(crate) struct Runtime {
     pub(crate) workers: Box<[WorkerShared]>,
     /// Coroutines spawned from outside the runtime, not yet started.
-    pub(crate) injector: Injector<Arc<dyn Task>>,
+    pub(crate) injector: Injector<TaskRef>,
     pub(crate) idle: IdleSet,
     /// Stack size for coroutines that do not set one, page rounded.
     pub(crate) stack_size: usize,
@@ -95,10 +99,10 @@ impl Runtime {
         RUNTIME.get().copied()
     }
 
-    /// Queues a new coroutine: on this worker if called from one, else on the
-    /// global injector.
-    pub(crate) fn submit(&'static self, task: Arc<dyn Task>) {
-        match Worker::current() {
+    /// Queues a new coroutine: on `worker` (the caller's, if it is on one),
+    /// else on the global injector.
+    pub(crate) fn submit(&'static self, worker: Option<&Worker>, task: TaskRef) {
+        match worker {
             Some(w) => w.push_fresh(task),
             None => {
                 self.injector.push(task);
@@ -110,9 +114,9 @@ impl Runtime {
         }
     }
 
-    /// A new coroutine id.
-    pub(crate) fn next_id(&self) -> u64 {
-        match Worker::current() {
+    /// A new coroutine id, from `worker`'s block if the caller is on one.
+    pub(crate) fn next_id(worker: Option<&Worker>) -> u64 {
+        match worker {
             Some(w) => w.next_id(),
             None => take_ids(1),
         }
@@ -213,7 +217,7 @@ impl Builder {
         };
         let stack_size =
             stack::checked_stack_size(self.stack_size.unwrap_or(stack::DEFAULT_STACK_SIZE))?;
-        let deques: Vec<Deque<Arc<dyn Task>>> = (0..n).map(|_| Deque::new_lifo()).collect();
+        let deques: Vec<Deque<TaskRef>> = (0..n).map(|_| Deque::new_lifo()).collect();
         let workers = deques
             .iter()
             .enumerate()

@@ -13,7 +13,6 @@
 
 use std::fmt::Write as _;
 use std::sync::OnceLock;
-use std::sync::atomic::Ordering;
 use std::{mem, ptr};
 
 use super::stack::guard_size;
@@ -96,12 +95,11 @@ pub(crate) fn prepare_thread() {
 extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
     let addr = unsafe { (*info).si_addr() } as usize;
-    let h = Worker::running_header_ptr();
+    let (h, guard) = Worker::running_for_fault();
     if !h.is_null() {
         // SAFETY: non-null only while that coroutine runs on this thread; its
         // task (and header) outlives its run.
         let header = unsafe { &*h };
-        let guard = header.guard.load(Ordering::Relaxed);
         if guard != 0 && addr >= guard && addr < guard + guard_size() {
             report_overflow(header);
             // SAFETY: abort has no preconditions.
@@ -118,7 +116,7 @@ fn report_overflow(header: &Header) {
         "coroutine '{}' (#{}) has overflowed its stack ({} KiB); raise it with Builder::stack_size",
         header.display_name(),
         header.id,
-        header.stack_size / 1024
+        header.stack_size() / 1024
     );
     let bytes = msg.as_bytes();
     // SAFETY: writes a live buffer to stderr; write(2) is async-signal-safe.

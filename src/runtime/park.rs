@@ -9,17 +9,16 @@
 //! Parks may return spuriously (a stale timer, a stale token): every caller
 //! re-checks its own condition in a loop.
 
-use std::sync::Arc;
 use std::thread::{self, Thread};
 use std::time::Instant;
 
-use super::task::Task;
+use super::task::{Header, TaskRef};
 use super::worker::{self, Worker};
 
 /// Who to wake: a coroutine or a plain thread.
 #[derive(Clone)]
 pub(crate) enum Waiter {
-    Coroutine(Arc<dyn Task>),
+    Coroutine(TaskRef),
     Thread(Thread),
 }
 
@@ -38,24 +37,14 @@ impl Waiter {
 
     pub(crate) fn wake_by_ref(&self) {
         match self {
-            Waiter::Coroutine(task) => unpark(&**task),
+            Waiter::Coroutine(task) => unpark(task.header()),
             Waiter::Thread(t) => t.unpark(),
-        }
-    }
-
-    /// True if both name the same coroutine or thread.
-    pub(crate) fn same(&self, other: &Waiter) -> bool {
-        match (self, other) {
-            (Waiter::Coroutine(a), Waiter::Coroutine(b)) => a.header().id == b.header().id,
-            (Waiter::Thread(a), Waiter::Thread(b)) => a.id() == b.id(),
-            _ => false,
         }
     }
 }
 
 /// Unparks a coroutine: queues it on its own worker if it was parked.
-pub(crate) fn unpark(task: &dyn Task) {
-    let header = task.header();
+pub(crate) fn unpark(header: &Header) {
     if header.unpark()
         && let Some((w, slot)) = header.home()
     {

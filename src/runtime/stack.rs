@@ -313,6 +313,12 @@ impl StackPool {
 
     /// A stack of exactly `size` usable bytes (`size` already page rounded).
     pub(crate) fn get(&mut self, size: usize) -> io::Result<Stack> {
+        if let Some((s, hot)) = self.classes.first_mut()
+            && *s == size
+            && let Some(stack) = hot.pop()
+        {
+            return Ok(stack);
+        }
         let hot = self.class(size);
         if let Some(s) = hot.pop() {
             return Ok(s);
@@ -325,7 +331,10 @@ impl StackPool {
     /// Takes back a stack whose coroutine has finished.
     pub(crate) fn put(&mut self, stack: Stack) {
         let size = stack.size;
-        let hot = self.class(size);
+        let hot = match self.classes.first_mut() {
+            Some((s, hot)) if *s == size => hot,
+            _ => self.class(size),
+        };
         hot.push(stack);
         if hot.len() > HOT_STACKS_PER_WORKER {
             let mut cold: Vec<Stack> = hot.drain(..HOT_STACKS_PER_WORKER / 2).collect();

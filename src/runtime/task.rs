@@ -6,15 +6,17 @@
 //! cross threads. What is here is `Send + Sync` by construction: identity, a
 //! few atomics, the closure before it runs and the output after it ran.
 
+use std::alloc::Layout;
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::panic::{self, AssertUnwindSafe, Location};
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::ptr::{self, NonNull};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::thread;
 
-use super::park::Waiter;
-use super::{WaitReason, lock};
+use super::blocker::Blocker;
+use super::{Wait, WaitReason, task_alloc};
 
 /// Park state: running, or queued to run.
 const RUNNING: u32 = 0;
@@ -33,33 +35,46 @@ const JOIN_WAITING: u32 = 2;
 /// `home` before the coroutine has started.
 const UNSTARTED: u64 = u64::MAX;
 
-/// The part of a coroutine every thread may see.
+/// The vtable of a header not yet placed in a cell; `TaskRef::new`
+/// replaces it before anyone can call through it.
+static PLACEHOLDER_VTABLE: Vtable = Vtable {
+    run: |_| {},
+    fail: |_, _| {},
+    take_output: |_, _| {},
+    destroy: |_| {},
+};
+
+/// The part of a coroutine every thread may see. Kept small: a spawn writes
+/// it on one core and the coroutine's worker, often another, reads it.
 pub(crate) struct Header {
+    /// References (`TaskRef`s) to the task; the last one frees it.
+    refs: AtomicU32,
+    /// Usable bytes of the stack the coroutine gets when it first runs
+    /// (at most `stack::MAX_STACK_SIZE`, 1 GiB).
+    stack_size: u32,
+    /// Operations for the cell's closure and output types.
+    vtable: &'static Vtable,
     /// Unique for the life of the process; never reused.
     pub(crate) id: u64,
     /// Set by `Builder::name`; `None` prints as `<unnamed>`.
     pub(crate) name: Option<Arc<str>>,
-    /// Usable bytes of the stack the coroutine gets when it first runs.
-    pub(crate) stack_size: usize,
     /// Where `spawn`, `go!` or `Builder::spawn` was called.
     pub(crate) location: &'static Location<'static>,
     /// RUNNING, NOTIFIED, PARKED or DONE. Only `park::Parker` (the coroutine
     /// itself and its worker) moves it to PARKED; anyone may unpark.
     park: AtomicU32,
+    /// COMPLETE and JOIN_WAITING bits.
+    join: AtomicU32,
     /// `worker << 32 | slot` in the owner's table once started, `UNSTARTED`
     /// before. Written once, by the starting worker, before the coroutine
     /// first runs; read by wakers, who can only reach a started coroutine.
     home: AtomicU64,
-    /// Lowest address of the stack's guard page, 0 before start. Written once
-    /// by the starting worker; read by the SIGSEGV handler on that thread.
-    pub(crate) guard: AtomicUsize,
     /// Sequence number of the timer armed by this coroutine's current timed
     /// park, 0 when none. The timer fires only if it still matches.
     pub(crate) timer_seq: AtomicU64,
-    /// COMPLETE and JOIN_WAITING bits.
-    join: AtomicU32,
-    /// The joiner to wake on completion; written before JOIN_WAITING is set.
-    join_waiter: Mutex<Option<Waiter>>,
+    /// The joiner's blocker (on the joiner's stack); stored before
+    /// JOIN_WAITING is set, and alive until the joiner sees it finished.
+    join_waiter: AtomicPtr<Blocker>,
     /// What the coroutine is parked on, for `runtime::dump`.
     pub(crate) wait: WaitReason,
 }
@@ -72,18 +87,25 @@ impl Header {
         location: &'static Location<'static>,
     ) -> Header {
         Header {
+            refs: AtomicU32::new(1),
+            // checked_stack_size caps stacks at 1 GiB.
+            stack_size: u32::try_from(stack_size).unwrap_or(u32::MAX),
+            vtable: &PLACEHOLDER_VTABLE,
             id,
             name,
-            stack_size,
             location,
             park: AtomicU32::new(RUNNING),
-            home: AtomicU64::new(UNSTARTED),
-            guard: AtomicUsize::new(0),
-            timer_seq: AtomicU64::new(0),
             join: AtomicU32::new(0),
-            join_waiter: Mutex::new(None),
+            home: AtomicU64::new(UNSTARTED),
+            timer_seq: AtomicU64::new(0),
+            join_waiter: AtomicPtr::new(ptr::null_mut()),
             wait: WaitReason::new(),
         }
+    }
+
+    /// Usable bytes of the coroutine's stack.
+    pub(crate) fn stack_size(&self) -> usize {
+        self.stack_size as usize
     }
 
     /// The name to print: the given one or `<unnamed>`, as std does.
@@ -105,9 +127,12 @@ impl Header {
     /// Consumes a pending unpark. True if there was one (the caller must not
     /// switch away).
     pub(crate) fn take_notification(&self) -> bool {
-        self.park
-            .compare_exchange(NOTIFIED, RUNNING, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
+        // Load first: a failed compare-and-swap still costs a locked op.
+        self.park.load(Ordering::Relaxed) == NOTIFIED
+            && self
+                .park
+                .compare_exchange(NOTIFIED, RUNNING, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// Called by the worker after the coroutine switched away to park. False
@@ -156,9 +181,16 @@ impl Header {
         self.park.store(DONE, Ordering::Release);
         let prev = self.join.fetch_or(COMPLETE, Ordering::AcqRel);
         if prev & JOIN_WAITING != 0
-            && let Some(w) = lock(&self.join_waiter).take()
+            && let Some(b) = NonNull::new(self.join_waiter.load(Ordering::Acquire))
         {
-            w.wake();
+            // SAFETY: the joiner stored its blocker before setting
+            // JOIN_WAITING and keeps it alive until it is finished; only this
+            // call (the one COMPLETE) claims it.
+            unsafe {
+                if Blocker::claim(b) {
+                    Blocker::finish(b, 0, false).wake();
+                }
+            }
         }
     }
 
@@ -166,49 +198,41 @@ impl Header {
         self.join.load(Ordering::Acquire) & COMPLETE != 0
     }
 
-    /// Blocks the caller (a coroutine or a thread) until `complete`.
+    /// Blocks the caller (a coroutine or a thread) until `complete`. At most
+    /// one caller: the task's unique joiner.
     pub(crate) fn wait_complete(&self) {
         if self.is_complete() {
             return;
         }
-        *lock(&self.join_waiter) = Some(Waiter::current());
+        let blocker = Blocker::new(true);
+        self.join_waiter
+            .store(ptr::from_ref(&blocker).cast_mut(), Ordering::Release);
         if self.join.fetch_or(JOIN_WAITING, Ordering::AcqRel) & COMPLETE != 0 {
+            // Completed first: it never saw JOIN_WAITING, so never touches
+            // the blocker.
             return;
         }
-        let _reason = self.wait_reason_for_join();
-        while !self.is_complete() {
-            super::park::park();
-        }
-    }
-
-    fn wait_reason_for_join(&self) -> super::WaitGuard {
-        super::WaitGuard::set(super::Wait::Join(self.id))
+        blocker.wait(None, Wait::Join(self.id));
     }
 }
 
-/// What a worker needs of a task to start it.
-pub(crate) trait Task: Send + Sync + 'static {
-    fn header(&self) -> &Header;
-    /// Runs the closure and stores its output, catching a panic. Called
-    /// exactly once, on the coroutine's own stack.
-    fn run(&self);
-    /// Stores a failure instead of running (the stack could not be had).
-    fn fail(&self, payload: Box<dyn Any + Send>);
+/// Operations on a task whose closure and output types are erased; one
+/// static table per `(F, T)`.
+struct Vtable {
+    /// Runs the closure once and stores its output (see `TaskRef::run`).
+    run: unsafe fn(NonNull<Header>),
+    /// Drops the closure unrun and stores a failure as the output.
+    fail: unsafe fn(NonNull<Header>, Box<dyn Any + Send>),
+    /// Moves the output into `*out`, an `Option<thread::Result<T>>`.
+    take_output: unsafe fn(NonNull<Header>, *mut ()),
+    /// Drops what the cell still holds and frees it.
+    destroy: unsafe fn(NonNull<Header>),
 }
 
-/// What a `JoinHandle<T>` needs of a task.
-pub(crate) trait Joinable<T>: Send + Sync {
-    fn header(&self) -> &Header;
-    /// Takes the output.
-    ///
-    /// # Safety
-    /// Call only after `header().is_complete()` returned true, and at most
-    /// once: the caller must be the task's unique joiner.
-    unsafe fn take_output(&self) -> Option<thread::Result<T>>;
-}
-
-/// A task with its closure and its output slot, in one allocation.
-pub(crate) struct TaskCell<F, T> {
+/// A task in one allocation: the header first, so that a pointer to the cell
+/// is a pointer to its header.
+#[repr(C)]
+struct Cell<F, T> {
     header: Header,
     /// The closure. Taken exactly once, by `run` or `fail`, on the worker
     /// that dequeued the task (a task sits in one queue at a time, and a
@@ -220,69 +244,182 @@ pub(crate) struct TaskCell<F, T> {
     output: UnsafeCell<Option<thread::Result<T>>>,
 }
 
-// SAFETY: `TaskCell` holds no stack and nothing thread-bound: `F` and `T` are
-// `Send`, and each `UnsafeCell` is accessed by one thread at a time, as the
-// field invariants above state (exclusive dequeue for `body`; the
-// release/acquire COMPLETE handoff and a unique joiner for `output`).
-unsafe impl<F: Send, T: Send> Sync for TaskCell<F, T> {}
-
-impl<F, T> TaskCell<F, T>
+impl<F, T> Cell<F, T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    pub(crate) fn new(header: Header, f: F) -> Arc<Self> {
-        Arc::new(TaskCell {
-            header,
-            body: UnsafeCell::new(Some(f)),
-            output: UnsafeCell::new(None),
-        })
-    }
-}
+    const VTABLE: Vtable = Vtable {
+        run: Self::run,
+        fail: Self::fail,
+        take_output: Self::take_output,
+        destroy: Self::destroy,
+    };
 
-impl<F, T> Task for TaskCell<F, T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    fn header(&self) -> &Header {
-        &self.header
-    }
-
-    fn run(&self) {
-        // SAFETY: `body` is taken exactly once, by the worker that dequeued
-        // this task and started it on this stack (field invariant).
-        let f = unsafe { (*self.body.get()).take() };
-        let result = match f {
-            Some(f) => panic::catch_unwind(AssertUnwindSafe(f)),
-            None => return,
+    /// # Safety
+    /// `p` must point to a live `Cell<F, T>`; called once, by the worker
+    /// that starts the task, on the coroutine's stack.
+    unsafe fn run(p: NonNull<Header>) {
+        // SAFETY: per the contract, `p` is a live `Cell<F, T>` (its header is
+        // its first field).
+        let cell = unsafe { p.cast::<Cell<F, T>>().as_ref() };
+        // SAFETY: `body` is taken once, by the starting worker (field invariant).
+        let Some(f) = (unsafe { (*cell.body.get()).take() }) else {
+            return;
         };
-        // SAFETY: written once, before `complete` publishes it (field invariant).
-        unsafe { *self.output.get() = Some(result) };
+        let result = panic::catch_unwind(AssertUnwindSafe(f));
+        // SAFETY: written once, before `complete` publishes it.
+        unsafe { *cell.output.get() = Some(result) };
     }
 
-    fn fail(&self, payload: Box<dyn Any + Send>) {
-        // SAFETY: same exclusivity as in `run`: the dequeuing worker calls
-        // `fail` instead of starting the task.
+    /// # Safety
+    /// As for `run`, instead of it.
+    unsafe fn fail(p: NonNull<Header>, payload: Box<dyn Any + Send>) {
+        // SAFETY: as in `run`.
+        let cell = unsafe { p.cast::<Cell<F, T>>().as_ref() };
+        // SAFETY: as in `run`: the dequeuing worker fails the task instead.
         unsafe {
-            drop((*self.body.get()).take());
-            *self.output.get() = Some(Err(payload));
+            drop((*cell.body.get()).take());
+            *cell.output.get() = Some(Err(payload));
+        }
+    }
+
+    /// # Safety
+    /// `p` must point to a live `Cell<F, T>` whose COMPLETE the caller, its
+    /// unique joiner, observed; `out` must point to an
+    /// `Option<thread::Result<T>>`.
+    unsafe fn take_output(p: NonNull<Header>, out: *mut ()) {
+        // SAFETY: per the contract.
+        unsafe {
+            let cell = p.cast::<Cell<F, T>>().as_ref();
+            *out.cast::<Option<thread::Result<T>>>() = (*cell.output.get()).take();
+        }
+    }
+
+    /// # Safety
+    /// `p` must point to a `Cell<F, T>` from `TaskRef::new` whose last
+    /// reference is being dropped.
+    unsafe fn destroy(p: NonNull<Header>) {
+        let cell = p.cast::<Cell<F, T>>();
+        // SAFETY: per the contract, nothing else references the cell; it
+        // was allocated by `task_alloc::alloc` with this layout.
+        unsafe {
+            cell.drop_in_place();
+            task_alloc::dealloc(cell.cast(), Layout::new::<Cell<F, T>>());
         }
     }
 }
 
-impl<F, T> Joinable<T> for TaskCell<F, T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    fn header(&self) -> &Header {
-        &self.header
+/// A counted reference to a task: the runtime's `Arc<dyn Task>`, one
+/// pointer wide, with the cell's memory from `task_alloc`.
+pub struct TaskRef {
+    header: NonNull<Header>,
+}
+
+// SAFETY: a task is shared by design: its header is atomics, immutable data
+// and a mutex; its closure and output (both `Send`) are each touched by one
+// thread at a time, as `Cell`'s field invariants state. It holds no stack.
+unsafe impl Send for TaskRef {}
+// SAFETY: as above.
+unsafe impl Sync for TaskRef {}
+
+impl TaskRef {
+    /// A new task and two references to it (one to queue, one for its
+    /// `JoinHandle`), counted without an atomic read-modify-write.
+    pub(crate) fn new_pair<F, T>(mut header: Header, f: F) -> (TaskRef, TaskRef)
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        header.vtable = &Cell::<F, T>::VTABLE;
+        header.refs = AtomicU32::new(2);
+        let p = task_alloc::alloc(Layout::new::<Cell<F, T>>()).cast::<Cell<F, T>>();
+        // SAFETY: `p` is fresh memory with the layout of `Cell<F, T>`.
+        unsafe {
+            p.write(Cell {
+                header,
+                body: UnsafeCell::new(Some(f)),
+                output: UnsafeCell::new(None),
+            })
+        };
+        (TaskRef { header: p.cast() }, TaskRef { header: p.cast() })
     }
 
-    unsafe fn take_output(&self) -> Option<thread::Result<T>> {
-        // SAFETY: the caller observed COMPLETE and is the unique joiner
-        // (function contract), so the writer is done and nobody else reads.
-        unsafe { (*self.output.get()).take() }
+    /// A new reference to the task `header` belongs to.
+    ///
+    /// # Safety
+    /// The task must be alive: someone holds a reference for the duration of
+    /// this call.
+    pub(crate) unsafe fn clone_from_header(header: NonNull<Header>) -> TaskRef {
+        // SAFETY: alive per the contract, so the count is at least one.
+        let prev = unsafe { header.as_ref() }
+            .refs
+            .fetch_add(1, Ordering::Relaxed);
+        if prev > u32::MAX / 2 {
+            // As `Arc` does: a count this high means references are leaked
+            // in a loop; wrapping around would free a live task.
+            std::process::abort();
+        }
+        TaskRef { header }
+    }
+
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: a `TaskRef` keeps its task alive.
+        unsafe { self.header.as_ref() }
+    }
+
+    pub(crate) fn header_ptr(&self) -> NonNull<Header> {
+        self.header
+    }
+
+    /// Runs the closure of the task `header` belongs to and stores its
+    /// output, catching a panic.
+    ///
+    /// # Safety
+    /// The task must be alive for the call (its worker's table holds it), and
+    /// only the worker that dequeued it may call this, once, on the
+    /// coroutine's own stack.
+    pub(crate) unsafe fn run(header: NonNull<Header>) {
+        // SAFETY: alive per the contract; the vtable matches the cell's types.
+        unsafe { (header.as_ref().vtable.run)(header) }
+    }
+
+    /// Stores a failure instead of running (no stack could be had).
+    ///
+    /// # Safety
+    /// As for `run`, instead of it.
+    pub(crate) unsafe fn fail(&self, payload: Box<dyn Any + Send>) {
+        // SAFETY: forwarded contract.
+        unsafe { (self.header().vtable.fail)(self.header, payload) }
+    }
+
+    /// Takes the output of a task returning `T`.
+    ///
+    /// # Safety
+    /// The task's output type must be `T`; the caller must be its unique
+    /// joiner and have observed `is_complete`; at most once.
+    pub(crate) unsafe fn take_output<T>(&self) -> Option<thread::Result<T>> {
+        let mut out: Option<thread::Result<T>> = None;
+        // SAFETY: forwarded contract; `out` has the type the vtable expects.
+        unsafe { (self.header().vtable.take_output)(self.header, (&raw mut out).cast()) };
+        out
+    }
+}
+
+impl Clone for TaskRef {
+    fn clone(&self) -> TaskRef {
+        // SAFETY: `self` keeps the task alive.
+        unsafe { TaskRef::clone_from_header(self.header) }
+    }
+}
+
+impl Drop for TaskRef {
+    fn drop(&mut self) {
+        if self.header().refs.fetch_sub(1, Ordering::Release) == 1 {
+            // Make every other holder's last use happen before the free.
+            std::sync::atomic::fence(Ordering::Acquire);
+            // SAFETY: this was the last reference; the vtable matches.
+            unsafe { (self.header().vtable.destroy)(self.header) }
+        }
     }
 }

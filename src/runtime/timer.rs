@@ -13,12 +13,11 @@
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use super::clock;
-use super::task::Task;
+use super::task::TaskRef;
 
 /// Heaps smaller than this are never swept: stale entries cost little there.
 const SWEEP_MIN_LEN: usize = 64;
@@ -26,7 +25,7 @@ const SWEEP_MIN_LEN: usize = 64;
 /// What happens when a timer comes due.
 pub(crate) enum TimerAction {
     /// Unpark the coroutine if its armed timer is still `seq`.
-    Unpark(Arc<dyn Task>),
+    Unpark(TaskRef),
     /// Run a callback on the worker (it must not block; it may spawn).
     Call(Box<dyn FnOnce() + Send>),
 }

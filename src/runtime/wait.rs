@@ -110,7 +110,7 @@ impl WaitReason {
         Wait::decode(self.code.load(Ordering::Relaxed))
     }
 
-    fn set(&self, w: Wait) {
+    pub(crate) fn set(&self, w: Wait) {
         self.code.store(w.encode(), Ordering::Relaxed);
     }
 }

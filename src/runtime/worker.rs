@@ -33,9 +33,9 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::ptr;
-use std::sync::atomic::{self, AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::ptr::{self, NonNull};
+use std::sync::Mutex;
+use std::sync::atomic::{self, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
@@ -43,7 +43,8 @@ use crossbeam_deque::{Injector, Steal, Stealer, Worker as Deque};
 
 use super::poller::{Poller, WAKE_KEY};
 use super::stack::{Stack, StackPool};
-use super::task::{Header, Task};
+use super::task::{Header, TaskRef};
+use super::task_alloc::TaskCache;
 use super::timer::{self, TimerAction, TimerHeap};
 use super::{Runtime, clock, lock};
 
@@ -69,6 +70,13 @@ const RUNNEXT_SLICE: u32 = 64;
 const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(50);
 /// Pause instructions between two looks while spinning.
 const SPIN_PAUSES: u32 = 64;
+/// How long a thief leaves a busy worker's only fresh coroutine alone while
+/// that worker makes no pick: a coroutine that spawns a partner and blocks
+/// on it at once (ping-pong) gets the partner on its own thread, instead of
+/// paying a cross-thread wakeup per message for the pair's life. A channel
+/// handoff takes well under a microsecond, so 3 µs is a wide margin (Go
+/// waits the same before stealing `runnext`).
+const LONE_STEAL_PATIENCE: Duration = Duration::from_micros(3);
 /// Events taken from the poller at once.
 const EVENTS_PER_WAIT: usize = 256;
 /// Coroutine ids a worker takes from the global counter at a time, so that
@@ -94,7 +102,7 @@ thread_local! {
 pub(crate) struct WorkerShared {
     pub(crate) index: usize,
     /// Takes not-yet-started coroutines from this worker's `fresh` deque.
-    fresh: Stealer<Arc<dyn Task>>,
+    fresh: Stealer<TaskRef>,
     /// Slots of this worker's coroutines unparked by other threads.
     inbox: Injector<u32>,
     /// AWAKE, SLEEPING or NOTIFIED. A waker writes the eventfd only on the
@@ -107,6 +115,9 @@ pub(crate) struct WorkerShared {
     timer_next: AtomicU64,
     /// Cancelled timers still in the heap (see `timer.rs`).
     timers_stale: AtomicUsize,
+    /// The owner's pick count, published for thieves deciding whether this
+    /// worker is stuck in one coroutine. Written by the owner only.
+    picks: AtomicU32,
     /// Coroutines spawned from this worker. Written by the owner only.
     pub(crate) spawned: AtomicU64,
     /// Coroutines that finished on this worker. Written by the owner only.
@@ -114,10 +125,7 @@ pub(crate) struct WorkerShared {
 }
 
 impl WorkerShared {
-    pub(crate) fn new(
-        index: usize,
-        fresh: Stealer<Arc<dyn Task>>,
-    ) -> std::io::Result<WorkerShared> {
+    pub(crate) fn new(index: usize, fresh: Stealer<TaskRef>) -> std::io::Result<WorkerShared> {
         Ok(WorkerShared {
             index,
             fresh,
@@ -127,6 +135,7 @@ impl WorkerShared {
             timers: Mutex::new(TimerHeap::new()),
             timer_next: AtomicU64::new(u64::MAX),
             timers_stale: AtomicUsize::new(0),
+            picks: AtomicU32::new(0),
             spawned: AtomicU64::new(0),
             finished: AtomicU64::new(0),
         })
@@ -195,17 +204,13 @@ impl WorkerShared {
     }
 }
 
-/// What the scheduler runs next.
-enum Runnable {
-    Started(u32),
-    Fresh(Arc<dyn Task>),
-}
-
 /// A started coroutine's entry in its worker's table.
 struct Entry {
-    /// The suspended coroutine; `None` while it runs (the scheduler holds it).
-    co: Option<Co>,
-    task: Arc<dyn Task>,
+    /// The coroutine, suspended or (during `resume`) running.
+    co: Co,
+    task: TaskRef,
+    /// Lowest address of its stack's guard region.
+    guard: usize,
 }
 
 /// Started coroutines of one worker, by slot. A slot is stable from start to
@@ -216,8 +221,8 @@ struct Table {
 }
 
 impl Table {
-    fn insert(&mut self, task: Arc<dyn Task>) -> u32 {
-        let entry = Some(Entry { co: None, task });
+    fn insert(&mut self, task: TaskRef, co: Co, guard: usize) -> u32 {
+        let entry = Some(Entry { co, task, guard });
         match self.free.pop() {
             Some(slot) => {
                 self.entries[slot as usize] = entry;
@@ -237,10 +242,10 @@ impl Table {
         }
     }
 
-    fn remove(&mut self, slot: u32) -> Option<Arc<dyn Task>> {
+    fn remove(&mut self, slot: u32) -> Option<Entry> {
         let e = self.entries.get_mut(slot as usize)?.take()?;
         self.free.push(slot);
-        Some(e.task)
+        Some(e)
     }
 }
 
@@ -249,9 +254,11 @@ pub(crate) struct Worker {
     pub(crate) shared: &'static WorkerShared,
     pub(crate) rt: &'static Runtime,
     /// Not-yet-started coroutines; the owner end of `shared.fresh`.
-    fresh: Deque<Arc<dyn Task>>,
+    fresh: Deque<TaskRef>,
     runnext: Cell<Option<u32>>,
     runq: RefCell<VecDeque<u32>>,
+    /// Borrowed by the scheduler only, and held across `resume`: coroutine
+    /// code never reaches it (it uses `running_task` and friends instead).
     table: RefCell<Table>,
     stacks: RefCell<StackPool>,
     /// Picks so far, for the fairness checks.
@@ -265,19 +272,28 @@ pub(crate) struct Worker {
     yielder: Cell<*const CoYielder>,
     /// The running coroutine's slot, `NO_SLOT` while the scheduler runs.
     running: Cell<u32>,
-    /// The running coroutine's header, null while the scheduler runs. Kept
-    /// beside `running` for the fault handler, which cannot borrow `table`.
+    /// The running coroutine's task header, null while the scheduler runs;
+    /// the task is held by its `table` entry. Kept beside `running` for code
+    /// on the coroutine and the fault handler, which cannot borrow `table`.
     running_header: Cell<*const Header>,
+    /// Lowest address of the running coroutine's guard region, 0 while the
+    /// scheduler runs; for the fault handler.
+    running_guard: Cell<usize>,
+    /// Free task cells (see `task_alloc`).
+    task_cache: RefCell<TaskCache>,
     /// Unused ids `[next, end)` of this worker's block.
     ids: Cell<(u64, u64)>,
     /// State for choosing steal victims.
     rng: Cell<u32>,
+    /// A victim whose only fresh coroutine this worker is waiting to take:
+    /// `(victim, its picks then, when first seen)`.
+    lone: Cell<Option<(usize, u32, Instant)>>,
     events: RefCell<Box<[libc::epoll_event]>>,
     due: RefCell<Vec<TimerAction>>,
 }
 
 impl Worker {
-    fn new(rt: &'static Runtime, index: usize, fresh: Deque<Arc<dyn Task>>) -> Worker {
+    fn new(rt: &'static Runtime, index: usize, fresh: Deque<TaskRef>) -> Worker {
         let empty = libc::epoll_event { events: 0, u64: 0 };
         Worker {
             shared: &rt.workers[index],
@@ -296,8 +312,11 @@ impl Worker {
             yielder: Cell::new(ptr::null()),
             running: Cell::new(NO_SLOT),
             running_header: Cell::new(ptr::null()),
+            running_guard: Cell::new(0),
+            task_cache: RefCell::new(TaskCache::new()),
             ids: Cell::new((0, 0)),
             rng: Cell::new(index as u32 * 0x9E37_79B9 + 1),
+            lone: Cell::new(None),
             events: RefCell::new(vec![empty; EVENTS_PER_WAIT].into_boxed_slice()),
             due: RefCell::new(Vec::new()),
         }
@@ -314,27 +333,44 @@ impl Worker {
     }
 
     /// The running coroutine's task, if the caller is a coroutine.
-    pub(crate) fn running_task() -> Option<Arc<dyn Task>> {
-        let w = Worker::current_in_coroutine()?;
-        let slot = w.running.get();
-        let table = w.table.borrow();
-        let e = table.entries.get(slot as usize)?.as_ref()?;
-        Some(e.task.clone())
+    pub(crate) fn running_task() -> Option<TaskRef> {
+        let (header, _) = Worker::current()?.running()?;
+        // SAFETY: the running coroutine's table entry holds its task.
+        Some(unsafe { TaskRef::clone_from_header(header) })
+    }
+
+    /// The running coroutine's task header and slot; the header stays valid
+    /// while the coroutine lives (its table entry holds the task).
+    pub(crate) fn running(&self) -> Option<(NonNull<Header>, u32)> {
+        let header = NonNull::new(self.running_header.get().cast_mut())?;
+        Some((header, self.running.get()))
+    }
+
+    /// This worker's free task cells.
+    pub(crate) fn task_cache(&self) -> std::cell::RefMut<'_, TaskCache> {
+        self.task_cache.borrow_mut()
     }
 
     /// Calls `f` with the running coroutine's header, if the caller is one.
     pub(crate) fn with_running_header<R>(f: impl FnOnce(&Header) -> R) -> Option<R> {
-        let w = Worker::current_in_coroutine()?;
-        let h = w.running_header.get();
-        // SAFETY: non-null only while the coroutine it belongs to runs, and
-        // the table holds that coroutine's task (hence its header) alive at
-        // least until it ends, which is after any code it runs.
-        (!h.is_null()).then(|| f(unsafe { &*h }))
+        Worker::current()?.running_header().map(f)
     }
 
-    /// For the fault handler: the running coroutine's header, or null.
-    pub(crate) fn running_header_ptr() -> *const Header {
-        Worker::current().map_or(ptr::null(), |w| w.running_header.get())
+    fn running_header(&self) -> Option<&Header> {
+        let h = self.running_header.get();
+        // SAFETY: non-null only while the coroutine it belongs to runs on this
+        // thread (the only one that can call this), and the table holds that
+        // coroutine's task (hence its header) alive until it ends, which is
+        // after any code it runs.
+        (!h.is_null()).then(|| unsafe { &*h })
+    }
+
+    /// For the fault handler: the running coroutine's header and guard
+    /// address, or null and 0.
+    pub(crate) fn running_for_fault() -> (*const Header, usize) {
+        Worker::current().map_or((ptr::null(), 0), |w| {
+            (w.running_header.get(), w.running_guard.get())
+        })
     }
 
     pub(crate) fn index(&self) -> usize {
@@ -353,7 +389,7 @@ impl Worker {
     }
 
     /// Queues a coroutine spawned on this worker's thread.
-    pub(crate) fn push_fresh(&self, task: Arc<dyn Task>) {
+    pub(crate) fn push_fresh(&self, task: TaskRef) {
         self.fresh.push(task);
         let s = &self.shared.spawned;
         s.store(s.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
@@ -362,7 +398,7 @@ impl Worker {
     }
 
     /// Queues a started coroutine of this worker that became runnable.
-    fn make_ready(&self, slot: u32) {
+    pub(crate) fn make_ready(&self, slot: u32) {
         if self.yielder.get().is_null() {
             self.runq.borrow_mut().push_back(slot);
         } else if let Some(old) = self.runnext.replace(Some(slot)) {
@@ -374,39 +410,40 @@ impl Worker {
     /// The scheduler: never returns.
     fn run(&'static self) -> ! {
         loop {
-            match self.next_runnable() {
-                Runnable::Started(slot) => {
-                    let co = self.table.borrow_mut().entry(slot).co.take();
-                    match co {
-                        Some(co) => self.resume(slot, co),
-                        None => unreachable!("goro: coroutine {slot} queued twice"),
-                    }
-                }
-                Runnable::Fresh(task) => self.start(task),
-            }
+            let slot = self.next_runnable();
+            self.resume(slot);
         }
     }
 
-    fn next_runnable(&self) -> Runnable {
+    /// The slot of the next coroutine to run; a fresh one is installed in
+    /// the table first. Everything here passes a `u32`: an enum of "started
+    /// or fresh" went through memory and cost a failed store-to-load forward
+    /// per switch.
+    fn next_runnable(&'static self) -> u32 {
         loop {
-            if let Some(r) = self.pick_local() {
-                return r;
-            }
-            if let Some(r) = self.find_work_or_sleep() {
-                return r;
+            let fresh = match self.pick_local() {
+                Ok(slot) => return slot,
+                Err(Some(task)) => Some(task),
+                Err(None) => self.find_work_or_sleep(),
+            };
+            if let Some(slot) = fresh.and_then(|t| self.install(t)) {
+                return slot;
             }
         }
     }
 
-    fn pick_local(&self) -> Option<Runnable> {
+    /// A started coroutine's slot, or else a fresh task, from this worker's
+    /// own queues.
+    fn pick_local(&self) -> Result<u32, Option<TaskRef>> {
         let tick = self.tick.get().wrapping_add(1);
         self.tick.set(tick);
+        self.shared.picks.store(tick, Ordering::Relaxed);
         if tick % FAIRNESS_TICKS == 0 {
             if let Some(t) = steal_one(&self.rt.injector) {
-                return Some(Runnable::Fresh(t));
+                return Err(Some(t));
             }
             if let Some(t) = steal_one(&self.shared.fresh) {
-                return Some(Runnable::Fresh(t));
+                return Err(Some(t));
             }
         }
         self.fire_due_timers();
@@ -414,17 +451,21 @@ impl Worker {
         if let Some(slot) = self.runnext.take() {
             if self.slice.get() < RUNNEXT_SLICE {
                 self.slice.set(self.slice.get() + 1);
-                return Some(Runnable::Started(slot));
+                return Ok(slot);
             }
             self.runq.borrow_mut().push_back(slot);
         }
         self.slice.set(0);
-        let from_runq = || self.runq.borrow_mut().pop_front().map(Runnable::Started);
-        let from_fresh = || self.fresh.pop().map(Runnable::Fresh);
         if tick & 1 == 0 {
-            from_runq().or_else(from_fresh)
+            if let Some(slot) = self.runq.borrow_mut().pop_front() {
+                return Ok(slot);
+            }
+            Err(self.fresh.pop())
         } else {
-            from_fresh().or_else(from_runq)
+            match self.fresh.pop() {
+                Some(t) => Err(Some(t)),
+                None => self.runq.borrow_mut().pop_front().ok_or(None),
+            }
         }
     }
 
@@ -462,15 +503,14 @@ impl Worker {
     /// Looks for work beyond this worker's queues, spinning for a while, then
     /// sleeps. Returns work found elsewhere, or `None` after local work may
     /// have appeared (a wakeup, a timer, an event).
-    fn find_work_or_sleep(&self) -> Option<Runnable> {
+    fn find_work_or_sleep(&self) -> Option<TaskRef> {
         if !self.spinning.get() {
             self.spinning.set(true);
             self.rt.idle.start_spinning();
         }
         let start = Instant::now();
-        let mut take_lone = false;
         loop {
-            if let Some(r) = self.find_elsewhere(take_lone) {
+            if let Some(r) = self.find_elsewhere() {
                 self.stop_spinning();
                 return Some(r);
             }
@@ -481,7 +521,6 @@ impl Worker {
             if start.elapsed() >= SPIN_BEFORE_SLEEP {
                 break;
             }
-            take_lone = true;
             for _ in 0..SPIN_PAUSES {
                 std::hint::spin_loop();
             }
@@ -493,7 +532,7 @@ impl Worker {
         self.shared.sleep.store(SLEEPING, Ordering::SeqCst);
         self.rt.idle.add_sleeper(self.index());
         atomic::fence(Ordering::SeqCst);
-        let found = self.find_elsewhere(true);
+        let found = self.find_elsewhere();
         if found.is_some() || self.has_local_work() {
             self.wake_up();
             if self.spinning.get() {
@@ -534,12 +573,13 @@ impl Worker {
         self.runnext.get().is_some() || !self.runq.borrow().is_empty() || !self.fresh.is_empty()
     }
 
-    /// The global injector, then other workers' fresh coroutines. A victim's
-    /// last fresh coroutine is left to it on the first look if the victim is
-    /// awake: it is most likely about to run it (Go's runnext courtesy).
-    fn find_elsewhere(&self, take_lone: bool) -> Option<Runnable> {
+    /// The global injector, then other workers' fresh coroutines. A busy
+    /// victim's only fresh coroutine is left to it for
+    /// `LONE_STEAL_PATIENCE`, and taken only if the victim made no pick
+    /// meanwhile (Go's `runnext` courtesy).
+    fn find_elsewhere(&self) -> Option<TaskRef> {
         if let Some(t) = steal_batch(&self.rt.injector, &self.fresh) {
-            return Some(Runnable::Fresh(t));
+            return Some(t);
         }
         let workers = &self.rt.workers;
         let n = workers.len();
@@ -550,18 +590,33 @@ impl Worker {
                 if victim.index == self.index() {
                     continue;
                 }
-                if !take_lone
-                    && victim.fresh.len() == 1
+                if victim.fresh.len() == 1
                     && victim.sleep.load(Ordering::Relaxed) == AWAKE
+                    && !self.patience_ran_out(victim)
                 {
                     continue;
                 }
                 if let Some(t) = steal_batch(&victim.fresh, &self.fresh) {
-                    return Some(Runnable::Fresh(t));
+                    return Some(t);
                 }
             }
         }
         None
+    }
+
+    /// Whether `victim` has made no pick for `LONE_STEAL_PATIENCE` while
+    /// this worker watched its only fresh coroutine.
+    fn patience_ran_out(&self, victim: &WorkerShared) -> bool {
+        let picks = victim.picks.load(Ordering::Relaxed);
+        match self.lone.get() {
+            Some((v, p, since)) if v == victim.index && p == picks => {
+                since.elapsed() >= LONE_STEAL_PATIENCE
+            }
+            _ => {
+                self.lone.set(Some((victim.index, picks, Instant::now())));
+                false
+            }
+        }
     }
 
     fn next_random(&self) -> u32 {
@@ -585,10 +640,12 @@ impl Worker {
         }
     }
 
-    /// Starts a fresh coroutine on this worker, for life.
-    fn start(&'static self, task: Arc<dyn Task>) {
+    /// Gives a fresh task a stack and a slot in this worker's table, for
+    /// life. `None` if no stack could be had: the task then fails (its
+    /// joiner gets the error as a panic payload).
+    fn install(&'static self, task: TaskRef) -> Option<u32> {
         let header = task.header();
-        let stack = self.stacks.borrow_mut().get(header.stack_size);
+        let stack = self.stacks.borrow_mut().get(header.stack_size());
         let stack = match stack {
             Ok(s) => s,
             Err(e) => {
@@ -598,38 +655,45 @@ impl Worker {
                     header.id
                 );
                 eprintln!("{msg}");
-                task.fail(Box::new(msg));
+                // SAFETY: we dequeued the task and fail it instead of running it.
+                unsafe { task.fail(Box::new(msg)) };
                 header.complete();
                 self.count_finished();
-                return;
+                return None;
             }
         };
-        header.guard.store(stack.guard(), Ordering::Relaxed);
-        let slot = self.table.borrow_mut().insert(task.clone());
-        header.set_home(self.index(), slot);
+        let body = task.header_ptr();
+        let guard = stack.guard();
         let co = Co::with_stack(stack, move |yielder: &CoYielder, ()| {
             self.yielder.set(yielder);
-            task.run();
+            // SAFETY: the table entry holds the task until the coroutine
+            // ends; we dequeued it, and this is its one run, on its stack.
+            unsafe { TaskRef::run(body) };
         });
-        self.resume(slot, co);
+        let mut table = self.table.borrow_mut();
+        let slot = table.insert(task, co, guard);
+        table.entry(slot).task.header().set_home(self.index(), slot);
+        Some(slot)
     }
 
-    /// Runs a coroutine until it yields, parks or ends.
-    fn resume(&self, slot: u32, mut co: Co) {
-        let header: *const Header = self.table.borrow_mut().entry(slot).task.header();
+    /// Runs the coroutine in `slot` until it yields, parks or ends. The
+    /// coroutine runs in place in the table, which stays borrowed meanwhile.
+    fn resume(&self, slot: u32) {
+        let mut table = self.table.borrow_mut();
+        let e = table.entry(slot);
+        let header = e.task.header_ptr();
         self.running.set(slot);
-        self.running_header.set(header);
-        let result = co.resume(());
+        self.running_header.set(header.as_ptr());
+        self.running_guard.set(e.guard);
+        let result = e.co.resume(());
         self.running.set(NO_SLOT);
         self.running_header.set(ptr::null());
+        self.running_guard.set(0);
         self.yielder.set(ptr::null());
         match result {
             CoroutineResult::Yield(why) => {
-                let mut table = self.table.borrow_mut();
-                let entry = table.entry(slot);
-                entry.co = Some(co);
                 let stays_parked = match why {
-                    Switch::Park => entry.task.header().try_park(),
+                    Switch::Park => e.task.header().try_park(),
                     Switch::Yield => false,
                 };
                 drop(table);
@@ -638,9 +702,10 @@ impl Worker {
                 }
             }
             CoroutineResult::Return(()) => {
-                self.stacks.borrow_mut().put(co.into_stack());
-                let task = self.table.borrow_mut().remove(slot);
-                if let Some(task) = task {
+                let entry = table.remove(slot);
+                drop(table);
+                if let Some(Entry { co, task, .. }) = entry {
+                    self.stacks.borrow_mut().put(co.into_stack());
                     task.header().complete();
                 }
                 self.count_finished();
@@ -667,8 +732,7 @@ impl Worker {
 
     /// Parks the running coroutine (see `park.rs`).
     pub(crate) fn park_running(&self) {
-        let consumed = Worker::with_running_header(Header::take_notification);
-        if consumed != Some(true) {
+        if !self.running_header().is_some_and(Header::take_notification) {
             self.switch_out(Switch::Park);
         }
     }
@@ -702,7 +766,7 @@ impl Worker {
 /// Does what a due timer says.
 fn perform(action: TimerAction) {
     match action {
-        TimerAction::Unpark(task) => super::park::unpark(&*task),
+        TimerAction::Unpark(task) => super::park::unpark(task.header()),
         TimerAction::Call(f) => f(),
     }
 }
@@ -766,7 +830,7 @@ impl<T> StealOne<T> for Stealer<T> {
 }
 
 /// A worker thread's body.
-pub(crate) fn worker_main(rt: &'static Runtime, index: usize, fresh: Deque<Arc<dyn Task>>) -> ! {
+pub(crate) fn worker_main(rt: &'static Runtime, index: usize, fresh: Deque<TaskRef>) -> ! {
     super::overflow::prepare_thread();
     let w: &'static Worker = Box::leak(Box::new(Worker::new(rt, index, fresh)));
     WORKER.with(|c| c.set(Some(w)));

@@ -1,0 +1,148 @@
+//! The side-by-side benchmark workloads; the contract and the peers' versions
+//! are in `../shared/bench`. Run as `bench WORKLOAD ARG`, with the worker
+//! count from `WORKERS`. Each workload runs inside the runtime, as a Go
+//! program runs inside `main`, and prints one `RESULT` line.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use goro::chan::{Sender, chan};
+use goro::sync::WaitGroup;
+
+fn report(bench: &str, n: usize, elapsed: Duration, extra: &str) {
+    let ns = elapsed.as_nanos() as f64;
+    println!(
+        "RESULT peer=goro bench={bench} n={n} ns_per_op={:.1} total_ms={:.1} {extra}",
+        ns / n as f64,
+        ns / 1e6
+    );
+}
+
+fn rss_kb() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn spawn(n: usize) {
+    // Go's closure captures `&wg` and `&sum`; `'static` references are the
+    // Rust equivalent without reference counting on every spawn.
+    let wg: &'static WaitGroup = Box::leak(Box::new(WaitGroup::new()));
+    let sum: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
+    let start = Instant::now();
+    wg.add(n);
+    for _ in 0..n {
+        goro::go!(move || {
+            sum.fetch_add(1, Ordering::Relaxed);
+            wg.done();
+        });
+    }
+    wg.wait();
+    report("spawn", n, start.elapsed(), "");
+    assert_eq!(sum.load(Ordering::Relaxed), n, "bad sum");
+}
+
+fn pingpong(n: usize) {
+    let (atx, arx) = chan::<usize>(0);
+    let (btx, brx) = chan::<usize>(0);
+    goro::go!(move || {
+        for v in &arx {
+            if btx.send(v + 1).is_err() {
+                return;
+            }
+        }
+    });
+    let start = Instant::now();
+    for i in 0..n {
+        atx.send(i).expect("partner gone");
+        assert_eq!(brx.recv(), Ok(i + 1), "bad reply");
+    }
+    report("pingpong", n, start.elapsed(), "");
+}
+
+fn skynet_node(c: Sender<usize>, num: usize, size: usize, div: usize) {
+    if size == 1 {
+        let _ = c.send(num);
+        return;
+    }
+    let (rtx, rrx) = chan::<usize>(div);
+    for i in 0..div {
+        let sub = size / div;
+        goro::go!(skynet_node(rtx.clone(), num + i * sub, sub, div));
+    }
+    let mut sum = 0;
+    for _ in 0..div {
+        sum += rrx.recv().expect("a child vanished");
+    }
+    let _ = c.send(sum);
+}
+
+fn skynet(n: usize) {
+    let (tx, rx) = chan::<usize>(1);
+    let start = Instant::now();
+    goro::go!(skynet_node(tx, 0, n, 10));
+    let sum = rx.recv().expect("the root vanished");
+    report("skynet", n, start.elapsed(), &format!("sum={sum}"));
+    assert_eq!(sum, n * (n - 1) / 2, "bad sum");
+}
+
+fn idle(n: usize) {
+    let before = rss_kb();
+    let started = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut held = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (tx, rx) = chan::<()>(1);
+        let started = started.clone();
+        let h = goro::go!(move || {
+            started.fetch_add(1, Ordering::Relaxed);
+            let _ = rx.recv();
+        });
+        held.push((tx, h));
+    }
+    while started.load(Ordering::Relaxed) < n {
+        goro::sleep(Duration::from_millis(1));
+    }
+    let elapsed = start.elapsed();
+    let after = rss_kb();
+    for (tx, h) in held {
+        drop(tx);
+        h.join().expect("an idle coroutine panicked");
+    }
+    println!(
+        "RESULT peer=goro bench=idle n={n} bytes_per_task={:.0} ns_per_op={:.1}",
+        (after.saturating_sub(before)) as f64 * 1024.0 / n as f64,
+        elapsed.as_nanos() as f64 / n as f64
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(workload), Some(arg)) = (args.get(1).cloned(), args.get(2).cloned()) else {
+        eprintln!("usage: bench spawn|pingpong|skynet|idle N");
+        std::process::exit(2);
+    };
+    let mut rt = goro::runtime::Builder::new();
+    if let Some(w) = std::env::var("WORKERS").ok().and_then(|v| v.parse().ok()) {
+        rt = rt.workers(w);
+    }
+    if let Err(e) = rt.start() {
+        eprintln!("bench: {e}");
+        std::process::exit(1);
+    }
+    let n: usize = arg.parse().unwrap_or(0);
+    goro::run(move || match workload.as_str() {
+        "spawn" => spawn(n),
+        "pingpong" => pingpong(n),
+        "skynet" => skynet(n),
+        "idle" => idle(n),
+        other => eprintln!("bench: unknown workload {other:?}"),
+    });
+}

@@ -1,0 +1,241 @@
+//! `Blocker`: one blocked operation that exactly one completer may finish.
+//!
+//! A coroutine (or thread) that must wait — for a channel peer, a lock, any
+//! of a `select`'s channels — puts a `Blocker` on its own stack, links nodes
+//! pointing at it into the wait queues of what it waits on, and parks until
+//! the blocker is DONE. A completer, holding the lock of the queue it found a
+//! node in, first `claim`s the blocker (so that of several queues, and of a
+//! racing timeout, exactly one wins), then moves the value, then `finish`es
+//! it, which publishes DONE and returns the wakeup to perform.
+//!
+//! Memory: a node is reachable only through queues whose lock the completer
+//! holds, and its owner does not return before it is DONE or has unlinked
+//! every node under those locks. So a completer may touch a node from claim
+//! to finish, and never after: DONE is the last write.
+//!
+//! Waking without a reference count: if the owner lives on the completer's
+//! own worker, it cannot run before the completer yields, so `finish` unparks
+//! it directly. Otherwise `finish` takes a strong reference first, because
+//! the owner may see DONE, return and end before the unpark happens.
+
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::thread::{self, Thread};
+use std::time::Instant;
+
+use super::park;
+use super::task::{Header, TaskRef};
+use super::wait::Wait;
+use super::worker::Worker;
+
+/// No completer has claimed the blocker yet.
+const WAITING: u8 = 0;
+/// A completer claimed it and is moving the value.
+const CLAIMED: u8 = 1;
+/// Finished: `winner` and `closed` are set.
+const DONE: u8 = 2;
+/// The owner gave up (timeout); completers skip its nodes.
+const CANCELLED: u8 = 3;
+
+/// The blocked party, named without owning it.
+enum Owner {
+    /// A coroutine, by the header of its task, which its worker's table
+    /// holds while the coroutine lives; it runs in `slot` of `worker`.
+    Coroutine {
+        header: NonNull<Header>,
+        worker: usize,
+        slot: u32,
+    },
+    Thread(Thread),
+}
+
+/// What a completer does after releasing its lock.
+#[must_use]
+pub enum Wake {
+    /// Nothing: the owner was already queued.
+    Done,
+    Coroutine(TaskRef),
+    Thread(Thread),
+}
+
+impl Wake {
+    pub(crate) fn wake(self) {
+        match self {
+            Wake::Done => {}
+            Wake::Coroutine(task) => park::unpark(task.header()),
+            Wake::Thread(t) => t.unpark(),
+        }
+    }
+}
+
+/// How a blocked operation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Case `winner` completed; `closed` if it completed by the channel
+    /// closing rather than by a transfer.
+    Done { winner: usize, closed: bool },
+    /// The deadline passed first; no node was completed.
+    TimedOut,
+}
+
+pub struct Blocker {
+    owner: Owner,
+    /// Only one completer can ever reach this blocker (one node, no
+    /// deadline), so claiming needs no compare-and-swap.
+    exclusive: bool,
+    /// WAITING, CLAIMED, DONE or CANCELLED.
+    state: AtomicU8,
+    /// Written by the completer between claim and finish, read by the owner
+    /// after DONE; the release/acquire on `state` orders both.
+    winner: AtomicUsize,
+    closed: AtomicBool,
+}
+
+impl Blocker {
+    /// A blocker for the calling coroutine or thread. `exclusive` promises
+    /// that it will have one node and no deadline.
+    pub(crate) fn new(exclusive: bool) -> Blocker {
+        let owner = match Worker::current().and_then(Worker::running) {
+            Some((header, slot)) => Owner::Coroutine {
+                header,
+                worker: Worker::current().map_or(0, Worker::index),
+                slot,
+            },
+            None => Owner::Thread(thread::current()),
+        };
+        Blocker {
+            owner,
+            exclusive,
+            state: AtomicU8::new(WAITING),
+            winner: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Claims the blocker for one completer. False if another completer or
+    /// the owner's timeout got there first: the caller must skip the node.
+    ///
+    /// # Safety
+    /// `this` must point to a live blocker, which the caller guarantees by
+    /// holding the lock of a queue that links one of its nodes.
+    pub(crate) unsafe fn claim(this: NonNull<Blocker>) -> bool {
+        // SAFETY: live per the caller's contract.
+        let b = unsafe { this.as_ref() };
+        if b.exclusive {
+            // No rival: the one node is being unlinked by us, under its lock.
+            let waiting = b.state.load(Ordering::Relaxed) == WAITING;
+            if waiting {
+                b.state.store(CLAIMED, Ordering::Relaxed);
+            }
+            return waiting;
+        }
+        b.state
+            .compare_exchange(WAITING, CLAIMED, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Publishes the outcome of a claimed blocker and returns the wakeup to
+    /// perform once the caller has released its lock.
+    ///
+    /// # Safety
+    /// The caller must have claimed `this` and not finished it yet; after
+    /// this call it must not touch the blocker or its nodes again.
+    pub(crate) unsafe fn finish(this: NonNull<Blocker>, winner: usize, closed: bool) -> Wake {
+        // SAFETY: a claimed, unfinished blocker is live: its owner waits for
+        // DONE before returning.
+        let b = unsafe { this.as_ref() };
+        b.winner.store(winner, Ordering::Relaxed);
+        b.closed.store(closed, Ordering::Relaxed);
+        let wake = match &b.owner {
+            Owner::Coroutine {
+                header,
+                worker,
+                slot,
+            } => {
+                match Worker::current().filter(|w| w.index() == *worker) {
+                    Some(local) => {
+                        // Same worker: the owner cannot run before we yield.
+                        // SAFETY: the owner is blocked until DONE, so its
+                        // task (and header) is alive in its worker's table.
+                        if unsafe { header.as_ref() }.unpark() {
+                            local.make_ready(*slot);
+                        }
+                        Wake::Done
+                    }
+                    // SAFETY: as above; the reference we take keeps the task
+                    // alive until the wakeup is done.
+                    None => Wake::Coroutine(unsafe { TaskRef::clone_from_header(*header) }),
+                }
+            }
+            Owner::Thread(t) => Wake::Thread(t.clone()),
+        };
+        b.state.store(DONE, Ordering::Release);
+        wake
+    }
+
+    /// Waits until a completer finishes this blocker, or until `deadline`;
+    /// `why` shows in runtime dumps meanwhile. On `TimedOut` the caller must
+    /// still unlink its nodes (under their queues' locks) before it returns.
+    pub(crate) fn wait(&self, deadline: Option<Instant>, why: Wait) -> Outcome {
+        debug_assert!(deadline.is_none() || !self.exclusive);
+        if let Some(done) = self.outcome() {
+            return done;
+        }
+        let header = match &self.owner {
+            // SAFETY: the owner is the caller, a running coroutine, whose
+            // task its worker's table keeps alive.
+            Owner::Coroutine { header, .. } => Some(unsafe { header.as_ref() }),
+            Owner::Thread(_) => None,
+        };
+        if let Some(h) = header {
+            h.wait.set(why);
+        }
+        let outcome = self.wait_loop(deadline);
+        if let Some(h) = header {
+            h.wait.set(Wait::Nothing);
+        }
+        outcome
+    }
+
+    fn wait_loop(&self, deadline: Option<Instant>) -> Outcome {
+        loop {
+            match self.state.load(Ordering::Acquire) {
+                DONE => {
+                    return self.done_outcome();
+                }
+                WAITING => match deadline {
+                    Some(d) if Instant::now() >= d => {
+                        if self
+                            .state
+                            .compare_exchange(
+                                WAITING,
+                                CANCELLED,
+                                Ordering::Acquire,
+                                Ordering::Acquire,
+                            )
+                            .is_ok()
+                        {
+                            return Outcome::TimedOut;
+                        }
+                    }
+                    Some(d) => park::park_until(d),
+                    None => park::park(),
+                },
+                // CLAIMED: the completer is moving the value and will wake us.
+                _ => park::park(),
+            }
+        }
+    }
+
+    /// The outcome if a completer already finished it (no waiting).
+    pub(crate) fn outcome(&self) -> Option<Outcome> {
+        (self.state.load(Ordering::Acquire) == DONE).then(|| self.done_outcome())
+    }
+
+    fn done_outcome(&self) -> Outcome {
+        Outcome::Done {
+            winner: self.winner.load(Ordering::Relaxed),
+            closed: self.closed.load(Ordering::Relaxed),
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! An intrusive FIFO of blocked operations (Go's `waitq` of `sudog`s).
+//!
+//! Each `Node` lives on the stack of the coroutine or thread it stands for,
+//! so blocking allocates nothing and unlinking is O(1). Every queue is
+//! guarded by its owner's lock (a channel's, a mutex's); all link fields are
+//! touched only under that lock.
+//!
+//! Validity: `push_back`'s contract keeps every linked node alive and in
+//! place until it is unlinked, by a completer (`pop_claimed`) or by its owner
+//! (`remove`), both under the lock. Its owner does not return before one of
+//! those has happened (see `runtime::blocker`).
+
+use std::cell::{Cell, UnsafeCell};
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+
+use super::blocker::{Blocker, Wake};
+
+/// One blocked operation in one queue.
+pub(crate) struct Node<T> {
+    blocker: NonNull<Blocker>,
+    /// Index of this operation among its blocker's cases (select arms).
+    case: usize,
+    /// The value in transit: offered by a blocked sender, or delivered to a
+    /// blocked receiver. Touched by the owner only when the node is not
+    /// linked and not claimed, by a completer only between claim and finish.
+    slot: UnsafeCell<Option<T>>,
+    /// Neighbours while linked; under the queue's lock.
+    prev: Cell<Option<NonNull<Node<T>>>>,
+    next: Cell<Option<NonNull<Node<T>>>>,
+    /// Whether the node is in a queue; under the queue's lock.
+    linked: Cell<bool>,
+}
+
+impl<T> Node<T> {
+    pub(crate) fn new(blocker: &Blocker, case: usize, value: Option<T>) -> Node<T> {
+        Node {
+            blocker: NonNull::from(blocker),
+            case,
+            slot: UnsafeCell::new(value),
+            prev: Cell::new(None),
+            next: Cell::new(None),
+            linked: Cell::new(false),
+        }
+    }
+
+    /// Takes the value in the slot.
+    ///
+    /// # Safety
+    /// For the owner, once no completer can touch the node: its blocker is
+    /// DONE, or the node was removed under the lock.
+    pub(crate) unsafe fn take(&self) -> Option<T> {
+        // SAFETY: per the contract, nobody else accesses the slot now.
+        unsafe { (*self.slot.get()).take() }
+    }
+}
+
+/// A FIFO of nodes, oldest first.
+pub(crate) struct WaitQueue<T> {
+    head: Option<NonNull<Node<T>>>,
+    tail: Option<NonNull<Node<T>>>,
+}
+
+// SAFETY: the queue only follows its pointers while its guarding lock is
+// held, and the nodes are alive then (module docs); values of type `T` move
+// between threads through it, hence `T: Send`.
+unsafe impl<T: Send> Send for WaitQueue<T> {}
+
+impl<T> Default for WaitQueue<T> {
+    fn default() -> Self {
+        WaitQueue::new()
+    }
+}
+
+impl<T> WaitQueue<T> {
+    pub(crate) const fn new() -> WaitQueue<T> {
+        WaitQueue {
+            head: None,
+            tail: None,
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.head.is_none()
+    }
+
+    /// Links `node` at the back.
+    ///
+    /// # Safety
+    /// `node` must not be linked, and must stay alive and in place until it
+    /// is unlinked by `pop_claimed` or `remove`.
+    pub(crate) unsafe fn push_back(&mut self, node: &Node<T>) {
+        let p = NonNull::from(node);
+        node.prev.set(self.tail);
+        node.next.set(None);
+        node.linked.set(true);
+        match self.tail {
+            // SAFETY: linked nodes are alive (push_back's contract).
+            Some(t) => unsafe { t.as_ref() }.next.set(Some(p)),
+            None => self.head = Some(p),
+        }
+        self.tail = Some(p);
+    }
+
+    fn pop_front(&mut self) -> Option<NonNull<Node<T>>> {
+        let p = self.head?;
+        // SAFETY: linked nodes are alive (push_back's contract).
+        let n = unsafe { p.as_ref() };
+        self.head = n.next.get();
+        match self.head {
+            // SAFETY: as above.
+            Some(h) => unsafe { h.as_ref() }.prev.set(None),
+            None => self.tail = None,
+        }
+        n.linked.set(false);
+        Some(p)
+    }
+
+    /// Unlinks `node` if it is still linked in this queue.
+    pub(crate) fn remove(&mut self, node: &Node<T>) {
+        if !node.linked.get() {
+            return;
+        }
+        let (prev, next) = (node.prev.get(), node.next.get());
+        match prev {
+            // SAFETY: linked nodes are alive (push_back's contract).
+            Some(p) => unsafe { p.as_ref() }.next.set(next),
+            None => self.head = next,
+        }
+        match next {
+            // SAFETY: as above.
+            Some(n) => unsafe { n.as_ref() }.prev.set(prev),
+            None => self.tail = prev,
+        }
+        node.linked.set(false);
+    }
+
+    /// Unlinks and claims the oldest node whose blocker can still be claimed;
+    /// stale nodes (claimed elsewhere, cancelled) are unlinked on the way.
+    pub(crate) fn pop_claimed(&mut self) -> Option<Claimed<'_, T>> {
+        while let Some(p) = self.pop_front() {
+            // SAFETY: just unlinked under the lock; the owner cannot return
+            // before its blocker is finished or it removed the node under the
+            // lock we hold, so the node and its blocker are alive.
+            if unsafe { Blocker::claim(p.as_ref().blocker) } {
+                return Some(Claimed {
+                    node: p,
+                    _lock: PhantomData,
+                });
+            }
+        }
+        None
+    }
+}
+
+/// A node this caller claimed: it may move the value, then must `finish`.
+/// Borrows the queue, hence the lock guarding it, so it cannot outlive it.
+#[must_use]
+pub(crate) struct Claimed<'q, T> {
+    node: NonNull<Node<T>>,
+    _lock: PhantomData<&'q mut WaitQueue<T>>,
+}
+
+impl<T> Claimed<'_, T> {
+    /// Puts a value in the node's slot (delivering to a receiver).
+    pub(crate) fn put(&mut self, v: T) {
+        // SAFETY: claimed and not finished: the node is alive and only we
+        // touch its slot.
+        unsafe { *self.node.as_ref().slot.get() = Some(v) };
+    }
+
+    /// Takes the node's value (from a sender).
+    pub(crate) fn take(&mut self) -> Option<T> {
+        // SAFETY: as in `put`.
+        unsafe { (*self.node.as_ref().slot.get()).take() }
+    }
+
+    /// Completes the node's operation (`closed`: by closing rather than a
+    /// transfer) and returns the wakeup to perform after unlocking.
+    pub(crate) fn finish(self, closed: bool) -> Wake {
+        // SAFETY: as in `put`.
+        let n = unsafe { self.node.as_ref() };
+        // SAFETY: we claimed this blocker and finish it once; we do not
+        // touch the node afterwards.
+        unsafe { Blocker::finish(n.blocker, n.case, closed) }
+    }
+}
