@@ -27,9 +27,11 @@
 pub mod chan;
 mod coroutine;
 mod macros;
+pub mod net;
 pub mod runtime;
 pub mod sync;
 pub mod time;
 
 pub use coroutine::{Builder, Coroutine, CoroutineId, JoinHandle, current, run, spawn, yield_now};
+pub use runtime::blocking::blocking;
 pub use time::sleep;

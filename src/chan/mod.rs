@@ -178,7 +178,7 @@ impl<T> Chan<T> {
         }
     }
 
-    fn recv(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+    fn recv(&self, deadline: Option<Instant>, why: Wait) -> Result<T, RecvTimeoutError> {
         let mut st = self.state.lock();
         match self.recv_now(&mut st) {
             Ok((v, wake)) => {
@@ -198,7 +198,7 @@ impl<T> Chan<T> {
         // unlinks it (and DONE is observed below) or we remove it ourselves.
         unsafe { st.recvq.push_back(&node) };
         drop(st);
-        let outcome = blocker.wait(deadline, Wait::ChanRecv);
+        let outcome = blocker.wait(deadline, why);
         if outcome == Outcome::TimedOut {
             self.state.lock().recvq.remove(&node);
             return Err(RecvTimeoutError::Timeout);
@@ -344,7 +344,12 @@ impl<T> Receiver<T> {
     /// # Errors
     /// `RecvError` once the channel is closed and drained.
     pub fn recv(&self) -> Result<T, RecvError> {
-        self.chan.recv(None).map_err(|_| RecvError)
+        self.chan.recv(None, Wait::ChanRecv).map_err(|_| RecvError)
+    }
+
+    /// `recv`, shown in runtime dumps as waiting for `why`.
+    pub(crate) fn recv_as(&self, why: Wait) -> Result<T, RecvError> {
+        self.chan.recv(None, why).map_err(|_| RecvError)
     }
 
     /// Receives a value if one is ready.
@@ -369,7 +374,8 @@ impl<T> Receiver<T> {
     /// # Errors
     /// `Timeout` if none came in time, `Closed` once closed and drained.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        self.chan.recv(Instant::now().checked_add(timeout))
+        self.chan
+            .recv(Instant::now().checked_add(timeout), Wait::ChanRecv)
     }
 
     /// Receives a value, waiting at most until `deadline`.
@@ -377,7 +383,7 @@ impl<T> Receiver<T> {
     /// # Errors
     /// As for `recv_timeout`.
     pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
-        self.chan.recv(Some(deadline))
+        self.chan.recv(Some(deadline), Wait::ChanRecv)
     }
 
     /// An iterator that receives until the channel is closed and drained.

@@ -18,6 +18,14 @@ pub(crate) fn nanos(t: Instant) -> u64 {
         .min(u64::MAX as u128 - 1) as u64
 }
 
+/// The instant `n` nanoseconds after the epoch.
+pub(crate) fn instant(n: u64) -> Instant {
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    epoch
+        .checked_add(std::time::Duration::from_nanos(n))
+        .unwrap_or(epoch)
+}
+
 pub(crate) fn now_nanos() -> u64 {
     nanos(Instant::now())
 }

@@ -30,8 +30,10 @@
 //! their stacks never run.
 
 pub(crate) mod blocker;
+pub(crate) mod blocking;
 mod clock;
 mod idle;
+pub(crate) mod netpoll;
 pub(crate) mod overflow;
 mod panic_hook;
 pub(crate) mod park;
@@ -149,6 +151,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct Builder {
     workers: Option<usize>,
     stack_size: Option<usize>,
+    blocking_threads: Option<usize>,
 }
 
 impl Builder {
@@ -167,6 +170,13 @@ impl Builder {
     /// `goro::Builder::stack_size`). Only touched pages cost memory.
     pub fn stack_size(mut self, bytes: usize) -> Builder {
         self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Most threads in the pool behind `goro::blocking` (default 512); calls
+    /// beyond it wait for a free thread.
+    pub fn blocking_threads(mut self, n: usize) -> Builder {
+        self.blocking_threads = Some(n);
         self
     }
 
@@ -217,6 +227,15 @@ impl Builder {
         };
         let stack_size =
             stack::checked_stack_size(self.stack_size.unwrap_or(stack::DEFAULT_STACK_SIZE))?;
+        if let Some(n) = self.blocking_threads {
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "Builder::blocking_threads: the pool needs at least one thread",
+                ));
+            }
+            blocking::MAX_THREADS.store(n, Ordering::Relaxed);
+        }
         let deques: Vec<Deque<TaskRef>> = (0..n).map(|_| Deque::new_lifo()).collect();
         let workers = deques
             .iter()

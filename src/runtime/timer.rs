@@ -16,8 +16,10 @@ use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
+use super::Runtime;
 use super::clock;
 use super::task::TaskRef;
+use super::worker::Worker;
 
 /// Heaps smaller than this are never swept: stale entries cost little there.
 const SWEEP_MIN_LEN: usize = 64;
@@ -132,4 +134,26 @@ impl TimerHeap {
     pub(crate) fn len(&self) -> usize {
         self.heap.len()
     }
+}
+
+/// Spreads timers started outside the runtime over the workers.
+static NEXT_WORKER: AtomicUsize = AtomicUsize::new(0);
+
+/// Calls `f` on a worker at `when` (at once if it has passed). Armed on the
+/// caller's worker, or on some worker when called from a plain thread.
+///
+/// `f` runs between coroutines, on the worker's own stack: it must not block
+/// or park. It may spawn, unpark, and send with `try_send`.
+pub(crate) fn call_at(when: Instant, f: Box<dyn FnOnce() + Send>) {
+    let (rt, w) = match Worker::current() {
+        Some(w) => (w.rt, w.index()),
+        None => {
+            let rt = Runtime::get();
+            (
+                rt,
+                NEXT_WORKER.fetch_add(1, Ordering::Relaxed) % rt.workers.len(),
+            )
+        }
+    };
+    rt.workers[w].add_timer(when, next_seq(), TimerAction::Call(f));
 }

@@ -41,6 +41,7 @@ use std::time::{Duration, Instant};
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 use crossbeam_deque::{Injector, Steal, Stealer, Worker as Deque};
 
+use super::netpoll;
 use super::poller::{Poller, WAKE_KEY};
 use super::stack::{Stack, StackPool};
 use super::task::{Header, TaskRef};
@@ -115,6 +116,9 @@ pub(crate) struct WorkerShared {
     timer_next: AtomicU64,
     /// Cancelled timers still in the heap (see `timer.rs`).
     timers_stale: AtomicUsize,
+    /// Fds registered with this worker's poller; when 0, busy picks skip the
+    /// non-blocking poll.
+    pub(crate) registered: AtomicUsize,
     /// The owner's pick count, published for thieves deciding whether this
     /// worker is stuck in one coroutine. Written by the owner only.
     picks: AtomicU32,
@@ -135,6 +139,7 @@ impl WorkerShared {
             timers: Mutex::new(TimerHeap::new()),
             timer_next: AtomicU64::new(u64::MAX),
             timers_stale: AtomicUsize::new(0),
+            registered: AtomicUsize::new(0),
             picks: AtomicU32::new(0),
             spawned: AtomicU64::new(0),
             finished: AtomicU64::new(0),
@@ -445,6 +450,9 @@ impl Worker {
             if let Some(t) = steal_one(&self.shared.fresh) {
                 return Err(Some(t));
             }
+            // A busy worker still hears its sockets, so that CPU-bound
+            // coroutines cannot starve I/O.
+            self.poll_now();
         }
         self.fire_due_timers();
         self.drain_inbox();
@@ -510,6 +518,7 @@ impl Worker {
         }
         let start = Instant::now();
         loop {
+            self.poll_now();
             if let Some(r) = self.find_elsewhere() {
                 self.stop_spinning();
                 return Some(r);
@@ -628,15 +637,23 @@ impl Worker {
         x
     }
 
-    /// Blocks in the poller up to `timeout` and handles what it returns.
+    /// Blocks in the poller up to `timeout` and wakes the coroutines its
+    /// events are for.
     fn poll(&self, timeout: Option<Duration>) {
         let mut events = self.events.borrow_mut();
         let n = self.shared.poller.wait(&mut events, timeout);
         for ev in &events[..n] {
-            let key = ev.u64;
-            if key == WAKE_KEY {
-                continue;
+            let (key, bits) = (ev.u64, ev.events);
+            if key != WAKE_KEY {
+                netpoll::dispatch(key, bits);
             }
+        }
+    }
+
+    /// A non-blocking poll, if this worker's poller has any fd.
+    fn poll_now(&self) {
+        if self.shared.registered.load(Ordering::Relaxed) != 0 {
+            self.poll(Some(Duration::ZERO));
         }
     }
 

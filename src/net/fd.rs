@@ -1,0 +1,466 @@
+//! `NetFd`: one non-blocking socket and its poll descriptor (Go's
+//! `netFD`). Every socket type in `goro::net` wraps one.
+
+use std::io;
+use std::mem;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::time::Instant;
+
+use crate::runtime::netpoll::{Dir, PollDesc, closed_error};
+
+/// A socket owned by the runtime: non-blocking, close-on-exec, with its
+/// `PollDesc`. Dropping it closes the fd (once no operation uses it).
+pub(crate) struct NetFd {
+    pd: &'static PollDesc,
+}
+
+/// Converts a `-1`-on-error system call result.
+fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+fn cvt_size(r: libc::ssize_t) -> io::Result<usize> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as usize)
+    }
+}
+
+impl NetFd {
+    /// A new socket, non-blocking and close-on-exec from birth (no window in
+    /// which a forked child could inherit it).
+    pub(crate) fn socket(
+        domain: libc::c_int,
+        ty: libc::c_int,
+        protocol: libc::c_int,
+    ) -> io::Result<NetFd> {
+        // SAFETY: socket has no memory preconditions.
+        let fd = cvt(unsafe {
+            libc::socket(
+                domain,
+                ty | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                protocol,
+            )
+        })?;
+        Ok(NetFd::adopt(fd, ty == libc::SOCK_STREAM))
+    }
+
+    /// Takes ownership of an open fd that is already non-blocking.
+    fn adopt(fd: RawFd, stream: bool) -> NetFd {
+        NetFd {
+            pd: PollDesc::new(fd, stream),
+        }
+    }
+
+    /// Takes ownership of an open socket, making it non-blocking and
+    /// close-on-exec. `stream`: whether it is a stream socket.
+    pub(crate) fn from_owned(fd: OwnedFd, stream: bool) -> io::Result<NetFd> {
+        let raw = fd.as_raw_fd();
+        // SAFETY: fcntl on an fd we own, with integer arguments only.
+        unsafe {
+            let fl = cvt(libc::fcntl(raw, libc::F_GETFL))?;
+            cvt(libc::fcntl(raw, libc::F_SETFL, fl | libc::O_NONBLOCK))?;
+            let fdfl = cvt(libc::fcntl(raw, libc::F_GETFD))?;
+            cvt(libc::fcntl(raw, libc::F_SETFD, fdfl | libc::FD_CLOEXEC))?;
+        }
+        Ok(NetFd::adopt(fd.into_raw_fd(), stream))
+    }
+
+    /// Gives up the fd, blocking again, to a caller that now owns it.
+    pub(crate) fn into_owned(self) -> io::Result<OwnedFd> {
+        let fd = self.dup()?;
+        drop(self);
+        let raw = fd.as_raw_fd();
+        // SAFETY: fcntl on an fd we own, with integer arguments only.
+        unsafe {
+            let fl = cvt(libc::fcntl(raw, libc::F_GETFL))?;
+            cvt(libc::fcntl(raw, libc::F_SETFL, fl & !libc::O_NONBLOCK))?;
+        }
+        Ok(fd)
+    }
+
+    /// The fd; -1 once closed. Valid only while `self` is borrowed.
+    pub(crate) fn raw(&self) -> RawFd {
+        self.pd.fd()
+    }
+
+    /// A duplicate of the fd (close-on-exec), owned by the caller.
+    pub(crate) fn dup(&self) -> io::Result<OwnedFd> {
+        let fd = self.raw();
+        if fd < 0 {
+            return Err(closed_error());
+        }
+        // SAFETY: F_DUPFD_CLOEXEC on an open fd returns a new fd we own.
+        let new = cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) })?;
+        // SAFETY: `new` was just created and is owned by nobody else.
+        Ok(unsafe { OwnedFd::from_raw_fd(new) })
+    }
+
+    /// A new `NetFd` on a duplicate of the fd (`try_clone`): it has its own
+    /// deadlines and its own close.
+    pub(crate) fn try_clone(&self) -> io::Result<NetFd> {
+        let stream = self.sotype()? == libc::SOCK_STREAM;
+        Ok(NetFd::adopt(self.dup()?.into_raw_fd(), stream))
+    }
+
+    /// The socket type (`SOCK_STREAM`, `SOCK_DGRAM`).
+    pub(crate) fn sotype(&self) -> io::Result<libc::c_int> {
+        self.getsockopt(libc::SOL_SOCKET, libc::SO_TYPE)
+    }
+
+    /// Reads into `buf`, parking while nothing is there. A zero-length
+    /// `buf` returns `Ok(0)` at once.
+    pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.pd.io(Dir::Read, |fd| {
+            // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
+            let n = cvt_size(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) })?;
+            // A short, non-empty read of a stream socket means the receive
+            // queue was drained. Not so at end of file: no event follows it,
+            // so the next read must make the system call.
+            Ok((n, n > 0 && n < buf.len()))
+        })
+    }
+
+    /// Writes some of `buf`, parking while the send buffer is full. Returns
+    /// how much was written; `send` with `MSG_NOSIGNAL`, so a peer that is
+    /// gone gives `EPIPE`, never a SIGPIPE.
+    pub(crate) fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.pd.io(Dir::Write, |fd| {
+            // SAFETY: `buf` is valid for reads of `buf.len()` bytes.
+            let n = cvt_size(unsafe {
+                libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL)
+            })?;
+            Ok((n, false))
+        })
+    }
+
+    /// Writes all of `buf`. On an error (a deadline, a close) after part of
+    /// it was written, the error says how much was.
+    pub(crate) fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
+        let total = buf.len();
+        while !buf.is_empty() {
+            match self.write(buf) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "failed to write whole buffer",
+                    ));
+                }
+                Ok(n) => buf = &buf[n..],
+                Err(e) if total == buf.len() => return Err(e),
+                Err(e) => {
+                    let written = total - buf.len();
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("{e} (after writing {written} of {total} bytes)"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `recvfrom`: a datagram and its sender's raw address.
+    pub(crate) fn recv_from(
+        &self,
+        buf: &mut [u8],
+    ) -> io::Result<(usize, libc::sockaddr_storage, libc::socklen_t)> {
+        self.pd.io(Dir::Read, |fd| {
+            // SAFETY: a zeroed sockaddr_storage is a valid "no address".
+            let mut addr: libc::sockaddr_storage = unsafe { mem::zeroed() };
+            let mut len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            // SAFETY: `buf`, `addr` and `len` are valid for the sizes given.
+            let n = cvt_size(unsafe {
+                libc::recvfrom(
+                    fd,
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    0,
+                    (&raw mut addr).cast(),
+                    &mut len,
+                )
+            })?;
+            Ok(((n, addr, len), false))
+        })
+    }
+
+    /// `sendto` a raw address.
+    pub(crate) fn send_to(
+        &self,
+        buf: &[u8],
+        addr: *const libc::sockaddr,
+        len: libc::socklen_t,
+    ) -> io::Result<usize> {
+        self.pd.io(Dir::Write, |fd| {
+            // SAFETY: `buf` is valid for reads; `addr` points to `len` valid
+            // bytes for the duration of the call (caller's contract).
+            let n = cvt_size(unsafe {
+                libc::sendto(
+                    fd,
+                    buf.as_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_NOSIGNAL,
+                    addr,
+                    len,
+                )
+            })?;
+            Ok((n, false))
+        })
+    }
+
+    /// Accepts a connection: the new socket (non-blocking, close-on-exec)
+    /// and the peer's raw address. Connections aborted before we took them
+    /// are skipped, as Go does.
+    pub(crate) fn accept(&self) -> io::Result<(NetFd, libc::sockaddr_storage, libc::socklen_t)> {
+        let (fd, addr, len) = self.pd.io(Dir::Read, |fd| {
+            // SAFETY: a zeroed sockaddr_storage is a valid "no address".
+            let mut addr: libc::sockaddr_storage = unsafe { mem::zeroed() };
+            let mut len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            loop {
+                // SAFETY: `addr` and `len` are valid for the size given.
+                let r = unsafe {
+                    libc::accept4(
+                        fd,
+                        (&raw mut addr).cast(),
+                        &mut len,
+                        libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                    )
+                };
+                match cvt(r) {
+                    Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => continue,
+                    other => return other.map(|new| ((new, addr, len), false)),
+                }
+            }
+        })?;
+        let stream = self.sotype()? == libc::SOCK_STREAM;
+        Ok((NetFd::adopt(fd, stream), addr, len))
+    }
+
+    /// Connects to a raw address, parking until the connection is made, it
+    /// fails, or the write deadline passes.
+    pub(crate) fn connect(
+        &self,
+        addr: *const libc::sockaddr,
+        len: libc::socklen_t,
+    ) -> io::Result<()> {
+        let fd = self.raw();
+        // SAFETY: `addr` points to `len` valid bytes (caller's contract).
+        match cvt(unsafe { libc::connect(fd, addr, len) }) {
+            Ok(_) => return Ok(()),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EINPROGRESS | libc::EALREADY | libc::EINTR)
+                ) => {}
+            Err(e) => return Err(e),
+        }
+        self.pd.io(Dir::Write, |fd| {
+            let err: libc::c_int = sockopt(fd, libc::SOL_SOCKET, libc::SO_ERROR)?;
+            match err {
+                0 => {
+                    // Writable with no error may still be "not yet": Go
+                    // checks getpeername, and so do we.
+                    // SAFETY: a zeroed sockaddr_storage is a valid buffer.
+                    let mut peer: libc::sockaddr_storage = unsafe { mem::zeroed() };
+                    let mut plen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+                    // SAFETY: `peer` and `plen` are valid for the size given.
+                    match cvt(unsafe { libc::getpeername(fd, (&raw mut peer).cast(), &mut plen) }) {
+                        Ok(_) => Ok(((), false)),
+                        Err(_) => Err(io::ErrorKind::WouldBlock.into()),
+                    }
+                }
+                libc::EINPROGRESS | libc::EALREADY | libc::EINTR => {
+                    Err(io::ErrorKind::WouldBlock.into())
+                }
+                libc::EISCONN => Ok(((), false)),
+                e => Err(io::Error::from_raw_os_error(e)),
+            }
+        })
+    }
+
+    /// Closes (Go's `Close`): wakes every blocked operation with the closed
+    /// error; the fd itself closes once no operation uses it. Closing twice
+    /// is the closed error.
+    pub(crate) fn close(&self) -> io::Result<()> {
+        if self.pd.close() {
+            Ok(())
+        } else {
+            Err(closed_error())
+        }
+    }
+
+    /// Whether `close` was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.pd.is_closing()
+    }
+
+    pub(crate) fn set_deadline(&self, dir: Dir, deadline: Option<Instant>) {
+        self.pd.set_deadline(dir, deadline);
+    }
+
+    pub(crate) fn deadline(&self, dir: Dir) -> Option<Instant> {
+        self.pd.deadline(dir)
+    }
+
+    /// `shutdown(how)`.
+    pub(crate) fn shutdown(&self, how: libc::c_int) -> io::Result<()> {
+        // SAFETY: shutdown has no memory preconditions.
+        cvt(unsafe { libc::shutdown(self.checked_raw()?, how) }).map(drop)
+    }
+
+    fn checked_raw(&self) -> io::Result<RawFd> {
+        match self.raw() {
+            fd if fd >= 0 && !self.is_closed() => Ok(fd),
+            _ => Err(closed_error()),
+        }
+    }
+
+    /// `getsockopt` of an integer option.
+    pub(crate) fn getsockopt(
+        &self,
+        level: libc::c_int,
+        name: libc::c_int,
+    ) -> io::Result<libc::c_int> {
+        sockopt(self.checked_raw()?, level, name)
+    }
+
+    /// `setsockopt` of an integer option.
+    pub(crate) fn setsockopt(
+        &self,
+        level: libc::c_int,
+        name: libc::c_int,
+        value: libc::c_int,
+    ) -> io::Result<()> {
+        let fd = self.checked_raw()?;
+        // SAFETY: passes a live c_int of the size given.
+        cvt(unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                name,
+                (&raw const value).cast(),
+                mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        })
+        .map(drop)
+    }
+}
+
+fn sockopt(fd: RawFd, level: libc::c_int, name: libc::c_int) -> io::Result<libc::c_int> {
+    let mut v: libc::c_int = 0;
+    let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `v` and `len` are valid for the size given.
+    cvt(unsafe { libc::getsockopt(fd, level, name, (&raw mut v).cast(), &mut len) })?;
+    Ok(v)
+}
+
+impl Drop for NetFd {
+    fn drop(&mut self) {
+        // SAFETY: we are the descriptor's only owner, being dropped, so no
+        // operation is in flight (they borrow `self`) and none will follow.
+        unsafe { self.pd.recycle() };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A listening TCP socket on an ephemeral loopback port.
+    fn listener() -> (NetFd, libc::sockaddr_in) {
+        let fd = NetFd::socket(libc::AF_INET, libc::SOCK_STREAM, 0).unwrap();
+        // SAFETY: a zeroed sockaddr_in is valid; we fill in the fields.
+        let mut addr: libc::sockaddr_in = unsafe { mem::zeroed() };
+        addr.sin_family = libc::AF_INET as libc::sa_family_t;
+        addr.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+        let len = mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        // SAFETY: valid address of the given length.
+        unsafe {
+            cvt(libc::bind(fd.raw(), (&raw const addr).cast(), len)).unwrap();
+            cvt(libc::listen(fd.raw(), 128)).unwrap();
+            let mut got = len;
+            cvt(libc::getsockname(
+                fd.raw(),
+                (&raw mut addr).cast(),
+                &mut got,
+            ))
+            .unwrap();
+        }
+        (fd, addr)
+    }
+
+    fn connect(addr: &libc::sockaddr_in) -> io::Result<NetFd> {
+        let fd = NetFd::socket(libc::AF_INET, libc::SOCK_STREAM, 0)?;
+        let len = mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        fd.connect((addr as *const libc::sockaddr_in).cast(), len)?;
+        Ok(fd)
+    }
+
+    /// Accept, connect and a ping-pong exchange between two coroutines on
+    /// one worker: every read parks its coroutine and the poller wakes it.
+    #[test]
+    fn echo_between_coroutines() {
+        crate::run(|| {
+            let (ln, addr) = listener();
+            let server = crate::spawn(move || {
+                let (conn, _, _) = ln.accept().unwrap();
+                let mut buf = [0u8; 64];
+                loop {
+                    let n = conn.read(&mut buf).unwrap();
+                    if n == 0 {
+                        return;
+                    }
+                    conn.write_all(&buf[..n]).unwrap();
+                }
+            });
+            let c = connect(&addr).unwrap();
+            let mut buf = [0u8; 5];
+            for i in 0..100u8 {
+                c.write_all(&[i; 5]).unwrap();
+                let mut got = 0;
+                while got < 5 {
+                    got += c.read(&mut buf[got..]).unwrap();
+                }
+                assert_eq!(buf, [i; 5]);
+            }
+            drop(c);
+            server.join().unwrap();
+        });
+    }
+
+    /// A read deadline in the past fails at once; close wakes a parked read
+    /// with the closed error, not a timeout.
+    #[test]
+    fn deadline_and_close() {
+        crate::run(|| {
+            let (ln, addr) = listener();
+            let c = connect(&addr).unwrap();
+            let (s, _, _) = ln.accept().unwrap();
+            s.set_deadline(Dir::Read, Some(Instant::now()));
+            let e = s.read(&mut [0u8; 8]).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+            s.set_deadline(Dir::Read, None);
+            let s = std::sync::Arc::new(s);
+            let s2 = s.clone();
+            let reader = crate::spawn(move || s2.read(&mut [0u8; 8]));
+            crate::sleep(Duration::from_millis(20));
+            s.close().unwrap();
+            let e = reader.join().unwrap().unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::NotConnected);
+            assert!(e.to_string().contains("closed network connection"));
+            drop(c);
+        });
+    }
+}

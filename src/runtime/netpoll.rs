@@ -1,0 +1,498 @@
+//! The netpoller's per-descriptor state: Go's `pollDesc` and `fdMutex`.
+//!
+//! Every non-blocking fd the runtime manages has a `PollDesc`. An operation
+//! (`io`) first takes an in-flight reference (so a concurrent `close` cannot
+//! close the fd under it), then its direction's lock (one reader and one
+//! writer at a time; others queue FIFO behind, as with Go's fdMutex), then
+//! loops: try the system call; on EAGAIN, park until the poller reports the
+//! direction ready, a deadline passes, the deadline changes, or the fd is
+//! closed.
+//!
+//! No readiness edge is lost: each direction has a sequence number that the
+//! poller bumps on every event before it looks for a waiter, and a waiter
+//! samples it before its system call and re-checks it under the direction's
+//! lock before it links itself; if it moved, it retries instead of parking.
+//!
+//! Registration is lazy and happens once: the first operation to park
+//! registers the fd, for read and write, edge-triggered, with its own
+//! worker's poller (the worker whose coroutines use an fd are the ones its
+//! events should wake), or worker 0's when called from a plain thread.
+//! `EPOLL_CTL_ADD` reports readiness that predates it, so nothing is missed.
+//!
+//! Descriptors are never freed: a closed one returns to a free list and its
+//! generation is bumped. The epoll key is the descriptor's address with the
+//! generation in its top 16 bits, so an event still in flight for a closed
+//! fd finds a newer generation and is dropped, and can never reach the
+//! socket that reused the fd number.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use super::blocker::{Blocker, Outcome, Wake};
+use super::spin::SpinLock;
+use super::waitq::{Node, WaitQueue};
+use super::worker::Worker;
+use super::{Runtime, Wait, clock};
+
+/// A readiness direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dir {
+    Read,
+    Write,
+}
+
+/// In-flight operation count unit and the closing flag, in `PollDesc::ops`.
+const OP: usize = 2;
+const CLOSING: usize = 1;
+
+/// `PollDesc::poller` before registration.
+const UNREGISTERED: usize = usize::MAX;
+
+/// Bits of the epoll key holding the descriptor's address (x86-64 and
+/// aarch64 user addresses fit in 48).
+const ADDRESS_BITS: u32 = 48;
+const ADDRESS_MASK: u64 = (1 << ADDRESS_BITS) - 1;
+
+/// Deadline value meaning "none".
+const NO_DEADLINE: u64 = u64::MAX;
+
+/// The error for operations on a closed descriptor (Go's `ErrClosed`),
+/// distinct from a timeout and from end of file.
+pub(crate) fn closed_error() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "use of closed network connection",
+    )
+}
+
+/// The error for an operation whose deadline passed.
+pub(crate) fn timeout_error() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "i/o timeout")
+}
+
+/// One direction of a descriptor.
+struct Side {
+    /// Bumped by the poller on every event for this direction.
+    seq: AtomicU64,
+    /// Deadline as `clock::nanos`, `NO_DEADLINE` for none.
+    deadline: AtomicU64,
+    /// The `seq` at which a short stream read proved the socket drained;
+    /// `u64::MAX` if unknown. Touched only by the holder of the direction's
+    /// lock.
+    drained_at: AtomicU64,
+    state: SpinLock<SideState>,
+}
+
+struct SideState {
+    /// Whether an operation holds this direction.
+    locked: bool,
+    /// Operations waiting for the direction, FIFO; each is handed it in turn.
+    lockq: WaitQueue<()>,
+    /// The holder, when it waits for readiness (at most one node).
+    readyq: WaitQueue<()>,
+}
+
+impl Side {
+    fn new() -> Side {
+        Side {
+            seq: AtomicU64::new(0),
+            deadline: AtomicU64::new(NO_DEADLINE),
+            drained_at: AtomicU64::new(u64::MAX),
+            state: SpinLock::new(SideState {
+                locked: false,
+                lockq: WaitQueue::new(),
+                readyq: WaitQueue::new(),
+            }),
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        match self.deadline.load(Ordering::Acquire) {
+            NO_DEADLINE => None,
+            n => Some(clock::instant(n)),
+        }
+    }
+}
+
+/// The runtime's state for one fd.
+pub(crate) struct PollDesc {
+    /// Reuse generation; the top bits of this descriptor's epoll keys.
+    generation: AtomicU16,
+    /// The fd, or -1 once closed.
+    fd: AtomicI32,
+    /// In-flight operations (in units of `OP`) and `CLOSING`.
+    ops: AtomicUsize,
+    /// Index of the worker whose poller has the fd, `UNREGISTERED` before.
+    poller: AtomicUsize,
+    /// Serializes registration and deregistration.
+    registration: SpinLock<()>,
+    /// Whether a short read proves the receive queue drained (TCP and Unix
+    /// stream sockets), which spares the EAGAIN system call before parking.
+    stream: AtomicBool,
+    read: Side,
+    write: Side,
+}
+
+/// Free descriptors, for reuse.
+static FREE: SpinLock<Vec<&'static PollDesc>> = SpinLock::new(Vec::new());
+
+impl PollDesc {
+    /// A descriptor for `fd`, which must be open and non-blocking; the
+    /// descriptor closes it. `stream`: see `PollDesc::stream`.
+    pub(crate) fn new(fd: RawFd, stream: bool) -> &'static PollDesc {
+        let pd = FREE.lock().pop().unwrap_or_else(|| {
+            Box::leak(Box::new(PollDesc {
+                generation: AtomicU16::new(0),
+                fd: AtomicI32::new(-1),
+                ops: AtomicUsize::new(0),
+                poller: AtomicUsize::new(UNREGISTERED),
+                registration: SpinLock::new(()),
+                stream: AtomicBool::new(false),
+                read: Side::new(),
+                write: Side::new(),
+            }))
+        });
+        pd.fd.store(fd, Ordering::Release);
+        pd.stream.store(stream, Ordering::Relaxed);
+        pd
+    }
+
+    /// The fd (-1 once closed).
+    pub(crate) fn fd(&self) -> RawFd {
+        self.fd.load(Ordering::Acquire)
+    }
+
+    fn side(&self, dir: Dir) -> &Side {
+        match dir {
+            Dir::Read => &self.read,
+            Dir::Write => &self.write,
+        }
+    }
+
+    fn key(&'static self) -> u64 {
+        let addr = std::ptr::from_ref(self) as u64;
+        debug_assert_eq!(addr & !ADDRESS_MASK, 0);
+        (addr & ADDRESS_MASK) | ((self.generation.load(Ordering::Relaxed) as u64) << ADDRESS_BITS)
+    }
+
+    /// The descriptor an epoll key names, if it is still that generation.
+    pub(crate) fn from_key(key: u64) -> Option<&'static PollDesc> {
+        let p = NonNull::new((key & ADDRESS_MASK) as *mut PollDesc)?;
+        // SAFETY: keys are made by `key` from descriptors that are leaked
+        // and never freed, so the address stays valid forever.
+        let pd = unsafe { p.as_ref() };
+        (pd.generation.load(Ordering::Acquire) == (key >> ADDRESS_BITS) as u16).then_some(pd)
+    }
+
+    /// Whether the fd is closing or closed.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.ops.load(Ordering::Acquire) & CLOSING != 0
+    }
+
+    /// Takes an in-flight reference, or fails if closing.
+    fn begin(&'static self) -> io::Result<OpRef> {
+        let op = OpRef { pd: self };
+        if self.ops.fetch_add(OP, Ordering::AcqRel) & CLOSING != 0 {
+            drop(op);
+            return Err(closed_error());
+        }
+        Ok(op)
+    }
+
+    /// Runs `op` on the fd in direction `dir` until it does not return
+    /// EAGAIN, parking between tries; honours deadlines and close. `op`
+    /// returns its value and whether the result proves the socket drained
+    /// (a short stream read).
+    pub(crate) fn io<T>(
+        &'static self,
+        dir: Dir,
+        mut op: impl FnMut(RawFd) -> io::Result<(T, bool)>,
+    ) -> io::Result<T> {
+        let _op = self.begin()?;
+        let side = self.side(dir);
+        let _lock = self.lock(dir)?;
+        loop {
+            self.check(side)?;
+            let seq = side.seq.load(Ordering::Acquire);
+            let skip = dir == Dir::Read && side.drained_at.load(Ordering::Relaxed) == seq;
+            if !skip {
+                match op(self.fd()) {
+                    Ok((v, drained)) => {
+                        if drained && self.stream.load(Ordering::Relaxed) {
+                            side.drained_at.store(seq, Ordering::Relaxed);
+                        }
+                        return Ok(v);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            self.wait_ready(dir, seq)?;
+        }
+    }
+
+    /// Fails if the fd is closing or the direction's deadline has passed.
+    fn check(&self, side: &Side) -> io::Result<()> {
+        if self.is_closing() {
+            return Err(closed_error());
+        }
+        if let Some(d) = side.deadline()
+            && Instant::now() >= d
+        {
+            return Err(timeout_error());
+        }
+        Ok(())
+    }
+
+    /// Takes the direction's lock (FIFO).
+    fn lock(&'static self, dir: Dir) -> io::Result<DirLock> {
+        let side = self.side(dir);
+        let mut st = side.state.lock();
+        if self.is_closing() {
+            return Err(closed_error());
+        }
+        if !st.locked {
+            st.locked = true;
+            return Ok(DirLock { pd: self, dir });
+        }
+        let blocker = Blocker::new(true);
+        let node = Node::new(&blocker, 0, None);
+        // SAFETY: `node` stays in this frame until the unlocker or `close`
+        // unlinks it and we observe its blocker DONE below.
+        unsafe { st.lockq.push_back(&node) };
+        drop(st);
+        match blocker.wait(None, self.wait_reason(dir)) {
+            // Handed the lock by the previous holder.
+            Outcome::Done { closed: false, .. } => Ok(DirLock { pd: self, dir }),
+            _ => Err(closed_error()),
+        }
+    }
+
+    fn unlock(&self, dir: Dir) {
+        let wake = {
+            let mut st = self.side(dir).state.lock();
+            match st.lockq.pop_claimed() {
+                // Hand the lock over: it stays locked.
+                Some(next) => Some(next.finish(false)),
+                None => {
+                    st.locked = false;
+                    None
+                }
+            }
+        };
+        if let Some(w) = wake {
+            w.wake();
+        }
+    }
+
+    fn wait_reason(&self, dir: Dir) -> Wait {
+        match dir {
+            Dir::Read => Wait::Read(self.fd()),
+            Dir::Write => Wait::Write(self.fd()),
+        }
+    }
+
+    /// Parks the lock holder of `dir` until an event newer than `seq`, a
+    /// deadline change or close. Returns at once if `seq` is stale.
+    fn wait_ready(&'static self, dir: Dir, seq: u64) -> io::Result<()> {
+        self.register()?;
+        let side = self.side(dir);
+        let blocker = Blocker::new(false);
+        let node = Node::new(&blocker, 0, None);
+        {
+            let mut st = side.state.lock();
+            if side.seq.load(Ordering::Acquire) != seq {
+                return Ok(());
+            }
+            if self.is_closing() {
+                return Err(closed_error());
+            }
+            // SAFETY: `node` stays in this frame until a completer unlinks
+            // it (and we observe DONE) or we remove it after a timeout.
+            unsafe { st.readyq.push_back(&node) };
+        }
+        match blocker.wait(side.deadline(), self.wait_reason(dir)) {
+            Outcome::Done { closed: true, .. } => Err(closed_error()),
+            Outcome::Done { .. } => Ok(()),
+            Outcome::TimedOut => {
+                side.state.lock().readyq.remove(&node);
+                // The caller's `check` reports the timeout.
+                Ok(())
+            }
+        }
+    }
+
+    /// Registers the fd with a poller, once.
+    fn register(&'static self) -> io::Result<()> {
+        if self.poller.load(Ordering::Acquire) != UNREGISTERED {
+            return Ok(());
+        }
+        let _reg = self.registration.lock();
+        if self.poller.load(Ordering::Acquire) != UNREGISTERED {
+            return Ok(());
+        }
+        let rt = Runtime::get();
+        let w = Worker::current().map_or(0, Worker::index);
+        let fd = self.fd();
+        if fd < 0 {
+            return Err(closed_error());
+        }
+        // SAFETY: `fd` is open (we hold an in-flight reference, so close has
+        // not run), and `destroy` deregisters it before closing it.
+        unsafe { rt.workers[w].poller.add(fd, self.key()) }?;
+        rt.workers[w].registered.fetch_add(1, Ordering::Relaxed);
+        self.poller.store(w, Ordering::Release);
+        Ok(())
+    }
+
+    /// Called by a poller: the fd is ready in `dir`.
+    pub(crate) fn ready(&self, dir: Dir) {
+        let side = self.side(dir);
+        side.seq.fetch_add(1, Ordering::AcqRel);
+        let wake = side
+            .state
+            .lock()
+            .readyq
+            .pop_claimed()
+            .map(|w| w.finish(false));
+        if let Some(w) = wake {
+            w.wake();
+        }
+    }
+
+    /// Sets the deadline of `dir` (`None`: no deadline) and wakes its waiter
+    /// so that it re-checks: a deadline moved later postpones its timeout, one
+    /// moved into the past fails it at once.
+    pub(crate) fn set_deadline(&self, dir: Dir, deadline: Option<Instant>) {
+        let side = self.side(dir);
+        let v = deadline.map_or(NO_DEADLINE, |d| clock::nanos(d).min(NO_DEADLINE - 1));
+        side.deadline.store(v, Ordering::Release);
+        let wake = side
+            .state
+            .lock()
+            .readyq
+            .pop_claimed()
+            .map(|w| w.finish(false));
+        if let Some(w) = wake {
+            w.wake();
+        }
+    }
+
+    /// The deadline of `dir`.
+    pub(crate) fn deadline(&self, dir: Dir) -> Option<Instant> {
+        self.side(dir).deadline()
+    }
+
+    /// Closes: fails every blocked and future operation with the closed
+    /// error, and closes the fd once no operation uses it. False if it was
+    /// already closing.
+    pub(crate) fn close(&'static self) -> bool {
+        if self.ops.fetch_or(CLOSING, Ordering::AcqRel) & CLOSING != 0 {
+            return false;
+        }
+        let mut wakes: Vec<Wake> = Vec::new();
+        for side in [&self.read, &self.write] {
+            let mut st = side.state.lock();
+            while let Some(w) = st.readyq.pop_claimed() {
+                wakes.push(w.finish(true));
+            }
+            while let Some(w) = st.lockq.pop_claimed() {
+                wakes.push(w.finish(true));
+            }
+        }
+        for w in wakes {
+            w.wake();
+        }
+        // Take and drop a reference of our own: whoever drops the last one
+        // closes the fd, so it closes now if no operation is in flight.
+        self.ops.fetch_add(OP, Ordering::AcqRel);
+        drop(OpRef { pd: self });
+        true
+    }
+
+    /// Deregisters and closes the fd. Runs once, when closing and idle.
+    fn destroy(&self) {
+        let fd = self.fd.swap(-1, Ordering::AcqRel);
+        if fd < 0 {
+            return;
+        }
+        {
+            let _reg = self.registration.lock();
+            let w = self.poller.swap(UNREGISTERED, Ordering::AcqRel);
+            if w != UNREGISTERED
+                && let Some(rt) = Runtime::started()
+            {
+                // An error here (the fd already gone) changes nothing: it is
+                // closed next either way.
+                let _ = rt.workers[w].poller.delete(fd);
+                rt.workers[w].registered.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        // SAFETY: we own `fd` (the descriptor took ownership at `new`) and no
+        // operation uses it (in-flight count reached zero while closing).
+        unsafe { libc::close(fd) };
+    }
+
+    /// Returns a closed descriptor to the free list.
+    ///
+    /// # Safety
+    /// The caller must be the owner (the socket being dropped): no operation
+    /// is in flight and nothing will use `self` afterwards.
+    pub(crate) unsafe fn recycle(&'static self) {
+        self.close();
+        self.destroy();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.ops.store(0, Ordering::Release);
+        for side in [&self.read, &self.write] {
+            side.deadline.store(NO_DEADLINE, Ordering::Relaxed);
+            side.drained_at.store(u64::MAX, Ordering::Relaxed);
+            side.state.lock().locked = false;
+        }
+        FREE.lock().push(self);
+    }
+}
+
+/// An in-flight operation's reference; the last one after `close` closes
+/// the fd.
+struct OpRef {
+    pd: &'static PollDesc,
+}
+
+impl Drop for OpRef {
+    fn drop(&mut self) {
+        if self.pd.ops.fetch_sub(OP, Ordering::AcqRel) == CLOSING | OP {
+            self.pd.destroy();
+        }
+    }
+}
+
+/// A held direction lock.
+struct DirLock {
+    pd: &'static PollDesc,
+    dir: Dir,
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        self.pd.unlock(self.dir);
+    }
+}
+
+/// Dispatches one epoll event to its descriptor.
+pub(crate) fn dispatch(key: u64, events: u32) {
+    let Some(pd) = PollDesc::from_key(key) else {
+        return;
+    };
+    let readable = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+    let writable = (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+    if events & readable != 0 {
+        pd.ready(Dir::Read);
+    }
+    if events & writable != 0 {
+        pd.ready(Dir::Write);
+    }
+}
