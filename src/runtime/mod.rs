@@ -243,6 +243,7 @@ impl Builder {
             .map(|(i, d)| WorkerShared::new(i, d.stealer()))
             .collect::<io::Result<Box<[_]>>>()?;
         clock::init();
+        raise_fd_limit();
         overflow::install();
         panic_hook::install();
         let rt: &'static Runtime = Box::leak(Box::new(Runtime {
@@ -265,6 +266,20 @@ impl Builder {
         // Only now may work arrive: it comes through RUNTIME.
         let _ = RUNTIME.set(rt);
         Ok(rt)
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit, as Go does at
+/// start: a server holding thousands of connections should not fail at the
+/// historical default of 1024. Failure leaves the limit as it was.
+fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
     }
 }
 
