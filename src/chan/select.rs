@@ -18,7 +18,6 @@ use super::{Receiver, RecvError, Refused, SendError, Sender};
 use crate::runtime::Wait;
 use crate::runtime::blocker::{Blocker, Outcome, Wake};
 use crate::runtime::waitq::Node;
-use sealed::ArmOps as _;
 
 /// How `select` waits when no arm is ready.
 #[derive(Clone, Copy, Debug)]

@@ -53,7 +53,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use crossbeam_deque::{Injector, Worker as Deque};
 
-pub(crate) use clock::{nanos, now_nanos};
+pub(crate) use clock::now_nanos;
 use idle::IdleSet;
 use task::TaskRef;
 pub(crate) use wait::{SyncKind, Wait, WaitGuard, WaitReason};

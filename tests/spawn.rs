@@ -1,0 +1,175 @@
+//! `spawn`, `go!`, `JoinHandle` and `run`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+
+#[test]
+fn spawn_and_join_100k() {
+    let total = goro::run(|| {
+        let handles: Vec<_> = (0..100_000u64)
+            .map(|i| goro::spawn(move || i * 2))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+    });
+    assert_eq!(total, 2 * (100_000 * 99_999 / 2));
+}
+
+#[test]
+fn nested_spawns() {
+    fn tree(depth: u32) -> u64 {
+        if depth == 0 {
+            return 1;
+        }
+        let left = goro::spawn(move || tree(depth - 1));
+        let right = goro::spawn(move || tree(depth - 1));
+        left.join().unwrap() + right.join().unwrap()
+    }
+    assert_eq!(goro::run(|| tree(12)), 4096);
+}
+
+#[test]
+fn join_from_plain_threads() {
+    let handles: Vec<_> = (0..100u32).map(|i| goro::spawn(move || i + 1)).collect();
+    let joiners: Vec<_> = handles
+        .into_iter()
+        .map(|h| thread::spawn(move || h.join().unwrap()))
+        .collect();
+    let sum: u32 = joiners.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(sum, (1..=100).sum());
+}
+
+#[test]
+fn join_a_coroutine_that_finished_long_ago() {
+    goro::run(|| {
+        let h = goro::spawn(|| "done");
+        while !h.is_finished() {
+            goro::yield_now();
+        }
+        assert_eq!(h.join().unwrap(), "done");
+    });
+}
+
+#[test]
+fn detached_coroutines_still_run() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    goro::run({
+        let hits = hits.clone();
+        move || {
+            let wg = goro::sync::WaitGroup::new();
+            for _ in 0..1000 {
+                wg.add(1);
+                let (hits, wg) = (hits.clone(), wg.clone());
+                drop(goro::spawn(move || {
+                    hits.fetch_add(1, Ordering::Relaxed);
+                    wg.done();
+                }));
+            }
+            wg.wait();
+        }
+    });
+    assert_eq!(hits.load(Ordering::Relaxed), 1000);
+}
+
+fn add(a: u32, b: u32) -> u32 {
+    a + b
+}
+
+mod calc {
+    pub fn triple(x: u32) -> u32 {
+        x * 3
+    }
+}
+
+struct Counter {
+    base: u32,
+}
+
+impl Counter {
+    fn plus(&self, n: u32) -> u32 {
+        self.base + n
+    }
+}
+
+#[test]
+fn go_macro_shapes() {
+    goro::run(|| {
+        assert_eq!(goro::go!(add(1, 2)).join().unwrap(), 3);
+        assert_eq!(goro::go!(calc::triple(5)).join().unwrap(), 15);
+        let c = Counter { base: 10 };
+        assert_eq!(goro::go!(c.plus(7)).join().unwrap(), 17);
+        let v = String::from("abc");
+        assert_eq!(goro::go!(move || v.len()).join().unwrap(), 3);
+        assert_eq!(goro::go!(|| 42).join().unwrap(), 42);
+    });
+}
+
+#[test]
+fn go_macro_evaluates_arguments_in_the_caller_in_order() {
+    goro::run(|| {
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let note = |tag: &'static str, v: u32| {
+            order
+                .lock()
+                .unwrap()
+                .push((tag, goro::current().map(|c| c.id())));
+            v
+        };
+        let me = goro::current().map(|c| c.id());
+        let h = goro::go!(add(note("a", 1), note("b", 2)));
+        // The arguments ran here, before the call, in order, in this coroutine.
+        assert_eq!(*order.lock().unwrap(), vec![("a", me), ("b", me)]);
+        assert_eq!(h.join().unwrap(), 3);
+    });
+}
+
+#[test]
+fn run_returns_the_value_and_nests() {
+    let v = goro::run(|| goro::run(|| 7) + 1);
+    assert_eq!(v, 8);
+}
+
+#[test]
+fn run_resumes_a_panic_on_the_caller() {
+    let r = std::panic::catch_unwind(|| goro::run(|| panic!("from main coroutine")));
+    let payload = r.unwrap_err();
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"from main coroutine"));
+}
+
+#[test]
+fn current_names_the_coroutine() {
+    assert!(goro::current().is_none(), "a plain thread is no coroutine");
+    let (id, name) = goro::run(|| {
+        let c = goro::current().unwrap();
+        (c.id(), c.name().map(String::from))
+    });
+    assert!(id.as_u64() > 0);
+    assert_eq!(name.as_deref(), Some("main"));
+    let h = goro::spawn(|| goro::current().unwrap().id());
+    let expected = h.coroutine().id();
+    assert_eq!(h.join().unwrap(), expected);
+}
+
+#[test]
+fn num_coroutines_counts_live_ones() {
+    goro::run(|| {
+        let (tx, rx) = goro::chan::chan::<()>(0);
+        let before = goro::runtime::num_coroutines();
+        let parked: Vec<_> = (0..50)
+            .map(|_| {
+                let rx = rx.clone();
+                goro::spawn(move || {
+                    let _ = rx.recv();
+                })
+            })
+            .collect();
+        // Other tests run concurrently in this binary, so only a lower bound holds.
+        while goro::runtime::num_coroutines() < before + 50 {
+            goro::yield_now();
+        }
+        drop(tx);
+        for h in parked {
+            h.join().unwrap();
+        }
+    });
+}
