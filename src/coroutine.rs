@@ -8,10 +8,10 @@ use std::panic::Location;
 use std::sync::Arc;
 use std::thread;
 
-use crate::runtime::Runtime;
 use crate::runtime::stack::checked_stack_size;
 use crate::runtime::task::{Header, TaskRef};
 use crate::runtime::worker::Worker;
+use crate::runtime::{Runtime, sysmon};
 
 /// Spawns `f` as a new coroutine (Go's `go f()`).
 ///
@@ -81,7 +81,12 @@ where
         Location::caller(),
         f,
     );
-    match handle.join() {
+    // The monitor's deadlock rule looks at the main coroutines being waited for.
+    let main = handle.task.clone();
+    sysmon::main_started(&main);
+    let result = handle.join();
+    sysmon::main_finished(&main);
+    match result {
         Ok(v) => v,
         Err(payload) => std::panic::resume_unwind(payload),
     }
@@ -205,6 +210,12 @@ impl<T> fmt::Debug for JoinHandle<T> {
 pub struct CoroutineId(NonZeroU64);
 
 impl CoroutineId {
+    pub(crate) const MIN: CoroutineId = CoroutineId(NonZeroU64::MIN);
+
+    pub(crate) fn from_u64(id: u64) -> Option<CoroutineId> {
+        NonZeroU64::new(id).map(CoroutineId)
+    }
+
     /// The id as a number (ids start at 1).
     pub fn as_u64(self) -> u64 {
         self.0.get()

@@ -53,6 +53,11 @@ static POOL: Pool = Pool {
 /// Cap on pool threads; set before the runtime starts.
 pub(crate) static MAX_THREADS: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_THREADS);
 
+/// Threads in the pool now (for the deadlock rule's thread count).
+pub(crate) fn pool_threads() -> usize {
+    lock(&POOL.state).threads
+}
+
 /// Jobs submitted and not yet finished (for deadlock detection and stats).
 pub(crate) static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 

@@ -1,6 +1,7 @@
 //! Instants as nanoseconds, so that they fit in an atomic.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// The zero of `nanos`: fixed at first use, before any timer exists.
@@ -8,6 +9,7 @@ static EPOCH: OnceLock<Instant> = OnceLock::new();
 
 pub(crate) fn init() {
     EPOCH.get_or_init(Instant::now);
+    set_coarse(Instant::now());
 }
 
 /// `t` as nanoseconds since the epoch; instants before it map to 0.
@@ -28,4 +30,18 @@ pub(crate) fn instant(n: u64) -> Instant {
 
 pub(crate) fn now_nanos() -> u64 {
     nanos(Instant::now())
+}
+
+/// `now_nanos` as of the monitor's last look (within about 10 ms while the
+/// runtime is busy): for dumps, which say how long coroutines wait, without
+/// reading the clock on every park.
+static COARSE: AtomicU64 = AtomicU64::new(0);
+
+/// Refreshes the coarse clock. Never 0, which means "not set".
+pub(crate) fn set_coarse(now: Instant) {
+    COARSE.store(nanos(now).max(1), Ordering::Relaxed);
+}
+
+pub(crate) fn coarse_now() -> u64 {
+    COARSE.load(Ordering::Relaxed)
 }

@@ -32,6 +32,8 @@
 pub(crate) mod blocker;
 pub(crate) mod blocking;
 mod clock;
+mod deadlock;
+mod dump;
 mod idle;
 pub(crate) mod netpoll;
 pub(crate) mod overflow;
@@ -40,6 +42,8 @@ pub(crate) mod park;
 mod poller;
 pub(crate) mod spin;
 pub(crate) mod stack;
+mod stats;
+pub(crate) mod sysmon;
 pub(crate) mod task;
 mod task_alloc;
 mod timer;
@@ -48,13 +52,16 @@ pub(crate) mod waitq;
 pub(crate) mod worker;
 
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Duration;
 
 use crossbeam_deque::{Injector, Worker as Deque};
 
 pub(crate) use clock::now_nanos;
+pub use dump::{CoroutineInfo, CoroutineState, Dump, WaitingOn, dump};
 use idle::IdleSet;
+pub use stats::{Stats, WorkerStats, stats};
 use task::TaskRef;
 pub(crate) use wait::{SyncKind, Wait, WaitGuard, WaitReason};
 use worker::{Worker, WorkerShared};
@@ -70,7 +77,16 @@ static START: Mutex<()> = Mutex::new(());
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 pub(crate) struct Runtime {
+    /// The configured workers, then `MAX_SPARE_WORKERS` spare slots that the
+    /// monitor starts only while every worker is held.
     pub(crate) workers: Box<[WorkerShared]>,
+    /// Workers configured (`num_workers`).
+    configured: usize,
+    /// Spare workers started so far; the first `configured + spares` slots
+    /// of `workers` are in use.
+    spares: AtomicUsize,
+    /// The owner ends of the spare slots' deques, handed to spare threads.
+    spare_deques: Mutex<Vec<Deque<TaskRef>>>,
     /// Coroutines spawned from outside the runtime, not yet started.
     pub(crate) injector: Injector<TaskRef>,
     pub(crate) idle: IdleSet,
@@ -116,6 +132,39 @@ impl Runtime {
         }
     }
 
+    /// Workers running: the configured ones and the spares started.
+    pub(crate) fn active_workers(&self) -> usize {
+        self.configured + self.spares.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn spawned_outside(&self) -> u64 {
+        self.outside_spawned.load(Ordering::Relaxed)
+    }
+
+    /// Whether no coroutine waits to start, in the injector or any deque.
+    pub(crate) fn injector_and_deques_empty(&self) -> bool {
+        self.injector.is_empty()
+            && self
+                .workers
+                .iter()
+                .take(self.active_workers())
+                .all(|w| !w.has_queued_work())
+    }
+
+    /// Starts a spare worker (called by the monitor when every worker is
+    /// held). Does nothing once `MAX_SPARE_WORKERS` are running.
+    pub(crate) fn start_spare_worker(&'static self) {
+        let mut deques = lock(&self.spare_deques);
+        let Some(deque) = deques.pop() else { return };
+        let index = self.active_workers();
+        let started = std::thread::Builder::new()
+            .name(format!("goro-worker-{index}"))
+            .spawn(move || worker::worker_main(self, index, deque));
+        if started.is_ok() {
+            self.spares.fetch_add(1, Ordering::Release);
+        }
+    }
+
     /// A new coroutine id, from `worker`'s block if the caller is on one.
     pub(crate) fn next_id(worker: Option<&Worker>) -> u64 {
         match worker {
@@ -152,6 +201,7 @@ pub struct Builder {
     workers: Option<usize>,
     stack_size: Option<usize>,
     blocking_threads: Option<usize>,
+    hold_threshold: Option<Duration>,
 }
 
 impl Builder {
@@ -177,6 +227,14 @@ impl Builder {
     /// beyond it wait for a free thread.
     pub fn blocking_threads(mut self, n: usize) -> Builder {
         self.blocking_threads = Some(n);
+        self
+    }
+
+    /// How long a coroutine may run without yielding before the monitor
+    /// reports that it holds its worker and works around it (100 ms by
+    /// default; `Duration::ZERO` turns the monitor's watch off).
+    pub fn hold_threshold(mut self, d: Duration) -> Builder {
+        self.hold_threshold = Some(d);
         self
     }
 
@@ -236,7 +294,13 @@ impl Builder {
             }
             blocking::MAX_THREADS.store(n, Ordering::Relaxed);
         }
-        let deques: Vec<Deque<TaskRef>> = (0..n).map(|_| Deque::new_lifo()).collect();
+        sysmon::set_hold_threshold(
+            self.hold_threshold
+                .unwrap_or(sysmon::DEFAULT_HOLD_THRESHOLD),
+        );
+        let mut deques: Vec<Deque<TaskRef>> = (0..n + sysmon::MAX_SPARE_WORKERS)
+            .map(|_| Deque::new_lifo())
+            .collect();
         let workers = deques
             .iter()
             .enumerate()
@@ -246,8 +310,12 @@ impl Builder {
         raise_fd_limit();
         overflow::install();
         panic_hook::install();
+        let spare_deques: Vec<Deque<TaskRef>> = deques.split_off(n).into_iter().rev().collect();
         let rt: &'static Runtime = Box::leak(Box::new(Runtime {
             workers,
+            configured: n,
+            spares: AtomicUsize::new(0),
+            spare_deques: Mutex::new(spare_deques),
             injector: Injector::new(),
             idle: IdleSet::new(n),
             stack_size,
@@ -263,6 +331,9 @@ impl Builder {
                     io::Error::new(e.kind(), format!("cannot start worker thread {i}: {e}"))
                 })?;
         }
+        sysmon::start(rt).map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot start the monitor thread: {e}"))
+        })?;
         // Only now may work arrive: it comes through RUNTIME.
         let _ = RUNTIME.set(rt);
         Ok(rt)
@@ -288,7 +359,7 @@ fn already_running(rt: &Runtime) -> io::Error {
         io::ErrorKind::AlreadyExists,
         format!(
             "the goro runtime is already running with {} workers; configure it before its first use",
-            rt.workers.len()
+            rt.configured
         ),
     )
 }
@@ -334,8 +405,8 @@ pub fn num_coroutines() -> usize {
     };
     let mut live = rt.outside_spawned.load(Ordering::Relaxed) as i64;
     for w in rt.workers.iter() {
-        live += w.spawned.load(Ordering::Relaxed) as i64;
-        live -= w.finished.load(Ordering::Relaxed) as i64;
+        live += w.spawned.get() as i64;
+        live -= w.finished.get() as i64;
     }
     live.max(0) as usize
 }
@@ -345,5 +416,5 @@ pub fn num_coroutines() -> usize {
 /// # Panics
 /// If the runtime cannot start (see `Builder::start` for the errors).
 pub fn num_workers() -> usize {
-    Runtime::get().workers.len()
+    Runtime::get().configured
 }

@@ -136,6 +136,10 @@ pub(crate) struct PollDesc {
     write: Side,
 }
 
+/// Coroutines and threads parked waiting for fd readiness (for the
+/// deadlock rule: any of them may be woken by the outside world).
+pub(crate) static IO_WAITERS: AtomicUsize = AtomicUsize::new(0);
+
 /// Free descriptors, for reuse.
 static FREE: SpinLock<Vec<&'static PollDesc>> = SpinLock::new(Vec::new());
 
@@ -315,7 +319,10 @@ impl PollDesc {
             // it (and we observe DONE) or we remove it after a timeout.
             unsafe { st.readyq.push_back(&node) };
         }
-        match blocker.wait(side.deadline(), self.wait_reason(dir)) {
+        IO_WAITERS.fetch_add(1, Ordering::SeqCst);
+        let outcome = blocker.wait(side.deadline(), self.wait_reason(dir));
+        IO_WAITERS.fetch_sub(1, Ordering::SeqCst);
+        match outcome {
             Outcome::Done { closed: true, .. } => Err(closed_error()),
             Outcome::Done { .. } => Ok(()),
             Outcome::TimedOut => {

@@ -175,6 +175,11 @@ impl Header {
         self.park.load(Ordering::Relaxed) == PARKED
     }
 
+    /// `clock::coarse_now()` when it last began to wait on something.
+    pub(crate) fn wait_since(&self) -> u64 {
+        self.wait.since()
+    }
+
     /// Marks the coroutine finished and wakes its joiner. The output must have
     /// been written before.
     pub(crate) fn complete(&self) {

@@ -2,6 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::clock;
 use super::worker::Worker;
 
 /// A parked coroutine's reason. The argument (an fd, a coroutine id) rides
@@ -94,15 +95,18 @@ impl Wait {
     }
 }
 
-/// A coroutine's current `Wait`, readable from any thread.
+/// A coroutine's current `Wait` and since when, readable from any thread.
 pub(crate) struct WaitReason {
     code: AtomicU64,
+    /// `clock::coarse_now()` when `code` was last set to something.
+    since: AtomicU64,
 }
 
 impl WaitReason {
     pub(crate) fn new() -> WaitReason {
         WaitReason {
             code: AtomicU64::new(0),
+            since: AtomicU64::new(0),
         }
     }
 
@@ -110,7 +114,14 @@ impl WaitReason {
         Wait::decode(self.code.load(Ordering::Relaxed))
     }
 
+    pub(crate) fn since(&self) -> u64 {
+        self.since.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn set(&self, w: Wait) {
+        if w != Wait::Nothing {
+            self.since.store(clock::coarse_now(), Ordering::Relaxed);
+        }
         self.code.store(w.encode(), Ordering::Relaxed);
     }
 }

@@ -43,7 +43,9 @@ use crossbeam_deque::{Injector, Steal, Stealer, Worker as Deque};
 
 use super::netpoll;
 use super::poller::{Poller, WAKE_KEY};
+use super::spin::SpinLock;
 use super::stack::{Stack, StackPool};
+use super::stats::{OwnerCounter, WorkerStats};
 use super::task::{Header, TaskRef};
 use super::task_alloc::TaskCache;
 use super::timer::{self, TimerAction, TimerHeap};
@@ -120,12 +122,30 @@ pub(crate) struct WorkerShared {
     /// non-blocking poll.
     pub(crate) registered: AtomicUsize,
     /// The owner's pick count, published for thieves deciding whether this
-    /// worker is stuck in one coroutine. Written by the owner only.
-    picks: AtomicU32,
-    /// Coroutines spawned from this worker. Written by the owner only.
-    pub(crate) spawned: AtomicU64,
-    /// Coroutines that finished on this worker. Written by the owner only.
-    pub(crate) finished: AtomicU64,
+    /// worker is stuck in one coroutine, and for the monitor. Written by the
+    /// owner only.
+    pub(crate) picks: AtomicU32,
+    /// Id of the coroutine running now, 0 while the scheduler runs. Written
+    /// by the owner only.
+    pub(crate) running_id: AtomicU64,
+    /// `clock::coarse_now()` when that coroutine was last resumed: how the
+    /// monitor tells a held worker. Written by the owner only.
+    pub(crate) running_since: AtomicU64,
+    /// The tasks of the coroutines started here, by table slot: what other
+    /// threads (dumps, the monitor) may look at. The owner locks it only to
+    /// add a coroutine when it starts and take it out when it ends.
+    pub(crate) registry: SpinLock<Vec<Option<TaskRef>>>,
+    /// Counters written by the owner only (see `stats.rs`).
+    pub(crate) spawned: OwnerCounter,
+    pub(crate) finished: OwnerCounter,
+    live: OwnerCounter,
+    stolen: OwnerCounter,
+    parks: OwnerCounter,
+    remote_wakeups: OwnerCounter,
+    polls: OwnerCounter,
+    events: OwnerCounter,
+    timers_fired: OwnerCounter,
+    stack_pool: OwnerCounter,
 }
 
 impl WorkerShared {
@@ -141,8 +161,19 @@ impl WorkerShared {
             timers_stale: AtomicUsize::new(0),
             registered: AtomicUsize::new(0),
             picks: AtomicU32::new(0),
-            spawned: AtomicU64::new(0),
-            finished: AtomicU64::new(0),
+            running_id: AtomicU64::new(0),
+            running_since: AtomicU64::new(0),
+            registry: SpinLock::new(Vec::new()),
+            spawned: OwnerCounter::new(),
+            finished: OwnerCounter::new(),
+            live: OwnerCounter::new(),
+            stolen: OwnerCounter::new(),
+            parks: OwnerCounter::new(),
+            remote_wakeups: OwnerCounter::new(),
+            polls: OwnerCounter::new(),
+            events: OwnerCounter::new(),
+            timers_fired: OwnerCounter::new(),
+            stack_pool: OwnerCounter::new(),
         })
     }
 
@@ -207,13 +238,55 @@ impl WorkerShared {
     pub(crate) fn timer_count(&self) -> usize {
         lock(&self.timers).len()
     }
+
+    /// Whether the worker sleeps in its poller.
+    pub(crate) fn is_sleeping(&self) -> bool {
+        self.sleep.load(Ordering::SeqCst) != AWAKE
+    }
+
+    /// Whether this worker has fresh coroutines or inbox entries waiting.
+    pub(crate) fn has_queued_work(&self) -> bool {
+        !self.fresh.is_empty() || !self.inbox.is_empty()
+    }
+
+    /// Fires due timers from another thread (the monitor, while the owner is
+    /// held). Unparked coroutines are queued on their own workers.
+    pub(crate) fn fire_due_timers_for(&self, now: Instant) -> usize {
+        if clock::nanos(now) < self.timer_next.load(Ordering::Relaxed) {
+            return 0;
+        }
+        let mut due = Vec::new();
+        self.take_due_timers(now, &mut due);
+        let n = due.len();
+        for action in due {
+            perform(action);
+        }
+        n
+    }
+
+    pub(crate) fn stats(&self) -> WorkerStats {
+        WorkerStats {
+            spawned: self.spawned.get(),
+            live: self.live.get(),
+            finished: self.finished.get(),
+            stolen: self.stolen.get(),
+            parks: self.parks.get(),
+            remote_wakeups: self.remote_wakeups.get(),
+            polls: self.polls.get(),
+            events: self.events.get(),
+            timers_fired: self.timers_fired.get(),
+            stack_pool: self.stack_pool.get(),
+        }
+    }
 }
 
 /// A started coroutine's entry in its worker's table.
 struct Entry {
     /// The coroutine, suspended or (during `resume`) running.
     co: Co,
-    task: TaskRef,
+    /// Its task's header; the task is held by `WorkerShared::registry` at
+    /// the same slot until the coroutine ends.
+    header: NonNull<Header>,
     /// Lowest address of its stack's guard region.
     guard: usize,
 }
@@ -226,8 +299,8 @@ struct Table {
 }
 
 impl Table {
-    fn insert(&mut self, task: TaskRef, co: Co, guard: usize) -> u32 {
-        let entry = Some(Entry { co, task, guard });
+    fn insert(&mut self, entry: Entry) -> u32 {
+        let entry = Some(entry);
         match self.free.pop() {
             Some(slot) => {
                 self.entries[slot as usize] = entry;
@@ -265,6 +338,8 @@ pub(crate) struct Worker {
     /// Borrowed by the scheduler only, and held across `resume`: coroutine
     /// code never reaches it (it uses `running_task` and friends instead).
     table: RefCell<Table>,
+    /// Started coroutines alive here (`table`'s occupancy).
+    live: Cell<u64>,
     stacks: RefCell<StackPool>,
     /// Picks so far, for the fairness checks.
     tick: Cell<u32>,
@@ -311,6 +386,7 @@ impl Worker {
                 free: Vec::new(),
             }),
             stacks: RefCell::new(StackPool::new()),
+            live: Cell::new(0),
             tick: Cell::new(0),
             slice: Cell::new(0),
             spinning: Cell::new(false),
@@ -396,8 +472,7 @@ impl Worker {
     /// Queues a coroutine spawned on this worker's thread.
     pub(crate) fn push_fresh(&self, task: TaskRef) {
         self.fresh.push(task);
-        let s = &self.shared.spawned;
-        s.store(s.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        self.shared.spawned.add(1);
         // No fence: if a thief misses this task, this worker runs it itself.
         self.rt.idle.wake_one(&self.rt.workers);
     }
@@ -482,6 +557,7 @@ impl Worker {
             return;
         }
         let mut runq = self.runq.borrow_mut();
+        let before = runq.len();
         loop {
             match self.shared.inbox.steal() {
                 Steal::Success(slot) => runq.push_back(slot),
@@ -489,6 +565,7 @@ impl Worker {
                 Steal::Retry => continue,
             }
         }
+        self.shared.remote_wakeups.add((runq.len() - before) as u64);
     }
 
     fn fire_due_timers(&self) {
@@ -503,6 +580,7 @@ impl Worker {
         self.shared.take_due_timers(now, &mut due);
         let actions: Vec<TimerAction> = due.drain(..).collect();
         drop(due);
+        self.shared.timers_fired.add(actions.len() as u64);
         for action in actions {
             perform(action);
         }
@@ -557,6 +635,11 @@ impl Worker {
     /// Back from sleep (or from almost sleeping): AWAKE, off the sleeper list.
     fn wake_up(&self) {
         self.shared.sleep.store(AWAKE, Ordering::SeqCst);
+        // The monitor may sleep too: keep the coarse clock right meanwhile.
+        clock::set_coarse(Instant::now());
+        if let Some(m) = super::sysmon::monitor() {
+            m.worker_woke();
+        }
         if !self.rt.idle.remove_sleeper(self.index()) {
             // `wake_one` took us off the list and counted us as spinning.
             self.spinning.set(true);
@@ -588,9 +671,10 @@ impl Worker {
     /// meanwhile (Go's `runnext` courtesy).
     fn find_elsewhere(&self) -> Option<TaskRef> {
         if let Some(t) = steal_batch(&self.rt.injector, &self.fresh) {
+            self.count_stolen();
             return Some(t);
         }
-        let workers = &self.rt.workers;
+        let workers = &self.rt.workers[..self.rt.active_workers()];
         let n = workers.len();
         if n > 1 {
             let start = self.next_random() as usize % n;
@@ -606,6 +690,7 @@ impl Worker {
                     continue;
                 }
                 if let Some(t) = steal_batch(&victim.fresh, &self.fresh) {
+                    self.count_stolen();
                     return Some(t);
                 }
             }
@@ -628,6 +713,11 @@ impl Worker {
         }
     }
 
+    /// Counts one stolen coroutine and the batch that came with it.
+    fn count_stolen(&self) {
+        self.shared.stolen.add(1 + self.fresh.len() as u64);
+    }
+
     fn next_random(&self) -> u32 {
         let mut x = self.rng.get();
         x ^= x << 13;
@@ -642,12 +732,16 @@ impl Worker {
     fn poll(&self, timeout: Option<Duration>) {
         let mut events = self.events.borrow_mut();
         let n = self.shared.poller.wait(&mut events, timeout);
+        let mut delivered = 0;
         for ev in &events[..n] {
             let (key, bits) = (ev.u64, ev.events);
             if key != WAKE_KEY {
                 netpoll::dispatch(key, bits);
+                delivered += 1;
             }
         }
+        self.shared.polls.add(1);
+        self.shared.events.add(delivered);
     }
 
     /// A non-blocking poll, if this worker's poller has any fd.
@@ -674,8 +768,8 @@ impl Worker {
                 eprintln!("{msg}");
                 // SAFETY: we dequeued the task and fail it instead of running it.
                 unsafe { task.fail(Box::new(msg)) };
-                header.complete();
                 self.count_finished();
+                header.complete();
                 return None;
             }
         };
@@ -687,9 +781,23 @@ impl Worker {
             // ends; we dequeued it, and this is its one run, on its stack.
             unsafe { TaskRef::run(body) };
         });
-        let mut table = self.table.borrow_mut();
-        let slot = table.insert(task, co, guard);
-        table.entry(slot).task.header().set_home(self.index(), slot);
+        let header = task.header_ptr();
+        let slot = self.table.borrow_mut().insert(Entry { co, header, guard });
+        {
+            let mut registry = self.shared.registry.lock();
+            let i = slot as usize;
+            if registry.len() <= i {
+                registry.resize_with(i + 1, || None);
+            }
+            registry[i] = Some(task);
+        }
+        // SAFETY: the registry now holds the task.
+        unsafe { header.as_ref() }.set_home(self.index(), slot);
+        self.live.set(self.live.get() + 1);
+        self.shared.live.set(self.live.get());
+        self.shared
+            .stack_pool
+            .set(self.stacks.borrow().len() as u64);
         Some(slot)
     }
 
@@ -698,11 +806,18 @@ impl Worker {
     fn resume(&self, slot: u32) {
         let mut table = self.table.borrow_mut();
         let e = table.entry(slot);
-        let header = e.task.header_ptr();
+        let header = e.header;
+        // SAFETY: the registry holds the coroutine's task while it lives.
+        let id = unsafe { header.as_ref() }.id;
         self.running.set(slot);
         self.running_header.set(header.as_ptr());
         self.running_guard.set(e.guard);
+        self.shared.running_id.store(id, Ordering::Relaxed);
+        self.shared
+            .running_since
+            .store(clock::coarse_now(), Ordering::Relaxed);
         let result = e.co.resume(());
+        self.shared.running_id.store(0, Ordering::Relaxed);
         self.running.set(NO_SLOT);
         self.running_header.set(ptr::null());
         self.running_guard.set(0);
@@ -710,7 +825,11 @@ impl Worker {
         match result {
             CoroutineResult::Yield(why) => {
                 let stays_parked = match why {
-                    Switch::Park => e.task.header().try_park(),
+                    Switch::Park => {
+                        self.shared.parks.add(1);
+                        // SAFETY: the registry holds the task, so its header.
+                        unsafe { header.as_ref() }.try_park()
+                    }
                     Switch::Yield => false,
                 };
                 drop(table);
@@ -721,18 +840,32 @@ impl Worker {
             CoroutineResult::Return(()) => {
                 let entry = table.remove(slot);
                 drop(table);
-                if let Some(Entry { co, task, .. }) = entry {
+                if let Some(Entry { co, .. }) = entry {
                     self.stacks.borrow_mut().put(co.into_stack());
+                }
+                let task = self
+                    .shared
+                    .registry
+                    .lock()
+                    .get_mut(slot as usize)
+                    .and_then(Option::take);
+                // Count before completing: a joiner that returns sees the
+                // coroutine gone from the counters too.
+                self.live.set(self.live.get().saturating_sub(1));
+                self.shared.live.set(self.live.get());
+                self.shared
+                    .stack_pool
+                    .set(self.stacks.borrow().len() as u64);
+                self.count_finished();
+                if let Some(task) = task {
                     task.header().complete();
                 }
-                self.count_finished();
             }
         }
     }
 
     fn count_finished(&self) {
-        let f = &self.shared.finished;
-        f.store(f.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        self.shared.finished.add(1);
     }
 
     /// Switches from the running coroutine to this worker's scheduler.

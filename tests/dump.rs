@@ -1,0 +1,113 @@
+//! `runtime::dump`: who is alive, what they wait on, for how long.
+
+mod common;
+use common::{child_scenario, run_child, stderr, stdout};
+use goro::runtime::{CoroutineState, WaitingOn};
+use std::time::Duration;
+
+#[test]
+fn dump_lists_parked_coroutines_with_their_reasons() {
+    goro::run(|| {
+        let (tx, rx) = goro::chan::chan::<u32>(0);
+        let receiver = goro::Builder::new()
+            .name("dump-receiver")
+            .spawn(move || rx.recv().unwrap())
+            .unwrap();
+        let sleeper = goro::Builder::new()
+            .name("dump-sleeper")
+            .spawn(|| goro::sleep(Duration::from_millis(400)))
+            .unwrap();
+        let sleeper_id = sleeper.coroutine().id();
+        let joiner = goro::Builder::new()
+            .name("dump-joiner")
+            .spawn(move || sleeper.join().unwrap())
+            .unwrap();
+        // Let them park, and the monitor's clock move on.
+        goro::sleep(Duration::from_millis(100));
+        let d = goro::runtime::dump();
+        let find = |name: &str| {
+            d.coroutines
+                .iter()
+                .find(|c| c.name.as_deref() == Some(name))
+                .unwrap_or_else(|| panic!("{name} missing from\n{d}"))
+        };
+        let r = find("dump-receiver");
+        assert_eq!(r.state, CoroutineState::Parked, "{d}");
+        assert_eq!(r.waiting_on, Some(WaitingOn::ChannelReceive), "{d}");
+        assert!(r.location.file().ends_with("tests/dump.rs"), "{d}");
+        assert!(r.for_how_long.is_some(), "{d}");
+        assert_eq!(
+            find("dump-sleeper").waiting_on,
+            Some(WaitingOn::Sleep),
+            "{d}"
+        );
+        assert_eq!(
+            find("dump-joiner").waiting_on,
+            Some(WaitingOn::Join(sleeper_id)),
+            "{d}"
+        );
+        // The dumping coroutine itself is running.
+        let me = goro::current().unwrap().id();
+        let mine = d
+            .coroutines
+            .iter()
+            .find(|c| c.id == me)
+            .expect("the caller is listed");
+        assert!(matches!(mine.state, CoroutineState::Running { .. }), "{d}");
+        let text = d.to_string();
+        assert!(
+            text.contains("'dump-receiver' [parked: channel receive"),
+            "{text}"
+        );
+        assert!(text.contains("spawned at tests/dump.rs:"), "{text}");
+        tx.send(1).unwrap();
+        assert_eq!(receiver.join().unwrap(), 1);
+        joiner.join().unwrap();
+    });
+}
+
+#[test]
+fn dump_works_from_a_plain_thread() {
+    let h = goro::spawn(|| goro::sleep(Duration::from_millis(200)));
+    std::thread::sleep(Duration::from_millis(50));
+    let d = goro::runtime::dump();
+    let id = h.coroutine().id();
+    assert!(d.coroutines.iter().any(|c| c.id == id), "{d}");
+    h.join().unwrap();
+}
+
+/// With `GORO_TRACEBACK=1`, SIGQUIT prints the dump to stderr and the
+/// program carries on (Go exits; a server under inspection should not).
+#[test]
+fn sigquit_prints_a_dump_and_continues() {
+    if child_scenario().is_some() {
+        let (tx, rx) = goro::chan::chan::<()>(0);
+        let h = goro::Builder::new()
+            .name("quit-waiter")
+            .spawn(move || rx.recv())
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        // SAFETY: raising a signal the runtime handles; no memory involved.
+        unsafe { libc::raise(libc::SIGQUIT) };
+        std::thread::sleep(Duration::from_millis(200));
+        tx.send(()).unwrap();
+        h.join().unwrap().unwrap();
+        println!("still running");
+        return;
+    }
+    let out = run_child(
+        "sigquit_prints_a_dump_and_continues",
+        &[("GORO_TRACEBACK", "1")],
+    );
+    assert!(out.status.success(), "{:?} {}", out.status, stderr(&out));
+    assert!(stdout(&out).contains("still running"));
+    let err = stderr(&out);
+    assert!(
+        err.contains("goro: SIGQUIT: dump of all coroutines"),
+        "{err}"
+    );
+    assert!(
+        err.contains("'quit-waiter' [parked: channel receive"),
+        "{err}"
+    );
+}
