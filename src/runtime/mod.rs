@@ -42,7 +42,7 @@ pub(crate) mod spin;
 pub(crate) mod stack;
 pub(crate) mod task;
 mod task_alloc;
-mod timer;
+pub(crate) mod timer;
 mod wait;
 pub(crate) mod waitq;
 pub(crate) mod worker;
