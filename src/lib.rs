@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod chan;
+pub mod context;
 mod coroutine;
 mod macros;
 pub mod net;

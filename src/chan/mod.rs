@@ -317,6 +317,14 @@ impl<T> Sender<T> {
         self.chan.state.lock().closed
     }
 
+    /// Makes dropping senders never close the channel (`close` still
+    /// does): for channels that, as Go's timer channels, are never closed,
+    /// so that a receive after the last value blocks instead of failing.
+    pub(crate) fn keep_open(&self) {
+        // A count that no sender owns: the drops can no longer reach zero.
+        self.chan.senders.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Values in the buffer now.
     pub fn len(&self) -> usize {
         self.chan.state.lock().buf.len()

@@ -46,7 +46,7 @@ mod stats;
 pub(crate) mod sysmon;
 pub(crate) mod task;
 mod task_alloc;
-mod timer;
+pub(crate) mod timer;
 mod wait;
 pub(crate) mod waitq;
 pub(crate) mod worker;

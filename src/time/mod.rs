@@ -1,0 +1,133 @@
+//! Time: sleeping, timers and tickers (Go's `time`).
+//!
+//! - `sleep`, `sleep_until`: park the caller.
+//! - `after(d)`: a channel that receives the instant once, `d` from now.
+//! - `Timer`: `after` that can be stopped and reset.
+//! - `Ticker`, `tick(d)`: a channel that receives the instant every period,
+//!   dropping ticks that a slow receiver has not made room for.
+//! - `after_func(d, f)`: runs `f` in a new coroutine `d` from now; the
+//!   returned `FuncTimer` can stop or reset it.
+//!
+//! # Design
+//!
+//! No timer thread: every timer is an entry on a worker's timer heap
+//! (`runtime::timer::call_at`), armed on the caller's worker, or on some
+//! worker when the caller is a plain thread (which starts the runtime if
+//! needed). Workers fire due entries between coroutines and sleep no longer
+//! than their earliest entry, so a timer fires within a fraction of a
+//! millisecond of its instant unless its worker is held by a coroutine that
+//! does not block. A firing only sends without waiting (`try_send`) or
+//! spawns: it never runs user code on the worker's own stack.
+//!
+//! Heap entries cannot be cancelled; see `alarm.rs` for how stopped and
+//! reset timers keep them few and harmless. Timer and ticker channels hold
+//! one value and are never closed, as in Go; since Go 1.23, and here, `stop`
+//! and `reset` also take back a value delivered but not yet received, so
+//! that no stale instant is received after they return.
+//!
+//! Durations too long for an `Instant` (`Duration::MAX`) mean a deadline
+//! that never comes in practice: a century from now.
+
+mod alarm;
+mod ticker;
+mod timer;
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::chan::Receiver;
+use crate::runtime::park;
+use crate::runtime::timer::call_at;
+use crate::runtime::worker::Worker;
+use crate::runtime::{Wait, WaitGuard};
+use alarm::Fire as _;
+
+pub use ticker::{Ticker, tick};
+pub use timer::{FuncTimer, Timer, after_func};
+
+/// Stands in for a deadline past the end of `Instant`'s range.
+const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+/// `d` from now, or a century from now if that cannot be represented.
+pub(crate) fn deadline_after(d: Duration) -> Instant {
+    let now = Instant::now();
+    // The last fallback is unreachable where `Instant` spans centuries
+    // around boot, as it does on every platform goro supports.
+    now.checked_add(d)
+        .or_else(|| now.checked_add(CENTURY))
+        .unwrap_or(now)
+}
+
+/// Suspends the caller for at least `d` (Go's `time.Sleep`). In a coroutine
+/// this parks only the coroutine; on a plain thread it sleeps the thread.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// let start = Instant::now();
+/// goro::run(|| goro::time::sleep(Duration::from_millis(10)));
+/// assert!(start.elapsed() >= Duration::from_millis(10));
+/// ```
+pub fn sleep(d: Duration) {
+    match Instant::now().checked_add(d) {
+        Some(deadline) => sleep_until(deadline),
+        None => sleep_forever(),
+    }
+}
+
+/// Suspends the caller until `deadline`; returns at once if it has passed.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// let deadline = Instant::now() + Duration::from_millis(10);
+/// goro::run(move || goro::time::sleep_until(deadline));
+/// assert!(Instant::now() >= deadline);
+/// ```
+pub fn sleep_until(deadline: Instant) {
+    if Worker::current_in_coroutine().is_none() {
+        let now = Instant::now();
+        if deadline > now {
+            thread::sleep(deadline - now);
+        }
+        return;
+    }
+    let _wait = WaitGuard::set(Wait::Sleep);
+    while Instant::now() < deadline {
+        park::park_until(deadline);
+    }
+}
+
+/// A sleep too long for an `Instant`: never returns.
+fn sleep_forever() -> ! {
+    let _wait = WaitGuard::set(Wait::Sleep);
+    loop {
+        park::park();
+    }
+}
+
+/// A channel that receives the current instant once, at least `d` from now
+/// (Go's `time.After`). It holds one value and is never closed: a second
+/// receive waits for ever. Use a `Timer` to be able to stop it.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// goro::run(|| {
+///     let (_tx, rx) = goro::chan::chan::<u32>(0);
+///     goro::select! {
+///         recv(rx) -> _v => panic!("nothing is ever sent"),
+///         recv(goro::time::after(Duration::from_millis(10))) -> t => assert!(t.is_ok()),
+///     }
+/// });
+/// ```
+pub fn after(d: Duration) -> Receiver<Instant> {
+    let (tx, rx) = alarm::instant_channel();
+    call_at(
+        deadline_after(d),
+        Box::new(move || {
+            tx.fire(Instant::now());
+        }),
+    );
+    rx
+}
