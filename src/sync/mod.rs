@@ -13,10 +13,13 @@
 //! `Mutex` lets newcomers barge in until a waiter has waited 1 ms, as Go's
 //! does. Locks have no poisoning, as in Go.
 //!
+//! - [`Mutex`], [`RwLock`]: locks with guards.
 //! - [`WaitGroup`]: wait for a set of coroutines to finish.
 
+mod mutex;
 mod waitgroup;
 
+pub use mutex::{Mutex, MutexGuard};
 pub use waitgroup::WaitGroup;
 
 use crate::runtime::blocker::Wake;
