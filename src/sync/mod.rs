@@ -14,11 +14,14 @@
 //! does. Locks have no poisoning, as in Go.
 //!
 //! - [`Mutex`], [`RwLock`]: locks with guards.
+//! - [`Condvar`]: wait for a condition under a `Mutex`.
 //! - [`WaitGroup`]: wait for a set of coroutines to finish.
 
+mod condvar;
 mod mutex;
 mod waitgroup;
 
+pub use condvar::{Condvar, WaitTimeoutResult};
 pub use mutex::{Mutex, MutexGuard};
 pub use waitgroup::WaitGroup;
 
