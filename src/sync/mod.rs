@@ -16,11 +16,14 @@
 //! - [`Mutex`], [`RwLock`]: locks with guards.
 //! - [`Condvar`]: wait for a condition under a `Mutex`.
 //! - [`WaitGroup`]: wait for a set of coroutines to finish.
+//! - [`Barrier`]: wait until `n` parties arrive.
 
+mod barrier;
 mod condvar;
 mod mutex;
 mod waitgroup;
 
+pub use barrier::{Barrier, BarrierWaitResult};
 pub use condvar::{Condvar, WaitTimeoutResult};
 pub use mutex::{Mutex, MutexGuard};
 pub use waitgroup::WaitGroup;
