@@ -21,11 +21,13 @@
 mod barrier;
 mod condvar;
 mod mutex;
+mod rwlock;
 mod waitgroup;
 
 pub use barrier::{Barrier, BarrierWaitResult};
 pub use condvar::{Condvar, WaitTimeoutResult};
 pub use mutex::{Mutex, MutexGuard};
+pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use waitgroup::WaitGroup;
 
 use crate::runtime::blocker::Wake;
