@@ -16,17 +16,20 @@
 //! - [`Mutex`], [`RwLock`]: locks with guards.
 //! - [`Condvar`]: wait for a condition under a `Mutex`.
 //! - [`WaitGroup`]: wait for a set of coroutines to finish.
+//! - [`Once`], [`OnceLock`]: one-time initialization.
 //! - [`Barrier`]: wait until `n` parties arrive.
 
 mod barrier;
 mod condvar;
 mod mutex;
+mod once;
 mod rwlock;
 mod waitgroup;
 
 pub use barrier::{Barrier, BarrierWaitResult};
 pub use condvar::{Condvar, WaitTimeoutResult};
 pub use mutex::{Mutex, MutexGuard};
+pub use once::{Once, OnceLock};
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use waitgroup::WaitGroup;
 
