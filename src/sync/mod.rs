@@ -17,6 +17,7 @@
 //! - [`Condvar`]: wait for a condition under a `Mutex`.
 //! - [`WaitGroup`]: wait for a set of coroutines to finish.
 //! - [`Once`], [`OnceLock`]: one-time initialization.
+//! - [`Semaphore`]: a limited number of permits.
 //! - [`Barrier`]: wait until `n` parties arrive.
 
 mod barrier;
@@ -24,6 +25,7 @@ mod condvar;
 mod mutex;
 mod once;
 mod rwlock;
+mod semaphore;
 mod waitgroup;
 
 pub use barrier::{Barrier, BarrierWaitResult};
@@ -31,6 +33,7 @@ pub use condvar::{Condvar, WaitTimeoutResult};
 pub use mutex::{Mutex, MutexGuard};
 pub use once::{Once, OnceLock};
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use semaphore::{Semaphore, SemaphorePermit};
 pub use waitgroup::WaitGroup;
 
 use crate::runtime::blocker::Wake;
