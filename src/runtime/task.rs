@@ -144,8 +144,11 @@ impl Header {
         {
             Ok(_) => true,
             Err(_) => {
-                // NOTIFIED: consume it; the coroutine stays RUNNING.
-                self.park.store(RUNNING, Ordering::Relaxed);
+                // NOTIFIED: consume it; the coroutine stays RUNNING. A swap,
+                // not a store: it reads the latest notification, so that
+                // what its unparker wrote before is visible when the
+                // coroutine runs again and re-checks its condition.
+                self.park.swap(RUNNING, Ordering::Acquire);
                 false
             }
         }
@@ -159,6 +162,12 @@ impl Header {
             let next = match state {
                 RUNNING => NOTIFIED,
                 PARKED => RUNNING,
+                // Already notified: write it again all the same. Returning
+                // after a mere load would not publish the caller's earlier
+                // writes (the condition the coroutine will re-check) to
+                // whoever consumes the notification: the coroutine could
+                // consume it, miss the condition and park for good.
+                NOTIFIED => NOTIFIED,
                 _ => return false,
             };
             match self

@@ -102,6 +102,24 @@ impl<T> WaitQueue<T> {
         self.tail = Some(p);
     }
 
+    /// Links `node` at the front, ahead of every waiter: for a waiter that
+    /// was woken, lost a race and queues again without losing its turn.
+    ///
+    /// # Safety
+    /// As for `push_back`.
+    pub(crate) unsafe fn push_front(&mut self, node: &Node<T>) {
+        let p = NonNull::from(node);
+        node.prev.set(None);
+        node.next.set(self.head);
+        node.linked.set(true);
+        match self.head {
+            // SAFETY: linked nodes are alive (push_back's contract).
+            Some(h) => unsafe { h.as_ref() }.prev.set(Some(p)),
+            None => self.tail = Some(p),
+        }
+        self.head = Some(p);
+    }
+
     fn pop_front(&mut self) -> Option<NonNull<Node<T>>> {
         let p = self.head?;
         // SAFETY: linked nodes are alive (push_back's contract).

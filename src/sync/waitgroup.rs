@@ -4,6 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+use super::Wakes;
+use crate::JoinHandle;
 use crate::runtime::blocker::Blocker;
 use crate::runtime::spin::SpinLock;
 use crate::runtime::waitq::{Node, WaitQueue};
@@ -35,12 +37,14 @@ use crate::runtime::{SyncKind, Wait};
 /// ```
 #[derive(Clone, Default)]
 pub struct WaitGroup {
+    /// The counter and waiters, shared by every clone.
     inner: Arc<Inner>,
 }
 
 #[derive(Default)]
 struct Inner {
-    /// Outstanding work; never negative (`done` past zero panics first).
+    /// Outstanding work; never negative (`done` at zero panics instead of
+    /// decrementing).
     count: AtomicI64,
     /// Blocked `wait` callers. Drained, under this lock, by the `done` that
     /// brings `count` to zero; a waiter checks `count` under the lock before
@@ -64,26 +68,54 @@ impl WaitGroup {
     ///
     /// # Panics
     /// If the count is already zero: `done` was called more often than
-    /// `add` counted (Go panics the same way).
+    /// `add` counted (Go panics the same way). The count stays at zero, so
+    /// waiters are not disturbed.
     pub fn done(&self) {
-        let prev = self.inner.count.fetch_sub(1, Ordering::SeqCst);
-        if prev > 1 {
-            return;
+        let prev = self
+            .inner
+            .count
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| {
+                (c > 0).then(|| c - 1)
+            });
+        match prev {
+            Ok(1) => {}
+            Ok(_) => return,
+            Err(_) => panic!(
+                "goro::sync::WaitGroup: negative WaitGroup counter (done called more often than add)"
+            ),
         }
-        if prev <= 0 {
-            self.inner.count.fetch_add(1, Ordering::SeqCst);
-            panic!("goro::sync::WaitGroup: negative counter (done called more often than add)");
-        }
-        let mut wakes = Vec::new();
+        let mut wakes = Wakes::new();
         {
             let mut q = self.inner.waiters.lock();
             while let Some(w) = q.pop_claimed() {
                 wakes.push(w.finish(false));
             }
         }
-        for w in wakes {
-            w.wake();
-        }
+        wakes.wake();
+    }
+
+    /// Adds one to the count, runs `f` in a new coroutine, and counts it
+    /// done when `f` returns or panics (Go 1.25's `WaitGroup.Go`). The
+    /// handle gives `f`'s result, or its panic, to whoever wants it.
+    ///
+    /// ```
+    /// let wg = goro::sync::WaitGroup::new();
+    /// let h = wg.go(|| 6 * 7);
+    /// wg.wait();
+    /// assert_eq!(h.join().unwrap(), 42);
+    /// ```
+    #[track_caller]
+    pub fn go<F, T>(&self, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.add(1);
+        let done = DoneOnDrop(self.clone());
+        crate::spawn(move || {
+            let _done = done;
+            f()
+        })
     }
 
     /// Blocks until the count is zero.
@@ -107,6 +139,18 @@ impl WaitGroup {
     /// The current count (a snapshot).
     pub fn count(&self) -> usize {
         self.inner.count.load(Ordering::SeqCst).max(0) as usize
+    }
+}
+
+/// Counts one task of a `WaitGroup` done when dropped, even by unwinding.
+struct DoneOnDrop(
+    /// The group whose count this task holds one of.
+    WaitGroup,
+);
+
+impl Drop for DoneOnDrop {
+    fn drop(&mut self) {
+        self.0.done();
     }
 }
 
