@@ -60,7 +60,10 @@ fn submit(job: Job) {
     let spawn = {
         let mut st = lock(&POOL.state);
         st.jobs.push_back(job);
-        if st.idle > 0 {
+        // An idle thread counts as idle until it wakes and takes the lock,
+        // so compare queued jobs with idle threads: `idle > 0` alone would
+        // send a burst of jobs to one woken thread, one after another.
+        if st.jobs.len() <= st.idle {
             POOL.work.notify_one();
             false
         } else if st.threads < MAX_THREADS.load(Ordering::Relaxed) {
