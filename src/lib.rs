@@ -24,6 +24,7 @@
 
 #![warn(missing_docs)]
 
+mod block_on;
 pub mod chan;
 mod coroutine;
 mod macros;
@@ -32,6 +33,7 @@ pub mod runtime;
 pub mod sync;
 pub mod time;
 
+pub use block_on::block_on;
 pub use coroutine::{Builder, Coroutine, CoroutineId, JoinHandle, current, run, spawn, yield_now};
 pub use runtime::blocking::blocking;
 pub use time::sleep;
