@@ -27,6 +27,7 @@
 mod block_on;
 pub mod chan;
 mod coroutine;
+pub mod fs;
 mod macros;
 pub mod net;
 pub mod runtime;
