@@ -31,6 +31,7 @@ pub mod fs;
 mod macros;
 pub mod net;
 pub mod runtime;
+pub mod signal;
 pub mod sync;
 pub mod time;
 
