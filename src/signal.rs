@@ -194,7 +194,7 @@ impl Signal {
             libc::SIGSEGV | libc::SIGBUS => {
                 "is used by the runtime to report stack overflows and faults"
             }
-            libc::SIGFPE | libc::SIGILL => "reports a fault in the faulting thread",
+            libc::SIGFPE | libc::SIGILL => "is a fault, to be handled on the faulting thread",
             n if !(1..=MAX_SIGNAL).contains(&n) => "is not a signal number (1 to 64)",
             n if n >= 32 && n < libc::SIGRTMIN() => "is reserved by the C library",
             _ => return Ok(()),

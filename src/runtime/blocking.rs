@@ -1,9 +1,9 @@
 //! `goro::blocking`: run a call that blocks its thread on a pool of plain
 //! threads, parking only the calling coroutine.
 //!
-//! The pool grows on demand, one thread per job that finds no idle thread,
-//! up to a cap (`runtime::Builder::blocking_threads`, 512 by default); past
-//! it, jobs queue. A thread idle for `IDLE_THREAD_TIMEOUT` leaves. Results
+//! The pool grows on demand, one thread per job that finds no idle thread
+//! left for it, up to a cap (`runtime::Builder::blocking_threads`, 512 by
+//! default); past it, jobs queue. A thread idle for `IDLE_THREAD_TIMEOUT` leaves. Results
 //! (and panics) come back over a one-slot channel, so the caller waits as it
 //! would on any channel.
 
