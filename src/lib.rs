@@ -15,7 +15,10 @@
 //! Guarantees and limits:
 //! - Scheduling is cooperative: a coroutine runs until it blocks in goro
 //!   (a channel, a socket, `sleep`, a lock, `join`), yields or returns.
-//!   A blocking system call or a long computation holds its worker.
+//!   A blocking system call or a long computation holds its worker: run it
+//!   in `goro::blocking`, as `goro::fs` does for file calls.
+//! - Async code runs in a coroutine through `goro::block_on`; signals arrive
+//!   on channels through `goro::signal::notify`.
 //! - A started coroutine stays on its worker thread for life, so
 //!   thread-locals and `!Send` values on its stack are safe; only coroutines
 //!   that have not started yet move between workers.
@@ -24,15 +27,19 @@
 
 #![warn(missing_docs)]
 
+mod block_on;
 pub mod chan;
 pub mod context;
 mod coroutine;
+pub mod fs;
 mod macros;
 pub mod net;
 pub mod runtime;
+pub mod signal;
 pub mod sync;
 pub mod time;
 
+pub use block_on::block_on;
 pub use coroutine::{Builder, Coroutine, CoroutineId, JoinHandle, current, run, spawn, yield_now};
 pub use runtime::blocking::blocking;
 pub use time::sleep;

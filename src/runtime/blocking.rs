@@ -1,9 +1,9 @@
 //! `goro::blocking`: run a call that blocks its thread on a pool of plain
 //! threads, parking only the calling coroutine.
 //!
-//! The pool grows on demand, one thread per job that finds no idle thread,
-//! up to a cap (`runtime::Builder::blocking_threads`, 512 by default); past
-//! it, jobs queue. A thread idle for `IDLE_THREAD_TIMEOUT` leaves. Results
+//! The pool grows on demand, one thread per job that finds no idle thread
+//! left for it, up to a cap (`runtime::Builder::blocking_threads`, 512 by
+//! default); past it, jobs queue. A thread idle for `IDLE_THREAD_TIMEOUT` leaves. Results
 //! (and panics) come back over a one-slot channel, so the caller waits as it
 //! would on any channel.
 
@@ -65,7 +65,10 @@ fn submit(job: Job) {
     let spawn = {
         let mut st = lock(&POOL.state);
         st.jobs.push_back(job);
-        if st.idle > 0 {
+        // An idle thread counts as idle until it wakes and takes the lock,
+        // so compare queued jobs with idle threads: `idle > 0` alone would
+        // send a burst of jobs to one woken thread, one after another.
+        if st.jobs.len() <= st.idle {
             POOL.work.notify_one();
             false
         } else if st.threads < MAX_THREADS.load(Ordering::Relaxed) {

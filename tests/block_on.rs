@@ -1,0 +1,340 @@
+//! `goro::block_on`: futures woken from threads and coroutines, a channel
+//! built on wakers, async fn chains, stale wakes, and other coroutines
+//! running while one waits.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Who completed a `Gate`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OpenedBy {
+    Opener,
+    Watchdog,
+}
+
+/// A hand-written future: pending until `open` is called, then ready with
+/// who opened it. Keeps every waker it was polled with, also after opening.
+#[derive(Clone, Default)]
+struct Gate {
+    state: Arc<Mutex<GateState>>,
+}
+
+#[derive(Default)]
+struct GateState {
+    opened: Option<OpenedBy>,
+    wakers: Vec<Waker>,
+    polls: usize,
+}
+
+impl Gate {
+    fn open(&self, by: OpenedBy) {
+        let wakers = {
+            let mut st = self.state.lock().unwrap();
+            st.opened.get_or_insert(by);
+            st.wakers.clone()
+        };
+        for w in wakers {
+            w.wake();
+        }
+    }
+
+    fn wait(&self) -> GateWait {
+        GateWait { gate: self.clone() }
+    }
+
+    fn last_waker(&self) -> Option<Waker> {
+        self.state.lock().unwrap().wakers.last().cloned()
+    }
+}
+
+struct GateWait {
+    gate: Gate,
+}
+
+impl Future for GateWait {
+    type Output = OpenedBy;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<OpenedBy> {
+        let mut st = self.gate.state.lock().unwrap();
+        st.polls += 1;
+        match st.opened {
+            Some(by) => Poll::Ready(by),
+            None => {
+                st.wakers.push(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// Opens `gate` as the watchdog after `after`, from a plain thread, so that
+/// a test whose waker never works fails instead of hanging.
+fn watchdog(gate: &Gate, after: Duration) {
+    let gate = gate.clone();
+    thread::spawn(move || {
+        thread::sleep(after);
+        gate.open(OpenedBy::Watchdog);
+    });
+}
+
+#[test]
+fn ready_future() {
+    assert_eq!(goro::run(|| goro::block_on(async { 6 * 7 })), 42);
+}
+
+#[test]
+fn woken_from_a_plain_thread() {
+    let by = goro::run(|| {
+        let gate = Gate::default();
+        let opener = gate.clone();
+        thread::spawn(move || {
+            thread::sleep(Duration::from_millis(20));
+            opener.open(OpenedBy::Opener);
+        });
+        watchdog(&gate, Duration::from_secs(10));
+        goro::block_on(gate.wait())
+    });
+    assert_eq!(by, OpenedBy::Opener);
+}
+
+#[test]
+fn woken_from_a_coroutine() {
+    let (by, polls) = goro::run(|| {
+        let gate = Gate::default();
+        let opener = gate.clone();
+        goro::go!(move || {
+            goro::sleep(Duration::from_millis(20));
+            opener.open(OpenedBy::Opener);
+        });
+        watchdog(&gate, Duration::from_secs(10));
+        let by = goro::block_on(gate.wait());
+        let polls = gate.state.lock().unwrap().polls;
+        (by, polls)
+    });
+    assert_eq!(by, OpenedBy::Opener);
+    // Parked between polls rather than spinning: one pending poll, one
+    // ready poll, and at most a few more for spurious wakeups.
+    assert!((2..=5).contains(&polls), "{polls} polls");
+}
+
+#[test]
+fn from_a_plain_thread() {
+    let gate = Gate::default();
+    let opener = gate.clone();
+    thread::spawn(move || {
+        thread::sleep(Duration::from_millis(20));
+        opener.open(OpenedBy::Opener);
+    });
+    watchdog(&gate, Duration::from_secs(10));
+    assert_eq!(goro::block_on(gate.wait()), OpenedBy::Opener);
+}
+
+/// A minimal async channel: a queue and the waker of a pending receiver.
+struct AsyncChan<T> {
+    state: Mutex<(VecDeque<T>, Option<Waker>, bool)>,
+}
+
+impl<T> AsyncChan<T> {
+    fn new() -> Arc<Self> {
+        Arc::new(AsyncChan {
+            state: Mutex::new((VecDeque::new(), None, false)),
+        })
+    }
+
+    fn send(&self, v: T) {
+        let waker = {
+            let mut st = self.state.lock().unwrap();
+            st.0.push_back(v);
+            st.1.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    fn close(&self) {
+        let waker = {
+            let mut st = self.state.lock().unwrap();
+            st.2 = true;
+            st.1.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// Resolves to the next value, or `None` once closed and empty.
+    fn recv(self: &Arc<Self>) -> impl Future<Output = Option<T>> + '_ {
+        std::future::poll_fn(move |cx| {
+            let mut st = self.state.lock().unwrap();
+            match st.0.pop_front() {
+                Some(v) => Poll::Ready(Some(v)),
+                None if st.2 => Poll::Ready(None),
+                None => {
+                    st.1 = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+    }
+}
+
+#[test]
+fn channel_future_fed_by_a_coroutine() {
+    let sum = goro::run(|| {
+        let ch = AsyncChan::new();
+        let tx = ch.clone();
+        goro::go!(move || {
+            for i in 1..=100u64 {
+                tx.send(i);
+                if i % 10 == 0 {
+                    goro::sleep(Duration::from_millis(1));
+                }
+            }
+            tx.close();
+        });
+        goro::block_on(async {
+            let mut sum = 0;
+            while let Some(v) = ch.recv().await {
+                sum += v;
+            }
+            sum
+        })
+    });
+    assert_eq!(sum, 5050);
+}
+
+/// Pending once, waking itself at once: a future that yields to its
+/// executor.
+fn yield_once() -> impl Future<Output = ()> {
+    let mut yielded = false;
+    std::future::poll_fn(move |cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+}
+
+async fn leaf(x: u64) -> u64 {
+    yield_once().await;
+    x + 1
+}
+
+async fn middle(x: u64) -> u64 {
+    let a = leaf(x).await;
+    let b = leaf(a).await;
+    a + b
+}
+
+#[test]
+fn async_fn_chain() {
+    // leaf(1) = 2, leaf(2) = 3, so middle(1) = 5; leaf(5) = 6; three
+    // self-woken yields on the way.
+    let v = goro::run(|| goro::block_on(async { middle(1).await + leaf(5).await }));
+    assert_eq!(v, 5 + 6);
+}
+
+#[test]
+fn panic_in_poll_reaches_the_caller() {
+    let caught = goro::run(|| {
+        std::panic::catch_unwind(|| {
+            goro::block_on(async {
+                yield_once().await;
+                panic!("bad future")
+            })
+        })
+        .is_err()
+    });
+    assert!(caught);
+}
+
+/// Many coroutines, more than there are workers, wait in `block_on` for a
+/// gate that only a coroutine spawned after them opens: it can run only if
+/// the waiting ones left their workers free.
+#[test]
+fn other_coroutines_run_while_one_waits() {
+    let results = goro::run(|| {
+        let waiters = 4 * goro::runtime::num_workers();
+        let gate = Gate::default();
+        let entered = Arc::new(AtomicUsize::new(0));
+        let handles: Vec<_> = (0..waiters)
+            .map(|_| {
+                let (gate, entered) = (gate.clone(), entered.clone());
+                goro::go!(move || {
+                    entered.fetch_add(1, Ordering::SeqCst);
+                    goro::block_on(gate.wait())
+                })
+            })
+            .collect();
+        let opener = {
+            let (gate, entered) = (gate.clone(), entered.clone());
+            goro::go!(move || {
+                while entered.load(Ordering::SeqCst) < waiters {
+                    goro::sleep(Duration::from_millis(1));
+                }
+                // Let the last ones reach their park.
+                goro::sleep(Duration::from_millis(10));
+                gate.open(OpenedBy::Opener);
+            })
+        };
+        watchdog(&gate, Duration::from_secs(10));
+        opener.join().unwrap();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    assert!(
+        results.iter().all(|&by| by == OpenedBy::Opener),
+        "{results:?}"
+    );
+}
+
+/// Wakes that arrive after `block_on` returned, or after its coroutine
+/// ended, are harmless: later sleeps still last as long as asked.
+#[test]
+fn stale_wakes_are_harmless() {
+    let waker = goro::run(|| {
+        let gate = Gate::default();
+        let opener = gate.clone();
+        goro::go!(move || {
+            goro::sleep(Duration::from_millis(10));
+            opener.open(OpenedBy::Opener);
+        });
+        watchdog(&gate, Duration::from_secs(10));
+        assert_eq!(goro::block_on(gate.wait()), OpenedBy::Opener);
+        let waker = gate.last_waker().expect("block_on parked at least once");
+        let start = Instant::now();
+        waker.wake_by_ref();
+        // A clone woken by value, as executors often do.
+        let clone = waker.clone();
+        clone.wake();
+        goro::sleep(Duration::from_millis(20));
+        assert!(start.elapsed() >= Duration::from_millis(20));
+        // A waker from a coroutine that has finished.
+        let gate2 = Gate::default();
+        let waiter = {
+            let gate2 = gate2.clone();
+            goro::go!(move || goro::block_on(gate2.wait()))
+        };
+        while gate2.last_waker().is_none() {
+            goro::sleep(Duration::from_millis(1));
+        }
+        gate2.open(OpenedBy::Opener);
+        waiter.join().unwrap();
+        gate2.last_waker()
+    });
+    // The coroutine is gone; waking it does nothing.
+    waker.expect("the coroutine parked in block_on").wake();
+    assert_eq!(goro::run(|| goro::block_on(async { 1 })), 1);
+}

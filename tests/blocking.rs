@@ -1,0 +1,193 @@
+//! `goro::blocking`: results, panics, plain threads, the pool keeping the
+//! workers free, and the pool's cap (in a child process, since the runtime
+//! is configured once per process).
+
+use std::env;
+use std::panic;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread;
+use std::time::Duration;
+
+/// Environment variable naming the scenario a re-executed test binary runs.
+const SCENARIO: &str = "GORO_BLOCKING_SCENARIO";
+
+fn pool_thread_name() -> String {
+    thread::current().name().unwrap_or("").to_string()
+}
+
+#[test]
+fn returns_the_result_from_a_pool_thread() {
+    let (sum, name) =
+        goro::run(|| goro::blocking(|| ((1..=10u64).sum::<u64>(), pool_thread_name())));
+    assert_eq!(sum, 55);
+    assert_eq!(name, "goro-blocking");
+}
+
+#[test]
+fn panic_resumes_in_the_caller() {
+    let caught = goro::run(|| {
+        let r = panic::catch_unwind(|| goro::blocking(|| -> u32 { panic!("disk on fire") }));
+        let payload = r.expect_err("the panic must reach the caller");
+        let msg = payload.downcast_ref::<&str>().copied().unwrap_or("");
+        // The coroutine goes on working after the panic.
+        (msg.to_string(), goro::blocking(|| 7))
+    });
+    assert_eq!(caught, ("disk on fire".to_string(), 7));
+}
+
+#[test]
+fn plain_thread_calls_inline() {
+    let me = thread::current().id();
+    let (v, ran_on) = goro::blocking(|| (3 * 4, thread::current().id()));
+    assert_eq!(v, 12);
+    assert_eq!(
+        ran_on, me,
+        "outside the runtime the call runs on the caller's thread"
+    );
+}
+
+/// 1,000 coroutines each hold a pool thread in a 200 ms sleep; meanwhile a
+/// coroutine that ticks every 10 ms must keep ticking: the workers are free.
+#[test]
+fn many_concurrent_calls_keep_the_workers_free() {
+    const CALLS: usize = 1000;
+    let ticks_seen = goro::run(|| {
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let ticker = {
+            let (ticks, stop) = (ticks.clone(), stop.clone());
+            goro::go!(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    goro::sleep(Duration::from_millis(10));
+                    ticks.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        };
+        let calls: Vec<_> = (0..CALLS)
+            .map(|_| {
+                let ticks = ticks.clone();
+                goro::go!(move || {
+                    goro::blocking(move || {
+                        let before = ticks.load(Ordering::Relaxed);
+                        thread::sleep(Duration::from_millis(200));
+                        let during = ticks.load(Ordering::Relaxed) - before;
+                        (during, pool_thread_name())
+                    })
+                })
+            })
+            .collect();
+        let mut seen: Vec<usize> = calls
+            .into_iter()
+            .map(|h| {
+                let (during, name) = h.join().unwrap();
+                assert_eq!(name, "goro-blocking");
+                during
+            })
+            .collect();
+        stop.store(true, Ordering::Relaxed);
+        ticker.join().unwrap();
+        seen.sort_unstable();
+        seen
+    });
+    assert_eq!(ticks_seen.len(), CALLS);
+    // A free worker ticks about 20 times in 200 ms; were the sleeps held by
+    // the workers, the ticker would get a turn at most once or twice per
+    // sleep. 3 leaves room for a loaded 2-core machine.
+    let median = ticks_seen[CALLS / 2];
+    assert!(
+        median >= 3,
+        "the ticker stalled while blocking calls ran: median {median} ticks per 200 ms call"
+    );
+}
+
+/// Runs `calls` concurrent calls that each sleep `nap` on the pool; returns
+/// how many ran at once at the peak.
+fn peak_concurrency(calls: usize, nap: Duration) -> usize {
+    let running = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let handles: Vec<_> = (0..calls)
+        .map(|_| {
+            let (running, peak) = (running.clone(), peak.clone());
+            goro::go!(move || {
+                goro::blocking(move || {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
+                    thread::sleep(nap);
+                    running.fetch_sub(1, Ordering::SeqCst);
+                })
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    peak.load(Ordering::SeqCst)
+}
+
+/// A burst of calls that finds threads idle must still grow the pool, not
+/// queue the whole burst behind the idle threads (which count as idle until
+/// they wake).
+#[test]
+fn burst_after_idle_grows_the_pool() {
+    let peak = goro::run(|| {
+        peak_concurrency(4, Duration::from_millis(20));
+        peak_concurrency(64, Duration::from_millis(100))
+    });
+    // All 64 calls are submitted within a few milliseconds and each sleeps
+    // 100 ms, so nearly all overlap; a pool that only used the 4 idle
+    // threads would peak near 4.
+    assert!(peak > 16, "peak concurrency {peak} for a burst of 64 calls");
+}
+
+/// Runs `scenario` in a fresh copy of this test binary, where the runtime
+/// has not started yet, and fails if it fails.
+fn in_child(scenario: &str) {
+    let out = Command::new(env::current_exe().unwrap())
+        .args([scenario, "--exact", "--nocapture", "--test-threads=1"])
+        .env(SCENARIO, scenario)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "scenario {scenario} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn is_child(scenario: &str) -> bool {
+    env::var(SCENARIO).as_deref() == Ok(scenario)
+}
+
+/// With `blocking_threads(2)`, no more than two calls run at once; the rest
+/// wait their turn and complete.
+#[test]
+fn cap_limits_concurrent_calls() {
+    if !is_child("cap_limits_concurrent_calls") {
+        return in_child("cap_limits_concurrent_calls");
+    }
+    goro::runtime::Builder::new()
+        .blocking_threads(2)
+        .start()
+        .unwrap();
+    let peak = goro::run(|| peak_concurrency(8, Duration::from_millis(30)));
+    assert!(
+        (1..=2).contains(&peak),
+        "peak concurrency {peak} with a cap of 2"
+    );
+}
+
+#[test]
+fn zero_cap_is_refused() {
+    if !is_child("zero_cap_is_refused") {
+        return in_child("zero_cap_is_refused");
+    }
+    let err = goro::runtime::Builder::new()
+        .blocking_threads(0)
+        .start()
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("blocking_threads"), "{err}");
+}
