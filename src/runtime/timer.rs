@@ -151,7 +151,7 @@ pub(crate) fn call_at(when: Instant, f: Box<dyn FnOnce() + Send>) {
             let rt = Runtime::get();
             (
                 rt,
-                NEXT_WORKER.fetch_add(1, Ordering::Relaxed) % rt.workers.len(),
+                NEXT_WORKER.fetch_add(1, Ordering::Relaxed) % rt.active_workers(),
             )
         }
     };
