@@ -132,6 +132,12 @@ pub(crate) struct PollDesc {
     /// Whether a short read proves the receive queue drained (TCP and Unix
     /// stream sockets), which spares the EAGAIN system call before parking.
     stream: AtomicBool,
+    /// Set by the poller once the peer hung up or the socket failed
+    /// (`EPOLLRDHUP`, `EPOLLHUP`, `EPOLLERR`). These conditions last: no
+    /// later edge reports them again, so a short read no longer proves
+    /// that a read would find nothing (end of file or the error is
+    /// waiting).
+    hung_up: AtomicBool,
     read: Side,
     write: Side,
 }
@@ -151,12 +157,14 @@ impl PollDesc {
                 poller: AtomicUsize::new(UNREGISTERED),
                 registration: SpinLock::new(()),
                 stream: AtomicBool::new(false),
+                hung_up: AtomicBool::new(false),
                 read: Side::new(),
                 write: Side::new(),
             }))
         });
         pd.fd.store(fd, Ordering::Release);
         pd.stream.store(stream, Ordering::Relaxed);
+        pd.hung_up.store(false, Ordering::Relaxed);
         pd
     }
 
@@ -217,7 +225,11 @@ impl PollDesc {
         loop {
             self.check(side)?;
             let seq = side.seq.load(Ordering::Acquire);
-            let skip = dir == Dir::Read && side.drained_at.load(Ordering::Relaxed) == seq;
+            // `hung_up` is set before the poller bumps `seq`, so it is
+            // visible here if the hang-up's event is older than `seq`.
+            let skip = dir == Dir::Read
+                && side.drained_at.load(Ordering::Relaxed) == seq
+                && !self.hung_up.load(Ordering::Relaxed);
             if !skip {
                 match op(self.fd()) {
                     Ok((v, drained)) => {
@@ -487,6 +499,10 @@ pub(crate) fn dispatch(key: u64, events: u32) {
     let Some(pd) = PollDesc::from_key(key) else {
         return;
     };
+    let hangup = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+    if events & hangup != 0 {
+        pd.hung_up.store(true, Ordering::Relaxed);
+    }
     let readable = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
     let writable = (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32;
     if events & readable != 0 {
