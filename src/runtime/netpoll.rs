@@ -247,6 +247,26 @@ impl PollDesc {
         }
     }
 
+    /// Runs `f` on the fd under an in-flight reference, so that a concurrent
+    /// `close` cannot close the fd, and another socket reuse its number,
+    /// while `f` uses it. Fails with the closed error if closing.
+    pub(crate) fn with_fd<T>(
+        &'static self,
+        f: impl FnOnce(RawFd) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let _op = self.begin()?;
+        f(self.fd())
+    }
+
+    /// Lends the fd until `recycle`: takes an in-flight reference that only
+    /// `recycle` gives back, so from now on `close` wakes and fails
+    /// operations but leaves the fd open. `None` if closing.
+    pub(crate) fn lend(&'static self) -> Option<RawFd> {
+        let op = self.begin().ok()?;
+        std::mem::forget(op);
+        Some(self.fd())
+    }
+
     /// Fails if the fd is closing or the direction's deadline has passed.
     fn check(&self, side: &Side) -> io::Result<()> {
         if self.is_closing() {
@@ -394,11 +414,6 @@ impl PollDesc {
         }
     }
 
-    /// The deadline of `dir`.
-    pub(crate) fn deadline(&self, dir: Dir) -> Option<Instant> {
-        self.side(dir).deadline()
-    }
-
     /// Closes: fails every blocked and future operation with the closed
     /// error, and closes the fd once no operation uses it. False if it was
     /// already closing.
@@ -432,28 +447,49 @@ impl PollDesc {
         if fd < 0 {
             return;
         }
-        {
-            let _reg = self.registration.lock();
-            let w = self.poller.swap(UNREGISTERED, Ordering::AcqRel);
-            if w != UNREGISTERED
-                && let Some(rt) = Runtime::started()
-            {
-                // An error here (the fd already gone) changes nothing: it is
-                // closed next either way.
-                let _ = rt.workers[w].poller.delete(fd);
-                rt.workers[w].registered.fetch_sub(1, Ordering::Relaxed);
-            }
-        }
+        self.deregister(fd);
         // SAFETY: we own `fd` (the descriptor took ownership at `new`) and no
         // operation uses it (in-flight count reached zero while closing).
         unsafe { libc::close(fd) };
+    }
+
+    /// Removes `fd`, still open, from its poller if it was registered.
+    fn deregister(&self, fd: RawFd) {
+        let _reg = self.registration.lock();
+        let w = self.poller.swap(UNREGISTERED, Ordering::AcqRel);
+        if w != UNREGISTERED
+            && let Some(rt) = Runtime::started()
+        {
+            // An error here (the fd already gone) changes nothing: the fd
+            // is closed or given away next either way.
+            let _ = rt.workers[w].poller.delete(fd);
+            rt.workers[w].registered.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Gives the fd up without closing it: deregisters it and returns the
+    /// descriptor to the free list. Returns the fd, or -1 if it was already
+    /// closed.
+    ///
+    /// # Safety
+    /// As `recycle`.
+    pub(crate) unsafe fn release(&'static self) -> RawFd {
+        let fd = self.fd.swap(-1, Ordering::AcqRel);
+        if fd >= 0 {
+            self.deregister(fd);
+        }
+        // SAFETY: the caller's contract is `recycle`'s; the fd is no longer
+        // in the descriptor, so recycling it closes nothing.
+        unsafe { self.recycle() };
+        fd
     }
 
     /// Returns a closed descriptor to the free list.
     ///
     /// # Safety
     /// The caller must be the owner (the socket being dropped): no operation
-    /// is in flight and nothing will use `self` afterwards.
+    /// is in flight and nothing will use `self` afterwards. References taken
+    /// by `lend` end here.
     pub(crate) unsafe fn recycle(&'static self) {
         self.close();
         self.destroy();
