@@ -182,17 +182,19 @@ impl RawAddr {
 
     /// The Unix socket address this is, as std's type.
     pub(crate) fn to_unix(&self) -> io::Result<UnixSocketAddr> {
+        let offset = sun_path_offset();
+        let len = (self.len as usize).min(mem::size_of::<libc::sockaddr_un>());
+        if len <= offset {
+            // No path: an unnamed socket (some kernels, gVisor among them,
+            // leave even the family out). An empty path is how std spells
+            // "unnamed".
+            return UnixSocketAddr::from_pathname("");
+        }
         if self.family() != libc::AF_UNIX {
             return Err(invalid_input(format!(
                 "not a Unix socket address (family {})",
                 self.family()
             )));
-        }
-        let offset = sun_path_offset();
-        let len = (self.len as usize).min(mem::size_of::<libc::sockaddr_un>());
-        if len <= offset {
-            // An empty path is how std spells "unnamed".
-            return UnixSocketAddr::from_pathname("");
         }
         // SAFETY: the family says the kernel wrote a sockaddr_un into
         // storage aligned for it.
