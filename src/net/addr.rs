@@ -47,7 +47,9 @@ impl Family {
 /// A network name, as `listen` and `dial` take it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Network {
+    /// "tcp", "tcp4", "tcp6".
     Tcp(Family),
+    /// "udp", "udp4", "udp6".
     Udp(Family),
     /// "unix": a Unix stream socket.
     Unix,

@@ -324,7 +324,7 @@ pub(crate) fn try_each<T, A: Copy>(
             }
         }
     }
-    Err(first_err.unwrap_or_else(|| invalid_input("no address to dial".into())))
+    Err(first_err.unwrap_or_else(|| invalid_input("no socket address given".into())))
 }
 
 /// The deadline for one of `remaining` addresses; `None` if `deadline` has
