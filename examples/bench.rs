@@ -1,8 +1,10 @@
 //! The side-by-side benchmark workloads; the contract and the peers' versions
 //! are in `../shared/bench`. Run as `bench WORKLOAD ARG`, with the worker
 //! count from `WORKERS`. Each workload runs inside the runtime, as a Go
-//! program runs inside `main`, and prints one `RESULT` line.
+//! program runs inside `main`, and prints one `RESULT` line; the servers
+//! (`echo ADDR`, `http ADDR`) print `listening ADDR` and serve until killed.
 
+use std::io::{Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -123,10 +125,90 @@ fn idle(n: usize) {
     );
 }
 
+/// Go's echo server: one coroutine per connection, a 4 KiB buffer, write
+/// back what was read.
+fn echo(addr: &str) {
+    let ln = match goro::net::listen("tcp", addr) {
+        Ok(ln) => ln,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            std::process::exit(1);
+        }
+    };
+    println!("listening {}", ln.local_addr().expect("listener address"));
+    while let Ok((mut c, _)) = ln.accept() {
+        goro::go!(move || {
+            let mut buf = vec![0u8; 4096];
+            loop {
+                match c.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        if c.write_all(&buf[..n]).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+const RESP: &[u8] =
+    b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\nHello, World!";
+
+/// Consumes every complete request (ending in `\r\n\r\n`) in `buf`, appends
+/// one response per request to `out`, returns the bytes consumed (the
+/// peers' `http_parse`).
+fn http_parse(buf: &[u8], out: &mut Vec<u8>) -> usize {
+    let mut start = 0;
+    while let Some(i) = buf[start..].windows(4).position(|w| w == b"\r\n\r\n") {
+        start += i + 4;
+        out.extend_from_slice(RESP);
+    }
+    start
+}
+
+/// The peers' minimal pipelined HTTP/1.1 responder: one coroutine per
+/// connection, an 8 KiB buffer, every request answered.
+fn http(addr: &str) {
+    let ln = match goro::net::listen("tcp", addr) {
+        Ok(ln) => ln,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            std::process::exit(1);
+        }
+    };
+    println!("listening {}", ln.local_addr().expect("listener address"));
+    while let Ok((mut c, _)) = ln.accept() {
+        goro::go!(move || {
+            let mut buf = vec![0u8; 8192];
+            let mut out = Vec::with_capacity(8192);
+            let mut have = 0;
+            loop {
+                match c.read(&mut buf[have..]) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        have += n;
+                        let used = http_parse(&buf[..have], &mut out);
+                        buf.copy_within(used..have, 0);
+                        have -= used;
+                        if !out.is_empty() {
+                            if c.write_all(&out).is_err() {
+                                return;
+                            }
+                            out.clear();
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (Some(workload), Some(arg)) = (args.get(1).cloned(), args.get(2).cloned()) else {
-        eprintln!("usage: bench spawn|pingpong|skynet|idle N");
+        eprintln!("usage: bench spawn|pingpong|skynet|idle N | echo|http ADDR");
         std::process::exit(2);
     };
     let mut rt = goro::runtime::Builder::new();
@@ -143,6 +225,8 @@ fn main() {
         "pingpong" => pingpong(n),
         "skynet" => skynet(n),
         "idle" => idle(n),
+        "echo" => echo(&arg),
+        "http" => http(&arg),
         other => eprintln!("bench: unknown workload {other:?}"),
     });
 }

@@ -3,7 +3,9 @@
 
 use std::io;
 use std::mem;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::runtime::netpoll::{Dir, PollDesc, closed_error};
@@ -11,7 +13,39 @@ use crate::runtime::netpoll::{Dir, PollDesc, closed_error};
 /// A socket owned by the runtime: non-blocking, close-on-exec, with its
 /// `PollDesc`. Dropping it closes the fd (once no operation uses it).
 pub(crate) struct NetFd {
+    /// The fd's poll state; owns the fd.
     pd: &'static PollDesc,
+    /// Whether `as_fd` lent the fd out. Once set, the fd stays open until
+    /// drop (a `BorrowedFd` must stay valid for its lifetime), and `close`
+    /// shuts the socket down instead of closing it.
+    lent: AtomicBool,
+}
+
+/// An unconnected socket that `as_fd` lends for a socket already closed,
+/// since a `BorrowedFd` must name an open fd. Made with the first socket, so
+/// that `as_fd` itself never fails.
+static CLOSED_STANDIN: OnceLock<OwnedFd> = OnceLock::new();
+
+/// Whether the closed stand-in exists, making it if it does not.
+fn have_closed_standin() -> bool {
+    if CLOSED_STANDIN.get().is_some() {
+        return true;
+    }
+    // SAFETY: socket has no memory preconditions.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: `fd` was just created and is owned by nobody else. If another
+    // thread set the stand-in first, ours is dropped (closed).
+    let _ = CLOSED_STANDIN.set(unsafe { OwnedFd::from_raw_fd(fd) });
+    true
 }
 
 /// Converts a `-1`-on-error system call result.
@@ -52,9 +86,16 @@ impl NetFd {
 
     /// Takes ownership of an open fd that is already non-blocking.
     fn adopt(fd: RawFd, stream: bool) -> NetFd {
-        NetFd {
+        let nfd = NetFd {
             pd: PollDesc::new(fd, stream),
+            lent: AtomicBool::new(false),
+        };
+        if !have_closed_standin() && nfd.pd.lend().is_some() {
+            // Out of fds for the stand-in: lend the fd from birth instead,
+            // so that `as_fd` never needs the stand-in for this socket.
+            nfd.lent.store(true, Ordering::Release);
         }
+        nfd
     }
 
     /// Takes ownership of an open socket, making it non-blocking and
@@ -71,11 +112,15 @@ impl NetFd {
         Ok(NetFd::adopt(fd.into_raw_fd(), stream))
     }
 
-    /// Gives up the fd, blocking again, to a caller that now owns it.
+    /// Gives up the fd, blocking again, to a caller that now owns it. The
+    /// closed error if `close` already closed it.
     pub(crate) fn into_owned(self) -> io::Result<OwnedFd> {
-        let fd = self.dup()?;
-        drop(self);
-        let raw = fd.as_raw_fd();
+        let raw = self.into_raw();
+        if raw < 0 {
+            return Err(closed_error());
+        }
+        // SAFETY: `into_raw` gave us sole ownership of the open fd `raw`.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         // SAFETY: fcntl on an fd we own, with integer arguments only.
         unsafe {
             let fl = cvt(libc::fcntl(raw, libc::F_GETFL))?;
@@ -84,21 +129,60 @@ impl NetFd {
         Ok(fd)
     }
 
-    /// The fd; -1 once closed. Valid only while `self` is borrowed.
+    /// Gives up the fd, still non-blocking, without closing it: the caller
+    /// owns it now. -1 if `close` already closed it.
+    pub(crate) fn into_raw(self) -> RawFd {
+        let pd = self.pd;
+        mem::forget(self);
+        // SAFETY: we were the descriptor's only owner, consumed here, so no
+        // operation is in flight (they borrow the `NetFd`) and none follows.
+        unsafe { pd.release() }
+    }
+
+    /// The fd number, for `AsRawFd`; -1 once closed. The number may be
+    /// closed by a concurrent `close`: system calls go through `with_fd`.
     pub(crate) fn raw(&self) -> RawFd {
         self.pd.fd()
     }
 
+    /// Runs `f` on the fd, which stays open meanwhile; the closed error if
+    /// the socket is closed.
+    pub(crate) fn with_fd<T>(&self, f: impl FnOnce(RawFd) -> io::Result<T>) -> io::Result<T> {
+        self.pd.with_fd(f)
+    }
+
+    /// The fd, kept open from now until drop; after `close`, an
+    /// unconnected stand-in socket.
+    pub(crate) fn as_fd(&self) -> BorrowedFd<'_> {
+        let fd = if self.lent.load(Ordering::Acquire) {
+            Some(self.raw())
+        } else {
+            self.pd
+                .lend()
+                .inspect(|_| self.lent.store(true, Ordering::Release))
+        };
+        match fd {
+            // SAFETY: the fd is open and stays open until `self` is dropped:
+            // it is lent (`lend` succeeded, here or before we saw `lent`),
+            // so `close` no longer closes it and only drop does.
+            Some(fd) => unsafe { BorrowedFd::borrow_raw(fd) },
+            None => match CLOSED_STANDIN.get() {
+                Some(standin) => standin.as_fd(),
+                // `adopt` made the stand-in, or else lent the fd from birth
+                // and we took the first branch.
+                None => unreachable!("goro: a closed socket without the closed stand-in"),
+            },
+        }
+    }
+
     /// A duplicate of the fd (close-on-exec), owned by the caller.
     pub(crate) fn dup(&self) -> io::Result<OwnedFd> {
-        let fd = self.raw();
-        if fd < 0 {
-            return Err(closed_error());
-        }
-        // SAFETY: F_DUPFD_CLOEXEC on an open fd returns a new fd we own.
-        let new = cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) })?;
-        // SAFETY: `new` was just created and is owned by nobody else.
-        Ok(unsafe { OwnedFd::from_raw_fd(new) })
+        self.with_fd(|fd| {
+            // SAFETY: F_DUPFD_CLOEXEC on an open fd returns a new fd we own.
+            let new = cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) })?;
+            // SAFETY: `new` was just created and is owned by nobody else.
+            Ok(unsafe { OwnedFd::from_raw_fd(new) })
+        })
     }
 
     /// A new `NetFd` on a duplicate of the fd (`try_clone`): it has its own
@@ -254,9 +338,8 @@ impl NetFd {
         addr: *const libc::sockaddr,
         len: libc::socklen_t,
     ) -> io::Result<()> {
-        let fd = self.raw();
         // SAFETY: `addr` points to `len` valid bytes (caller's contract).
-        match cvt(unsafe { libc::connect(fd, addr, len) }) {
+        match self.with_fd(|fd| cvt(unsafe { libc::connect(fd, addr, len) })) {
             Ok(_) => return Ok(()),
             Err(e)
                 if matches!(
@@ -293,11 +376,18 @@ impl NetFd {
     /// error; the fd itself closes once no operation uses it. Closing twice
     /// is the closed error.
     pub(crate) fn close(&self) -> io::Result<()> {
-        if self.pd.close() {
-            Ok(())
-        } else {
-            Err(closed_error())
+        if !self.pd.close() {
+            return Err(closed_error());
         }
+        if self.lent.load(Ordering::Acquire) {
+            // The fd must stay open until drop, but the peer should see the
+            // connection end (and a listener stop listening) now. Errors
+            // (a socket never connected) change nothing.
+            // SAFETY: a lent fd stays open until drop; shutdown has no
+            // memory preconditions.
+            unsafe { libc::shutdown(self.raw(), libc::SHUT_RDWR) };
+        }
+        Ok(())
     }
 
     /// Whether `close` was called.
@@ -309,21 +399,10 @@ impl NetFd {
         self.pd.set_deadline(dir, deadline);
     }
 
-    pub(crate) fn deadline(&self, dir: Dir) -> Option<Instant> {
-        self.pd.deadline(dir)
-    }
-
     /// `shutdown(how)`.
     pub(crate) fn shutdown(&self, how: libc::c_int) -> io::Result<()> {
         // SAFETY: shutdown has no memory preconditions.
-        cvt(unsafe { libc::shutdown(self.checked_raw()?, how) }).map(drop)
-    }
-
-    fn checked_raw(&self) -> io::Result<RawFd> {
-        match self.raw() {
-            fd if fd >= 0 && !self.is_closed() => Ok(fd),
-            _ => Err(closed_error()),
-        }
+        self.with_fd(|fd| cvt(unsafe { libc::shutdown(fd, how) }).map(drop))
     }
 
     /// `getsockopt` of an integer option.
@@ -332,7 +411,7 @@ impl NetFd {
         level: libc::c_int,
         name: libc::c_int,
     ) -> io::Result<libc::c_int> {
-        sockopt(self.checked_raw()?, level, name)
+        self.with_fd(|fd| sockopt(fd, level, name))
     }
 
     /// `setsockopt` of an integer option.
@@ -342,18 +421,19 @@ impl NetFd {
         name: libc::c_int,
         value: libc::c_int,
     ) -> io::Result<()> {
-        let fd = self.checked_raw()?;
-        // SAFETY: passes a live c_int of the size given.
-        cvt(unsafe {
-            libc::setsockopt(
-                fd,
-                level,
-                name,
-                (&raw const value).cast(),
-                mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
+        self.with_fd(|fd| {
+            // SAFETY: passes a live c_int of the size given.
+            cvt(unsafe {
+                libc::setsockopt(
+                    fd,
+                    level,
+                    name,
+                    (&raw const value).cast(),
+                    mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            })
+            .map(drop)
         })
-        .map(drop)
     }
 }
 

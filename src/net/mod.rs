@@ -1,4 +1,291 @@
 //! Networking: Go's `net` package, with sockets whose blocking-looking calls
 //! park only the calling coroutine.
+//!
+//! # The model
+//!
+//! Every socket is non-blocking and close-on-exec from birth (`socket`
+//! and `accept4` with `SOCK_NONBLOCK | SOCK_CLOEXEC`), so no child process
+//! ever inherits one. A call (`read`, `write`, `accept`, `connect`...)
+//! makes the system call at once; on `EAGAIN` it parks the coroutine until
+//! the worker's poller reports the socket ready, a deadline passes, or the
+//! socket is closed, and then tries again. The worker runs other
+//! coroutines meanwhile, so a server holds one coroutine per connection
+//! and writes straight-line code, as in Go. On a plain thread outside the
+//! runtime the same calls block the thread.
+//!
+//! A connect is non-blocking too: the coroutine waits for the socket to
+//! become writable, then reads `SO_ERROR`. Host names are resolved by the
+//! system resolver on `goro::blocking`'s threads, so a slow lookup parks
+//! only its caller; numeric addresses never leave it. A dial to a name
+//! with several addresses tries them in turn, as Go's does.
+//!
+//! # Two shapes of API
+//!
+//! Go's verbs take a network name and an address string, and return
+//! network-neutral values:
+//!
+//! ```no_run
+//! fn handler(mut conn: goro::net::Conn) {
+//!     let _ = std::io::copy(&mut &conn, &mut &conn);
+//! }
+//!
+//! # fn serve() -> std::io::Result<()> {
+//! let ln = goro::net::listen("tcp", "127.0.0.1:7000")?;
+//! loop {
+//!     let (conn, _) = ln.accept()?;
+//!     goro::go!(handler(conn));
+//! }
+//! # }
+//! ```
+//!
+//! std's shapes are here too, with the same names and signatures as in
+//! `std::net` and `std::os::unix::net`: `TcpListener::bind`,
+//! `TcpStream::connect`, `UdpSocket::bind`, `UnixStream::pair`... Both
+//! shapes make the same sockets; `Listener` and `Conn` are thin enums
+//! around them.
+//!
+//! Go's `net.Listener` and `net.Conn` are interfaces. Here they are enums
+//! (`Listener`, `Conn`, and `Addr` for `net.Addr`), for three reasons: the
+//! set of networks is closed, so an enum says exactly which sockets a
+//! `listen` can return; it costs no allocation and no dynamic call per
+//! read; and a `match` recovers the concrete type (`Conn::Tcp(s)`) for
+//! what only one network has, where Go needs a type assertion. Code that
+//! wants to be generic over any byte stream (TLS, test doubles) can take
+//! `impl Read + Write`, which every stream type and `Conn` implement.
+//!
+//! | Go | goro |
+//! | --- | --- |
+//! | `net.Listen(network, addr)` | `listen(network, addr)` → `Listener` |
+//! | `net.Dial`, `net.DialTimeout` | `dial`, `dial_timeout` → `Conn` |
+//! | `net.ListenPacket("udp", addr)` | `UdpSocket::bind(addr)` |
+//! | `net.ListenPacket("unixgram", path)` | `UnixDatagram::bind(path)` |
+//! | `conn.SetDeadline(t)` | `set_deadline(Some(t))`; `None` for Go's zero time |
+//! | `conn.Close()` | `close()`, or drop |
+//! | `net.ErrClosed` | `ErrorKind::NotConnected`, "use of closed network connection" |
+//! | `os.ErrDeadlineExceeded` | `ErrorKind::TimedOut`, "i/o timeout" |
+//!
+//! Networks: "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6" and "unix" (a
+//! Unix stream socket; its address is a path, or `@name` for a Linux
+//! abstract name). Addresses are Go's: `host:port`, `[ipv6]:port`, or
+//! `:port`, which listens on every local address (IPv4 and IPv6) and
+//! dials this machine.
+//!
+//! # Deadlines, timeouts and close
+//!
+//! Deadlines follow Go: a deadline applies to every call until it is
+//! changed; one already past fails the next call at once, even if data or
+//! a connection is waiting; changing it while a coroutine is blocked takes
+//! effect at once (later postpones the timeout, earlier or past wakes it).
+//! A timeout is `ErrorKind::TimedOut`. std's `set_read_timeout` and
+//! `set_write_timeout` are also there: a timeout restarts with each call,
+//! and setting one replaces the deadline of that direction (and the other
+//! way round).
+//!
+//! `close(&self)` is Go's `Close`: every coroutine blocked on the socket
+//! wakes with the closed error (distinct from a timeout and from end of
+//! file, `Ok(0)`), and so does every later call. The fd itself is closed
+//! when no call is using it any more, so that a number the system hands
+//! out again can never receive I/O meant for the closed socket. Dropping
+//! a socket closes it too.
+//!
+//! # Errors
+//!
+//! Bad input is an `InvalidInput` error naming it (`unknown network
+//! "tcpx"`, a missing port...), never a panic. Errors from the system keep
+//! their `ErrorKind` (`ConnectionRefused`, `AddrInUse`...) and say, as in
+//! Go, what failed where: `dial tcp 127.0.0.1:1: connection refused`. The
+//! system's error itself, with its `raw_os_error`, is the `source()`.
+//!
+//! # Conversions
+//!
+//! Every type converts from its std counterpart (`From`, which makes the
+//! socket non-blocking and close-on-exec) and back (`into_std` or
+//! `TryFrom`, which makes it blocking again), and implements `AsRawFd`,
+//! `AsFd`, `FromRawFd` and `IntoRawFd`. Borrowing the fd with `as_fd`
+//! keeps it open until the socket is dropped (a `BorrowedFd` must stay
+//! valid): `close` then shuts the socket down rather than closing the fd.
 
+mod addr;
+mod conn;
+mod error;
 mod fd;
+mod listener;
+mod sockaddr;
+mod socket;
+mod tcp_listener;
+mod tcp_stream;
+mod udp_socket;
+mod unix_datagram;
+mod unix_listener;
+mod unix_stream;
+
+use std::io;
+use std::time::{Duration, Instant};
+
+pub use addr::{Addr, ToSocketAddrs};
+pub use conn::Conn;
+pub use listener::Listener;
+pub use tcp_listener::{Incoming, TcpListener};
+pub use tcp_stream::TcpStream;
+pub use udp_socket::UdpSocket;
+pub use unix_datagram::UnixDatagram;
+pub use unix_listener::{Incoming as UnixIncoming, UnixListener};
+pub use unix_stream::UnixStream;
+
+use addr::{Network, resolve, unix_addr};
+use error::{invalid_input, op_error};
+
+/// Listens on `addr` (Go's `net.Listen`): "tcp", "tcp4" and "tcp6" take
+/// `host:port` (`:port` for every local address), "unix" a path or
+/// `@name`.
+///
+/// # Errors
+/// `InvalidInput` for an unknown network, a bad address, or a datagram
+/// network (bind a `UdpSocket` instead); the OS error (`AddrInUse`...),
+/// with the network and address in its message.
+pub fn listen(network: &str, addr: &str) -> io::Result<Listener> {
+    let context = |e| op_error(format_args!("listen {network} {addr}"), e);
+    match Network::parse(network).map_err(context)? {
+        Network::Tcp(family) => {
+            let addrs = resolve(addr, family, None).map_err(context)?;
+            TcpListener::bind_addrs(&addrs, family, network).map(Listener::Tcp)
+        }
+        Network::Unix => {
+            let addr = unix_addr(addr).map_err(context)?;
+            UnixListener::bind_addr(&addr).map(Listener::Unix)
+        }
+        Network::Udp(_) => Err(context(invalid_input(format!(
+            "{network} is a datagram network with no listener; bind a UdpSocket instead"
+        )))),
+    }
+}
+
+/// Connects to `addr` (Go's `net.Dial`): "tcp", "tcp4", "tcp6", "udp",
+/// "udp4" and "udp6" take `host:port`, "unix" a path or `@name`. Each
+/// address a host name resolves to is tried in turn until one connects.
+///
+/// # Errors
+/// `InvalidInput` for an unknown network or a bad address; otherwise the
+/// first address's error, with the network and address in its message
+/// (`dial tcp 127.0.0.1:1: connection refused`).
+pub fn dial(network: &str, addr: &str) -> io::Result<Conn> {
+    dial_until(network, addr, None)
+}
+
+/// As `dial`, giving up after `timeout` with `TimedOut`; the timeout
+/// covers the name lookup too.
+///
+/// # Errors
+/// As `dial`; `InvalidInput` for a zero timeout, as std's
+/// `connect_timeout`.
+pub fn dial_timeout(network: &str, addr: &str, timeout: Duration) -> io::Result<Conn> {
+    if timeout.is_zero() {
+        return Err(op_error(
+            format_args!("dial {network} {addr}"),
+            invalid_input("cannot set a 0 duration timeout".into()),
+        ));
+    }
+    dial_until(network, addr, Instant::now().checked_add(timeout))
+}
+
+fn dial_until(network: &str, addr: &str, deadline: Option<Instant>) -> io::Result<Conn> {
+    let context = |e| op_error(format_args!("dial {network} {addr}"), e);
+    match Network::parse(network).map_err(context)? {
+        Network::Tcp(family) => {
+            let addrs = resolve(addr, family, deadline).map_err(context)?;
+            TcpStream::dial(&addrs, deadline, network).map(Conn::Tcp)
+        }
+        Network::Udp(family) => {
+            let addrs = resolve(addr, family, deadline).map_err(context)?;
+            UdpSocket::dial(&addrs, deadline, network).map(Conn::Udp)
+        }
+        Network::Unix => {
+            let addr = unix_addr(addr).map_err(context)?;
+            UnixStream::dial(&addr, deadline).map(Conn::Unix)
+        }
+    }
+}
+
+/// Implements the conversions to and from std's type and raw fds for a
+/// socket type with a `sock: Socket` field; `$stream` says whether it is a
+/// stream socket.
+macro_rules! fd_conversions {
+    ($ty:ident, $std:ty, $stream:expr) => {
+        impl $ty {
+            /// Gives the socket back as std's type, blocking again.
+            ///
+            /// # Errors
+            /// The closed error if `close` closed it.
+            pub fn into_std(self) -> ::std::io::Result<$std> {
+                self.sock.into_owned().map(<$std>::from)
+            }
+        }
+
+        /// Adopts std's socket, making it non-blocking and close-on-exec.
+        ///
+        /// # Panics
+        /// Only if `fcntl` fails on the fd, which it does not for an open
+        /// socket.
+        impl From<$std> for $ty {
+            fn from(s: $std) -> $ty {
+                $ty::from(::std::os::fd::OwnedFd::from(s))
+            }
+        }
+
+        /// Adopts an fd that must be a socket of this type, making it
+        /// non-blocking and close-on-exec.
+        ///
+        /// # Panics
+        /// As `From<std type>`.
+        impl From<::std::os::fd::OwnedFd> for $ty {
+            fn from(fd: ::std::os::fd::OwnedFd) -> $ty {
+                $ty {
+                    sock: super::socket::Socket::adopt(fd, $stream),
+                }
+            }
+        }
+
+        /// As `into_std`.
+        impl TryFrom<$ty> for $std {
+            type Error = ::std::io::Error;
+
+            fn try_from(s: $ty) -> ::std::io::Result<$std> {
+                s.into_std()
+            }
+        }
+
+        /// The fd; -1 once `close` has closed it.
+        impl ::std::os::fd::AsRawFd for $ty {
+            fn as_raw_fd(&self) -> ::std::os::fd::RawFd {
+                self.sock.raw()
+            }
+        }
+
+        /// The fd, which then stays open until the socket is dropped:
+        /// `close` shuts the socket down instead of closing it. After
+        /// `close`, an unconnected stand-in socket.
+        impl ::std::os::fd::AsFd for $ty {
+            fn as_fd(&self) -> ::std::os::fd::BorrowedFd<'_> {
+                self.sock.as_fd()
+            }
+        }
+
+        /// Adopts `fd`, which must be an open socket of this type owned by
+        /// the caller, as `From<OwnedFd>`.
+        impl ::std::os::fd::FromRawFd for $ty {
+            unsafe fn from_raw_fd(fd: ::std::os::fd::RawFd) -> $ty {
+                // SAFETY: the caller guarantees that `fd` is open and theirs
+                // to give.
+                $ty::from(unsafe { ::std::os::fd::OwnedFd::from_raw_fd(fd) })
+            }
+        }
+
+        /// Gives up the fd, still non-blocking; -1 if `close` closed it.
+        impl ::std::os::fd::IntoRawFd for $ty {
+            fn into_raw_fd(self) -> ::std::os::fd::RawFd {
+                self.sock.into_raw()
+            }
+        }
+    };
+}
+use fd_conversions;

@@ -132,6 +132,12 @@ pub(crate) struct PollDesc {
     /// Whether a short read proves the receive queue drained (TCP and Unix
     /// stream sockets), which spares the EAGAIN system call before parking.
     stream: AtomicBool,
+    /// Set by the poller once the peer hung up or the socket failed
+    /// (`EPOLLRDHUP`, `EPOLLHUP`, `EPOLLERR`). These conditions last: no
+    /// later edge reports them again, so a short read no longer proves
+    /// that a read would find nothing (end of file or the error is
+    /// waiting).
+    hung_up: AtomicBool,
     read: Side,
     write: Side,
 }
@@ -155,12 +161,14 @@ impl PollDesc {
                 poller: AtomicUsize::new(UNREGISTERED),
                 registration: SpinLock::new(()),
                 stream: AtomicBool::new(false),
+                hung_up: AtomicBool::new(false),
                 read: Side::new(),
                 write: Side::new(),
             }))
         });
         pd.fd.store(fd, Ordering::Release);
         pd.stream.store(stream, Ordering::Relaxed);
+        pd.hung_up.store(false, Ordering::Relaxed);
         pd
     }
 
@@ -221,7 +229,11 @@ impl PollDesc {
         loop {
             self.check(side)?;
             let seq = side.seq.load(Ordering::Acquire);
-            let skip = dir == Dir::Read && side.drained_at.load(Ordering::Relaxed) == seq;
+            // `hung_up` is set before the poller bumps `seq`, so it is
+            // visible here if the hang-up's event is older than `seq`.
+            let skip = dir == Dir::Read
+                && side.drained_at.load(Ordering::Relaxed) == seq
+                && !self.hung_up.load(Ordering::Relaxed);
             if !skip {
                 match op(self.fd()) {
                     Ok((v, drained)) => {
@@ -237,6 +249,26 @@ impl PollDesc {
             }
             self.wait_ready(dir, seq)?;
         }
+    }
+
+    /// Runs `f` on the fd under an in-flight reference, so that a concurrent
+    /// `close` cannot close the fd, and another socket reuse its number,
+    /// while `f` uses it. Fails with the closed error if closing.
+    pub(crate) fn with_fd<T>(
+        &'static self,
+        f: impl FnOnce(RawFd) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let _op = self.begin()?;
+        f(self.fd())
+    }
+
+    /// Lends the fd until `recycle`: takes an in-flight reference that only
+    /// `recycle` gives back, so from now on `close` wakes and fails
+    /// operations but leaves the fd open. `None` if closing.
+    pub(crate) fn lend(&'static self) -> Option<RawFd> {
+        let op = self.begin().ok()?;
+        std::mem::forget(op);
+        Some(self.fd())
     }
 
     /// Fails if the fd is closing or the direction's deadline has passed.
@@ -389,11 +421,6 @@ impl PollDesc {
         }
     }
 
-    /// The deadline of `dir`.
-    pub(crate) fn deadline(&self, dir: Dir) -> Option<Instant> {
-        self.side(dir).deadline()
-    }
-
     /// Closes: fails every blocked and future operation with the closed
     /// error, and closes the fd once no operation uses it. False if it was
     /// already closing.
@@ -427,28 +454,49 @@ impl PollDesc {
         if fd < 0 {
             return;
         }
-        {
-            let _reg = self.registration.lock();
-            let w = self.poller.swap(UNREGISTERED, Ordering::AcqRel);
-            if w != UNREGISTERED
-                && let Some(rt) = Runtime::started()
-            {
-                // An error here (the fd already gone) changes nothing: it is
-                // closed next either way.
-                let _ = rt.workers[w].poller.delete(fd);
-                rt.workers[w].registered.fetch_sub(1, Ordering::Relaxed);
-            }
-        }
+        self.deregister(fd);
         // SAFETY: we own `fd` (the descriptor took ownership at `new`) and no
         // operation uses it (in-flight count reached zero while closing).
         unsafe { libc::close(fd) };
+    }
+
+    /// Removes `fd`, still open, from its poller if it was registered.
+    fn deregister(&self, fd: RawFd) {
+        let _reg = self.registration.lock();
+        let w = self.poller.swap(UNREGISTERED, Ordering::AcqRel);
+        if w != UNREGISTERED
+            && let Some(rt) = Runtime::started()
+        {
+            // An error here (the fd already gone) changes nothing: the fd
+            // is closed or given away next either way.
+            let _ = rt.workers[w].poller.delete(fd);
+            rt.workers[w].registered.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Gives the fd up without closing it: deregisters it and returns the
+    /// descriptor to the free list. Returns the fd, or -1 if it was already
+    /// closed.
+    ///
+    /// # Safety
+    /// As `recycle`.
+    pub(crate) unsafe fn release(&'static self) -> RawFd {
+        let fd = self.fd.swap(-1, Ordering::AcqRel);
+        if fd >= 0 {
+            self.deregister(fd);
+        }
+        // SAFETY: the caller's contract is `recycle`'s; the fd is no longer
+        // in the descriptor, so recycling it closes nothing.
+        unsafe { self.recycle() };
+        fd
     }
 
     /// Returns a closed descriptor to the free list.
     ///
     /// # Safety
     /// The caller must be the owner (the socket being dropped): no operation
-    /// is in flight and nothing will use `self` afterwards.
+    /// is in flight and nothing will use `self` afterwards. References taken
+    /// by `lend` end here.
     pub(crate) unsafe fn recycle(&'static self) {
         self.close();
         self.destroy();
@@ -494,6 +542,10 @@ pub(crate) fn dispatch(key: u64, events: u32) {
     let Some(pd) = PollDesc::from_key(key) else {
         return;
     };
+    let hangup = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+    if events & hangup != 0 {
+        pd.hung_up.store(true, Ordering::Relaxed);
+    }
     let readable = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
     let writable = (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32;
     if events & readable != 0 {

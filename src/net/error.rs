@@ -1,0 +1,85 @@
+//! Errors that name what failed, Go style: `dial tcp 127.0.0.1:1:
+//! connection refused`. The `ErrorKind` is the underlying error's, and the
+//! underlying error (with its `raw_os_error`) is the `source()`.
+
+use std::error::Error;
+use std::fmt;
+use std::io;
+
+/// An error with the operation, network and address it happened on.
+#[derive(Debug)]
+struct OpError {
+    /// The whole message: `context: cause`.
+    text: String,
+    /// The error being described.
+    source: io::Error,
+}
+
+impl fmt::Display for OpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl Error for OpError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// `err` with its context (`dial tcp 127.0.0.1:1`, `lookup example.com`)
+/// in front, keeping its kind.
+pub(crate) fn op_error(context: fmt::Arguments<'_>, err: io::Error) -> io::Error {
+    let text = format!("{context}: {}", cause(&err));
+    io::Error::new(err.kind(), OpError { text, source: err })
+}
+
+/// An `InvalidInput` error with `msg`.
+pub(crate) fn invalid_input(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+/// How Go would print `err`: an OS error as its lower-case description
+/// ("connection refused"), without std's "(os error 111)" suffix.
+fn cause(err: &io::Error) -> String {
+    let text = err.to_string();
+    let Some(code) = err.raw_os_error() else {
+        return text;
+    };
+    let text = text
+        .strip_suffix(&format!(" (os error {code})"))
+        .unwrap_or(&text);
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn os_errors_read_as_go_prints_them() {
+        let e = op_error(
+            format_args!("dial tcp {}", "127.0.0.1:1"),
+            io::Error::from_raw_os_error(libc::ECONNREFUSED),
+        );
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
+        assert_eq!(e.to_string(), "dial tcp 127.0.0.1:1: connection refused");
+        let source = e.get_ref().and_then(Error::source).unwrap();
+        let os = source.downcast_ref::<io::Error>().unwrap();
+        assert_eq!(os.raw_os_error(), Some(libc::ECONNREFUSED));
+    }
+
+    #[test]
+    fn other_errors_keep_their_text() {
+        let e = op_error(
+            format_args!("listen unix /tmp/x"),
+            io::Error::new(io::ErrorKind::TimedOut, "i/o timeout"),
+        );
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(e.to_string(), "listen unix /tmp/x: i/o timeout");
+    }
+}

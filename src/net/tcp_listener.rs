@@ -1,0 +1,183 @@
+//! `TcpListener`.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::addr::{Family, ToSocketAddrs};
+use super::error::op_error;
+use super::sockaddr::RawAddr;
+use super::socket::Socket;
+use super::tcp_stream::TcpStream;
+use crate::runtime::netpoll::Dir;
+
+/// A TCP socket listening for connections. `accept` parks the calling
+/// coroutine until a client connects.
+///
+/// Listening sockets set `SO_REUSEADDR` (a restarted server can bind its
+/// port at once) and use the system's largest backlog
+/// (`/proc/sys/net/core/somaxconn`), as Go does.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use goro::net::{TcpListener, TcpStream};
+///
+/// goro::run(|| -> std::io::Result<()> {
+///     let ln = TcpListener::bind("127.0.0.1:0")?;
+///     let addr = ln.local_addr()?;
+///     let client = goro::go!(move || -> std::io::Result<String> {
+///         let mut c = TcpStream::connect(addr)?;
+///         let mut s = String::new();
+///         c.read_to_string(&mut s)?;
+///         Ok(s)
+///     });
+///     let (mut conn, _peer) = ln.accept()?;
+///     conn.write_all(b"hello")?;
+///     drop(conn);
+///     assert_eq!(client.join().unwrap()?, "hello");
+///     Ok(())
+/// })
+/// .unwrap();
+/// ```
+pub struct TcpListener {
+    /// The listening socket.
+    sock: Socket,
+}
+
+impl TcpListener {
+    /// Listens on `addr`: the first of its addresses that can be bound. A
+    /// host name is resolved without blocking the worker; `:port` listens
+    /// on every local address (IPv4 and IPv6).
+    ///
+    /// # Errors
+    /// `InvalidInput` for a bad address; the OS error (`AddrInUse`...) with
+    /// the address in its message; for several addresses, the first one's.
+    pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+        TcpListener::bind_addrs(&addr.resolve(None)?, Family::Any, "tcp")
+    }
+
+    /// Binds the first of `addrs` that can be bound; `network` names the
+    /// network in errors.
+    pub(crate) fn bind_addrs(
+        addrs: &[SocketAddr],
+        family: Family,
+        network: &str,
+    ) -> io::Result<TcpListener> {
+        super::socket::try_each(addrs, None, |addr, _| {
+            TcpListener::bind_one(addr, family)
+                .map_err(|e| op_error(format_args!("listen {network} {addr}"), e))
+        })
+    }
+
+    fn bind_one(addr: SocketAddr, family: Family) -> io::Result<TcpListener> {
+        let domain = if addr.is_ipv4() {
+            libc::AF_INET
+        } else {
+            libc::AF_INET6
+        };
+        let sock = Socket::open(domain, libc::SOCK_STREAM)?;
+        sock.set_option(libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+        if addr.is_ipv6() {
+            let v6only = family.v6_only().into();
+            sock.set_option(libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, v6only)?;
+        }
+        sock.bind(&RawAddr::from_ip(&addr))?;
+        sock.listen()?;
+        Ok(TcpListener { sock })
+    }
+
+    /// Waits for a connection and returns it with the peer's address. The
+    /// connection has `TCP_NODELAY` set, as in Go.
+    ///
+    /// # Errors
+    /// `TimedOut` once the deadline passes; the closed error
+    /// (`NotConnected`, "use of closed network connection") once the
+    /// listener is closed; an OS error (such as running out of fds).
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (sock, raw) = self.sock.accept()?;
+        let peer = raw.to_ip()?;
+        Ok((TcpStream::accepted(sock), peer))
+    }
+
+    /// An endless iterator over accepted connections (std's `incoming`).
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { listener: self }
+    }
+
+    /// The address the listener is bound to (with the port the system
+    /// chose, for port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.local_addr()?.to_ip()
+    }
+
+    /// Closes the listener (Go's `Close`): every coroutine blocked in
+    /// `accept` wakes with the closed error, as do later calls, and the
+    /// port is released once no call is using the socket, so that it can
+    /// be bound again. Closing twice is the closed error. Dropping closes
+    /// too.
+    pub fn close(&self) -> io::Result<()> {
+        self.sock.close()
+    }
+
+    /// Sets the deadline for `accept` (Go's `SetDeadline`); `None` clears
+    /// it. A deadline in the past fails the next `accept` at once, even if
+    /// a connection is waiting; moving it wakes a blocked `accept` to
+    /// re-check it.
+    pub fn set_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
+        self.sock.set_deadline(&[Dir::Read], deadline)
+    }
+
+    /// Another handle to the same listening socket (a duplicated fd), with
+    /// its own deadline and its own `close`.
+    pub fn try_clone(&self) -> io::Result<TcpListener> {
+        Ok(TcpListener {
+            sock: self.sock.try_clone()?,
+        })
+    }
+
+    /// Sets `IP_TTL` for accepted connections.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        let ttl = libc::c_int::try_from(ttl)
+            .map_err(|_| super::error::invalid_input(format!("TTL {ttl} is out of range")))?;
+        self.sock.set_option(libc::IPPROTO_IP, libc::IP_TTL, ttl)
+    }
+
+    /// `IP_TTL`.
+    pub fn ttl(&self) -> io::Result<u32> {
+        Ok(self.sock.option(libc::IPPROTO_IP, libc::IP_TTL)? as u32)
+    }
+
+    /// The pending socket error (`SO_ERROR`), clearing it.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.sock.take_error()
+    }
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("TcpListener");
+        if let Ok(addr) = self.local_addr() {
+            d.field("addr", &addr);
+        }
+        d.field("fd", &self.sock.raw()).finish()
+    }
+}
+
+/// The iterator of `TcpListener::incoming`: `accept` in a loop. It never
+/// returns `None`; an error (a closed listener, a deadline) is an item.
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    /// The listener accepting.
+    listener: &'a TcpListener,
+}
+
+impl Iterator for Incoming<'_> {
+    type Item = io::Result<TcpStream>;
+
+    fn next(&mut self) -> Option<io::Result<TcpStream>> {
+        Some(self.listener.accept().map(|(s, _)| s))
+    }
+}
+
+super::fd_conversions!(TcpListener, std::net::TcpListener, true);

@@ -1,0 +1,267 @@
+//! `TcpStream`.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::time::{Duration, Instant};
+
+use super::addr::{ToSocketAddrs, dial_target};
+use super::error::{invalid_input, op_error};
+use super::sockaddr::RawAddr;
+use super::socket::{Socket, try_each};
+use crate::runtime::netpoll::Dir;
+
+/// A TCP connection. Reads and writes park the calling coroutine (or block
+/// the calling plain thread) until they can proceed.
+///
+/// `Read` and `Write` are implemented for `&TcpStream` too, so one
+/// coroutine can read while another writes through a shared reference
+/// (one reader and one writer at a time; others queue in order).
+///
+/// Connections have `TCP_NODELAY` set from the start, as in Go: small
+/// writes go out at once instead of waiting for the peer's ACK. Call
+/// `set_nodelay(false)` to batch them.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use goro::net::{TcpListener, TcpStream};
+///
+/// goro::run(|| -> std::io::Result<()> {
+///     let ln = TcpListener::bind("127.0.0.1:0")?;
+///     let mut client = TcpStream::connect(ln.local_addr()?)?;
+///     let (mut server, _) = ln.accept()?;
+///     client.write_all(b"ping")?;
+///     let mut buf = [0; 4];
+///     server.read_exact(&mut buf)?;
+///     assert_eq!(&buf, b"ping");
+///     assert!(client.nodelay()?);
+///     Ok(())
+/// })
+/// .unwrap();
+/// ```
+pub struct TcpStream {
+    /// The connected socket.
+    sock: Socket,
+}
+
+impl TcpStream {
+    /// A connection accepted by a listener.
+    pub(crate) fn accepted(sock: Socket) -> TcpStream {
+        let stream = TcpStream { sock };
+        // Best effort, as in Go: the connection works either way.
+        let _ = stream.set_nodelay(true);
+        stream
+    }
+
+    /// Connects to `addr`, trying each of its addresses in turn until one
+    /// accepts. A host name is resolved without blocking the worker.
+    ///
+    /// # Errors
+    /// `InvalidInput` for a bad address; otherwise the first address's
+    /// error, with the address in its message (`dial tcp 127.0.0.1:1:
+    /// connection refused`, of kind `ConnectionRefused`).
+    pub fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
+        TcpStream::dial(&addr.resolve(None)?, None, "tcp")
+    }
+
+    /// Connects to `addr`, giving up after `timeout` with `TimedOut`.
+    ///
+    /// # Errors
+    /// As `connect`; `InvalidInput` for a zero timeout, as with std.
+    pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+        if timeout.is_zero() {
+            return Err(invalid_input("cannot set a 0 duration timeout".into()));
+        }
+        TcpStream::dial(&[*addr], Instant::now().checked_add(timeout), "tcp")
+    }
+
+    /// Connects to the first of `addrs` that accepts before `deadline`;
+    /// `network` names the network in errors.
+    pub(crate) fn dial(
+        addrs: &[SocketAddr],
+        deadline: Option<Instant>,
+        network: &str,
+    ) -> io::Result<TcpStream> {
+        try_each(addrs, deadline, |addr, deadline| {
+            TcpStream::dial_one(dial_target(addr), deadline)
+                .map_err(|e| op_error(format_args!("dial {network} {addr}"), e))
+        })
+    }
+
+    fn dial_one(addr: SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStream> {
+        let domain = if addr.is_ipv4() {
+            libc::AF_INET
+        } else {
+            libc::AF_INET6
+        };
+        let sock = Socket::open(domain, libc::SOCK_STREAM)?;
+        sock.connect(&RawAddr::from_ip(&addr), deadline)?;
+        Ok(TcpStream::accepted(sock))
+    }
+
+    /// The peer's address (Go's `RemoteAddr`).
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.peer_addr()?.to_ip()
+    }
+
+    /// This end's address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.local_addr()?.to_ip()
+    }
+
+    /// Shuts down the read half, the write half or both (`shutdown(2)`).
+    /// Shutting down writes sends the peer end of file, while reading
+    /// goes on.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.sock.shutdown(how)
+    }
+
+    /// Closes the connection (Go's `Close`): every coroutine blocked on it
+    /// wakes with the closed error (`NotConnected`, "use of closed network
+    /// connection"), distinct from a timeout and from end of file, as do
+    /// later calls; the fd is closed once no call is using it, so its
+    /// number can never carry another socket's data to a late call.
+    /// Closing twice is the closed error. Dropping closes too.
+    pub fn close(&self) -> io::Result<()> {
+        self.sock.close()
+    }
+
+    /// Sets or clears `TCP_NODELAY` (on by default, as in Go).
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.sock
+            .set_option(libc::IPPROTO_TCP, libc::TCP_NODELAY, nodelay.into())
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        Ok(self.sock.option(libc::IPPROTO_TCP, libc::TCP_NODELAY)? != 0)
+    }
+
+    /// Sets `IP_TTL`.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        let ttl = libc::c_int::try_from(ttl)
+            .map_err(|_| invalid_input(format!("TTL {ttl} is out of range")))?;
+        self.sock.set_option(libc::IPPROTO_IP, libc::IP_TTL, ttl)
+    }
+
+    /// `IP_TTL`.
+    pub fn ttl(&self) -> io::Result<u32> {
+        Ok(self.sock.option(libc::IPPROTO_IP, libc::IP_TTL)? as u32)
+    }
+
+    /// The pending socket error (`SO_ERROR`), clearing it.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.sock.take_error()
+    }
+
+    /// Another handle to the same connection (a duplicated fd). It has its
+    /// own deadlines and its own `close`: the connection ends when every
+    /// handle is closed or dropped, or at `shutdown`.
+    pub fn try_clone(&self) -> io::Result<TcpStream> {
+        Ok(TcpStream {
+            sock: self.sock.try_clone()?,
+        })
+    }
+
+    /// Sets the read and write deadlines (Go's `SetDeadline`); `None`
+    /// clears them. See `set_read_deadline`.
+    pub fn set_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
+        self.sock.set_deadline(&[Dir::Read, Dir::Write], deadline)
+    }
+
+    /// Sets the read deadline (Go's `SetReadDeadline`): reads fail with
+    /// `TimedOut` once it has passed — at once, if it already has, even
+    /// with data waiting — until a new deadline or `None` is set. Moving
+    /// it wakes a blocked read to re-check it. It replaces a read timeout.
+    pub fn set_read_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
+        self.sock.set_deadline(&[Dir::Read], deadline)
+    }
+
+    /// Sets the write deadline (Go's `SetWriteDeadline`), as
+    /// `set_read_deadline` for writes. A `write` that times out after
+    /// sending part of its buffer returns the part it sent.
+    pub fn set_write_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
+        self.sock.set_deadline(&[Dir::Write], deadline)
+    }
+
+    /// Sets std's read timeout: each read fails with `TimedOut` after
+    /// waiting `timeout` (`None`: wait for ever). It replaces a read
+    /// deadline.
+    ///
+    /// # Errors
+    /// `InvalidInput` for a zero duration, as with std.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.sock.set_timeout(Dir::Read, timeout)
+    }
+
+    /// Sets std's write timeout, as `set_read_timeout` for writes; for
+    /// `write_all`, the timeout covers the whole call.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.sock.set_timeout(Dir::Write, timeout)
+    }
+
+    /// The read timeout.
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.sock.timeout(Dir::Read))
+    }
+
+    /// The write timeout.
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.sock.timeout(Dir::Write))
+    }
+}
+
+impl Read for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock.read(buf)
+    }
+}
+
+impl Read for &TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock.read(buf)
+    }
+}
+
+impl Write for TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.sock.write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.sock.write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for &TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.sock.write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.sock.write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("TcpStream");
+        if let Ok(addr) = self.local_addr() {
+            d.field("addr", &addr);
+        }
+        if let Ok(peer) = self.peer_addr() {
+            d.field("peer", &peer);
+        }
+        d.field("fd", &self.sock.raw()).finish()
+    }
+}
+
+super::fd_conversions!(TcpStream, std::net::TcpStream, true);

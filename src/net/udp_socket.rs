@@ -1,0 +1,237 @@
+//! `UdpSocket`.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::addr::{Family, ToSocketAddrs, dial_target};
+use super::error::{invalid_input, op_error};
+use super::sockaddr::RawAddr;
+use super::socket::{Socket, try_each};
+use crate::runtime::netpoll::Dir;
+
+/// A UDP socket. Receiving parks the calling coroutine until a datagram
+/// arrives; sending parks it while the send buffer is full.
+///
+/// ```
+/// use goro::net::UdpSocket;
+///
+/// goro::run(|| -> std::io::Result<()> {
+///     let a = UdpSocket::bind("127.0.0.1:0")?;
+///     let b = UdpSocket::bind("127.0.0.1:0")?;
+///     a.send_to(b"hi", b.local_addr()?)?;
+///     let mut buf = [0; 16];
+///     let (n, from) = b.recv_from(&mut buf)?;
+///     assert_eq!((&buf[..n], from), (&b"hi"[..], a.local_addr()?));
+///     Ok(())
+/// })
+/// .unwrap();
+/// ```
+pub struct UdpSocket {
+    /// The datagram socket.
+    sock: Socket,
+}
+
+fn domain_of(addr: &SocketAddr) -> libc::c_int {
+    if addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    }
+}
+
+impl UdpSocket {
+    /// A socket bound to `addr`: the first of its addresses that can be
+    /// bound (`:port` binds every local address, IPv4 and IPv6).
+    ///
+    /// # Errors
+    /// `InvalidInput` for a bad address; the OS error (`AddrInUse`...) with
+    /// the address in its message.
+    pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<UdpSocket> {
+        UdpSocket::bind_addrs(&addr.resolve(None)?, Family::Any, "udp")
+    }
+
+    /// Binds the first of `addrs` that can be bound; `network` names the
+    /// network in errors.
+    pub(crate) fn bind_addrs(
+        addrs: &[SocketAddr],
+        family: Family,
+        network: &str,
+    ) -> io::Result<UdpSocket> {
+        try_each(addrs, None, |addr, _| {
+            UdpSocket::bind_one(addr, family)
+                .map_err(|e| op_error(format_args!("listen {network} {addr}"), e))
+        })
+    }
+
+    fn bind_one(addr: SocketAddr, family: Family) -> io::Result<UdpSocket> {
+        let sock = Socket::open(domain_of(&addr), libc::SOCK_DGRAM)?;
+        if addr.is_ipv6() {
+            let v6only = family.v6_only().into();
+            sock.set_option(libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, v6only)?;
+        }
+        sock.bind(&RawAddr::from_ip(&addr))?;
+        Ok(UdpSocket { sock })
+    }
+
+    /// A socket on an ephemeral port, connected to the first of `addrs`
+    /// that works; for `net::dial`.
+    pub(crate) fn dial(
+        addrs: &[SocketAddr],
+        deadline: Option<Instant>,
+        network: &str,
+    ) -> io::Result<UdpSocket> {
+        try_each(addrs, deadline, |addr, deadline| {
+            let target = dial_target(addr);
+            Socket::open(domain_of(&target), libc::SOCK_DGRAM)
+                .and_then(|sock| {
+                    sock.connect(&RawAddr::from_ip(&target), deadline)?;
+                    Ok(UdpSocket { sock })
+                })
+                .map_err(|e| op_error(format_args!("dial {network} {addr}"), e))
+        })
+    }
+
+    /// Connects to `addr` (the first of its addresses that works): `send`
+    /// and `recv` then talk to it, and datagrams from elsewhere are
+    /// dropped.
+    pub fn connect<A: ToSocketAddrs>(&self, addr: A) -> io::Result<()> {
+        try_each(&addr.resolve(None)?, None, |addr, _| {
+            self.sock
+                .connect(&RawAddr::from_ip(&dial_target(addr)), None)
+                .map_err(|e| op_error(format_args!("connect udp {addr}"), e))
+        })
+    }
+
+    /// Sends `buf` as one datagram to `addr` (its first address, as std).
+    /// Returns the bytes sent.
+    pub fn send_to<A: ToSocketAddrs>(&self, buf: &[u8], addr: A) -> io::Result<usize> {
+        let addrs = addr.resolve(None)?;
+        let Some(addr) = addrs.first() else {
+            return Err(invalid_input("no address to send to".into()));
+        };
+        self.sock.send_to(buf, Some(&RawAddr::from_ip(addr)))
+    }
+
+    /// Receives one datagram into `buf` and returns its size and sender. A
+    /// datagram larger than `buf` is cut to fit.
+    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let (n, raw) = self.sock.recv_from(buf)?;
+        Ok((n, raw.to_ip()?))
+    }
+
+    /// Sends `buf` as one datagram to the connected peer (an empty `buf`
+    /// sends an empty datagram).
+    pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.sock.send_to(buf, None)
+    }
+
+    /// Receives one datagram from the connected peer. An empty `buf`
+    /// returns `Ok(0)` at once.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock.read(buf)
+    }
+
+    /// The connected peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.peer_addr()?.to_ip()
+    }
+
+    /// This socket's address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.local_addr()?.to_ip()
+    }
+
+    /// Closes the socket (Go's `Close`): blocked and later calls fail with
+    /// the closed error; the fd is closed once no call is using it.
+    /// Dropping closes too.
+    pub fn close(&self) -> io::Result<()> {
+        self.sock.close()
+    }
+
+    /// Sets the receive and send deadlines (Go's `SetDeadline`); see
+    /// `TcpStream::set_read_deadline` for their rules.
+    pub fn set_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
+        self.sock.set_deadline(&[Dir::Read, Dir::Write], deadline)
+    }
+
+    /// Sets the receive deadline (Go's `SetReadDeadline`).
+    pub fn set_read_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
+        self.sock.set_deadline(&[Dir::Read], deadline)
+    }
+
+    /// Sets the send deadline (Go's `SetWriteDeadline`).
+    pub fn set_write_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
+        self.sock.set_deadline(&[Dir::Write], deadline)
+    }
+
+    /// Sets std's receive timeout: each receive fails with `TimedOut`
+    /// after waiting `timeout`. `InvalidInput` for a zero duration.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.sock.set_timeout(Dir::Read, timeout)
+    }
+
+    /// Sets std's send timeout.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.sock.set_timeout(Dir::Write, timeout)
+    }
+
+    /// The receive timeout.
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.sock.timeout(Dir::Read))
+    }
+
+    /// The send timeout.
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.sock.timeout(Dir::Write))
+    }
+
+    /// Sets `SO_BROADCAST`.
+    pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
+        self.sock
+            .set_option(libc::SOL_SOCKET, libc::SO_BROADCAST, on.into())
+    }
+
+    /// Whether `SO_BROADCAST` is set.
+    pub fn broadcast(&self) -> io::Result<bool> {
+        Ok(self.sock.option(libc::SOL_SOCKET, libc::SO_BROADCAST)? != 0)
+    }
+
+    /// Sets `IP_TTL`.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        let ttl = libc::c_int::try_from(ttl)
+            .map_err(|_| invalid_input(format!("TTL {ttl} is out of range")))?;
+        self.sock.set_option(libc::IPPROTO_IP, libc::IP_TTL, ttl)
+    }
+
+    /// `IP_TTL`.
+    pub fn ttl(&self) -> io::Result<u32> {
+        Ok(self.sock.option(libc::IPPROTO_IP, libc::IP_TTL)? as u32)
+    }
+
+    /// The pending socket error (`SO_ERROR`), clearing it.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.sock.take_error()
+    }
+
+    /// Another handle to the same socket (a duplicated fd), with its own
+    /// deadlines and its own `close`.
+    pub fn try_clone(&self) -> io::Result<UdpSocket> {
+        Ok(UdpSocket {
+            sock: self.sock.try_clone()?,
+        })
+    }
+}
+
+impl fmt::Debug for UdpSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("UdpSocket");
+        if let Ok(addr) = self.local_addr() {
+            d.field("addr", &addr);
+        }
+        d.field("fd", &self.sock.raw()).finish()
+    }
+}
+
+super::fd_conversions!(UdpSocket, std::net::UdpSocket, false);

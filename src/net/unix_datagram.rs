@@ -1,0 +1,200 @@
+//! `UnixDatagram`.
+
+use std::fmt;
+use std::io;
+use std::net::Shutdown;
+use std::os::unix::net::SocketAddr as UnixSocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::addr::Addr;
+use super::error::op_error;
+use super::sockaddr::RawAddr;
+use super::socket::Socket;
+use crate::runtime::netpoll::Dir;
+
+/// A Unix datagram socket. Receiving parks the calling coroutine until a
+/// datagram arrives.
+///
+/// As with std, the socket file a bound socket creates stays after it is
+/// closed.
+///
+/// ```
+/// use goro::net::UnixDatagram;
+///
+/// goro::run(|| -> std::io::Result<()> {
+///     let (a, b) = UnixDatagram::pair()?;
+///     a.send(b"one")?;
+///     let mut buf = [0; 8];
+///     let n = b.recv(&mut buf)?;
+///     assert_eq!(&buf[..n], b"one");
+///     Ok(())
+/// })
+/// .unwrap();
+/// ```
+pub struct UnixDatagram {
+    /// The datagram socket.
+    sock: Socket,
+}
+
+impl UnixDatagram {
+    /// A socket bound to the socket file `path`, which must not exist.
+    pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixDatagram> {
+        let path = path.as_ref();
+        UnixDatagram::bind_raw(&RawAddr::from_unix_path(path)?, &path.display())
+    }
+
+    /// A socket bound to `addr`: a pathname or a Linux abstract name.
+    pub fn bind_addr(addr: &UnixSocketAddr) -> io::Result<UnixDatagram> {
+        UnixDatagram::bind_raw(&RawAddr::from_unix(addr)?, &Addr::Unix(addr.clone()))
+    }
+
+    fn bind_raw(raw: &RawAddr, shown: &dyn fmt::Display) -> io::Result<UnixDatagram> {
+        let bind = || {
+            let sock = Socket::open(libc::AF_UNIX, libc::SOCK_DGRAM)?;
+            sock.bind(raw)?;
+            Ok(UnixDatagram { sock })
+        };
+        bind().map_err(|e| op_error(format_args!("listen unixgram {shown}"), e))
+    }
+
+    /// A socket bound to no address: it can send, but replies cannot reach
+    /// it unless it is connected.
+    pub fn unbound() -> io::Result<UnixDatagram> {
+        Ok(UnixDatagram {
+            sock: Socket::open(libc::AF_UNIX, libc::SOCK_DGRAM)?,
+        })
+    }
+
+    /// Both ends of a new unnamed pair of connected sockets.
+    pub fn pair() -> io::Result<(UnixDatagram, UnixDatagram)> {
+        let (a, b) = Socket::pair(libc::SOCK_DGRAM)?;
+        Ok((UnixDatagram { sock: a }, UnixDatagram { sock: b }))
+    }
+
+    /// Connects to the socket at `path`: `send` and `recv` then talk to it.
+    pub fn connect<P: AsRef<Path>>(&self, path: P) -> io::Result<()> {
+        let path = path.as_ref();
+        self.connect_raw(&RawAddr::from_unix_path(path)?, &path.display())
+    }
+
+    /// Connects to `addr`: a pathname or a Linux abstract name.
+    pub fn connect_addr(&self, addr: &UnixSocketAddr) -> io::Result<()> {
+        self.connect_raw(&RawAddr::from_unix(addr)?, &Addr::Unix(addr.clone()))
+    }
+
+    fn connect_raw(&self, raw: &RawAddr, shown: &dyn fmt::Display) -> io::Result<()> {
+        self.sock
+            .connect(raw, None)
+            .map_err(|e| op_error(format_args!("dial unixgram {shown}"), e))
+    }
+
+    /// Sends `buf` as one datagram to the socket at `path`.
+    pub fn send_to<P: AsRef<Path>>(&self, buf: &[u8], path: P) -> io::Result<usize> {
+        self.sock
+            .send_to(buf, Some(&RawAddr::from_unix_path(path.as_ref())?))
+    }
+
+    /// Sends `buf` as one datagram to `addr`.
+    pub fn send_to_addr(&self, buf: &[u8], addr: &UnixSocketAddr) -> io::Result<usize> {
+        self.sock.send_to(buf, Some(&RawAddr::from_unix(addr)?))
+    }
+
+    /// Receives one datagram and its sender's address (unnamed for an
+    /// unbound sender).
+    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, UnixSocketAddr)> {
+        let (n, raw) = self.sock.recv_from(buf)?;
+        Ok((n, raw.to_unix()?))
+    }
+
+    /// Sends `buf` as one datagram to the connected peer.
+    pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.sock.send_to(buf, None)
+    }
+
+    /// Receives one datagram from the connected peer. An empty `buf`
+    /// returns `Ok(0)` at once.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock.read(buf)
+    }
+
+    /// This socket's address.
+    pub fn local_addr(&self) -> io::Result<UnixSocketAddr> {
+        self.sock.local_addr()?.to_unix()
+    }
+
+    /// The connected peer's address.
+    pub fn peer_addr(&self) -> io::Result<UnixSocketAddr> {
+        self.sock.peer_addr()?.to_unix()
+    }
+
+    /// Shuts down the receive half, the send half or both.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.sock.shutdown(how)
+    }
+
+    /// Closes the socket (Go's `Close`): blocked and later calls fail with
+    /// the closed error. Dropping closes too.
+    pub fn close(&self) -> io::Result<()> {
+        self.sock.close()
+    }
+
+    /// Sets the receive and send deadlines (Go's `SetDeadline`).
+    pub fn set_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
+        self.sock.set_deadline(&[Dir::Read, Dir::Write], deadline)
+    }
+
+    /// Sets the receive deadline (Go's `SetReadDeadline`).
+    pub fn set_read_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
+        self.sock.set_deadline(&[Dir::Read], deadline)
+    }
+
+    /// Sets the send deadline (Go's `SetWriteDeadline`).
+    pub fn set_write_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
+        self.sock.set_deadline(&[Dir::Write], deadline)
+    }
+
+    /// Sets std's receive timeout. `InvalidInput` for a zero duration.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.sock.set_timeout(Dir::Read, timeout)
+    }
+
+    /// Sets std's send timeout. `InvalidInput` for a zero duration.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.sock.set_timeout(Dir::Write, timeout)
+    }
+
+    /// The receive timeout.
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.sock.timeout(Dir::Read))
+    }
+
+    /// The send timeout.
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.sock.timeout(Dir::Write))
+    }
+
+    /// The pending socket error (`SO_ERROR`), clearing it.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.sock.take_error()
+    }
+
+    /// Another handle to the same socket (a duplicated fd).
+    pub fn try_clone(&self) -> io::Result<UnixDatagram> {
+        Ok(UnixDatagram {
+            sock: self.sock.try_clone()?,
+        })
+    }
+}
+
+impl fmt::Debug for UnixDatagram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("UnixDatagram");
+        if let Ok(addr) = self.local_addr() {
+            d.field("addr", &addr);
+        }
+        d.field("fd", &self.sock.raw()).finish()
+    }
+}
+
+super::fd_conversions!(UnixDatagram, std::os::unix::net::UnixDatagram, false);

@@ -1,0 +1,207 @@
+//! `UnixStream`.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+use std::os::unix::net::SocketAddr as UnixSocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::addr::Addr;
+use super::error::op_error;
+use super::sockaddr::RawAddr;
+use super::socket::Socket;
+use crate::runtime::netpoll::Dir;
+
+/// A Unix stream connection; the Unix twin of `TcpStream`, with the same
+/// parking, deadlines and `close`.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use goro::net::UnixStream;
+///
+/// goro::run(|| -> std::io::Result<()> {
+///     let (mut a, mut b) = UnixStream::pair()?;
+///     a.write_all(b"ping")?;
+///     let mut buf = [0; 4];
+///     b.read_exact(&mut buf)?;
+///     assert_eq!(&buf, b"ping");
+///     Ok(())
+/// })
+/// .unwrap();
+/// ```
+pub struct UnixStream {
+    /// The connected socket.
+    sock: Socket,
+}
+
+impl UnixStream {
+    pub(crate) fn from_socket(sock: Socket) -> UnixStream {
+        UnixStream { sock }
+    }
+
+    /// Connects to the socket file `path`.
+    ///
+    /// # Errors
+    /// `InvalidInput` for a bad path; the OS error (`NotFound`,
+    /// `ConnectionRefused`...) with the path in its message. A listener
+    /// whose backlog is full refuses at once (`WouldBlock`), as in Go.
+    pub fn connect<P: AsRef<Path>>(path: P) -> io::Result<UnixStream> {
+        let path = path.as_ref();
+        UnixStream::dial_raw(&RawAddr::from_unix_path(path)?, None, &path.display())
+    }
+
+    /// Connects to `addr`: a pathname or a Linux abstract name.
+    pub fn connect_addr(addr: &UnixSocketAddr) -> io::Result<UnixStream> {
+        UnixStream::dial(addr, None)
+    }
+
+    /// Connects to `addr`, giving up at `deadline`; for `net::dial`.
+    pub(crate) fn dial(addr: &UnixSocketAddr, deadline: Option<Instant>) -> io::Result<UnixStream> {
+        let shown = Addr::Unix(addr.clone());
+        UnixStream::dial_raw(&RawAddr::from_unix(addr)?, deadline, &shown)
+    }
+
+    fn dial_raw(
+        raw: &RawAddr,
+        deadline: Option<Instant>,
+        shown: &dyn fmt::Display,
+    ) -> io::Result<UnixStream> {
+        let dial = || {
+            let sock = Socket::open(libc::AF_UNIX, libc::SOCK_STREAM)?;
+            sock.connect(raw, deadline)?;
+            Ok(UnixStream { sock })
+        };
+        dial().map_err(|e| op_error(format_args!("dial unix {shown}"), e))
+    }
+
+    /// Both ends of a new unnamed connection (`socketpair`).
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        let (a, b) = Socket::pair(libc::SOCK_STREAM)?;
+        Ok((UnixStream { sock: a }, UnixStream { sock: b }))
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<UnixSocketAddr> {
+        self.sock.peer_addr()?.to_unix()
+    }
+
+    /// This end's address.
+    pub fn local_addr(&self) -> io::Result<UnixSocketAddr> {
+        self.sock.local_addr()?.to_unix()
+    }
+
+    /// Shuts down the read half, the write half or both.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.sock.shutdown(how)
+    }
+
+    /// Closes the connection (Go's `Close`); see `TcpStream::close`.
+    pub fn close(&self) -> io::Result<()> {
+        self.sock.close()
+    }
+
+    /// Another handle to the same connection (a duplicated fd), with its
+    /// own deadlines and its own `close`.
+    pub fn try_clone(&self) -> io::Result<UnixStream> {
+        Ok(UnixStream {
+            sock: self.sock.try_clone()?,
+        })
+    }
+
+    /// Sets the read and write deadlines (Go's `SetDeadline`); see
+    /// `TcpStream::set_read_deadline` for their rules.
+    pub fn set_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
+        self.sock.set_deadline(&[Dir::Read, Dir::Write], deadline)
+    }
+
+    /// Sets the read deadline (Go's `SetReadDeadline`).
+    pub fn set_read_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
+        self.sock.set_deadline(&[Dir::Read], deadline)
+    }
+
+    /// Sets the write deadline (Go's `SetWriteDeadline`).
+    pub fn set_write_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
+        self.sock.set_deadline(&[Dir::Write], deadline)
+    }
+
+    /// Sets std's read timeout. `InvalidInput` for a zero duration.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.sock.set_timeout(Dir::Read, timeout)
+    }
+
+    /// Sets std's write timeout. `InvalidInput` for a zero duration.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.sock.set_timeout(Dir::Write, timeout)
+    }
+
+    /// The read timeout.
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.sock.timeout(Dir::Read))
+    }
+
+    /// The write timeout.
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.sock.timeout(Dir::Write))
+    }
+
+    /// The pending socket error (`SO_ERROR`), clearing it.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.sock.take_error()
+    }
+}
+
+impl Read for UnixStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock.read(buf)
+    }
+}
+
+impl Read for &UnixStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock.read(buf)
+    }
+}
+
+impl Write for UnixStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.sock.write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.sock.write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for &UnixStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.sock.write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.sock.write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl fmt::Debug for UnixStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("UnixStream");
+        if let Ok(addr) = self.local_addr() {
+            d.field("addr", &addr);
+        }
+        if let Ok(peer) = self.peer_addr() {
+            d.field("peer", &peer);
+        }
+        d.field("fd", &self.sock.raw()).finish()
+    }
+}
+
+super::fd_conversions!(UnixStream, std::os::unix::net::UnixStream, true);

@@ -1,0 +1,267 @@
+//! `TcpListener`: accept parks, deadlines and close wake it, the address
+//! can be bound again after close, and many acceptors share connections.
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{assert_closed, assert_timeout, within};
+use goro::net::{TcpListener, TcpStream};
+
+const MS: Duration = Duration::from_millis(1);
+
+#[test]
+fn bind_reports_its_address_and_sets_reuseaddr() {
+    within(|| {
+        let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = ln.local_addr().unwrap();
+        assert!(addr.ip().is_loopback());
+        assert_ne!(addr.port(), 0);
+        assert!(common::is_cloexec(ln.as_raw_fd()));
+        assert!(common::is_nonblocking(ln.as_raw_fd()));
+        let mut on: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: reads an int option into a live int of the size given.
+        let r = unsafe {
+            libc::getsockopt(
+                ln.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_REUSEADDR,
+                (&raw mut on).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!((r, on != 0), (0, true));
+    });
+}
+
+#[test]
+fn binding_an_address_in_use_names_it() {
+    within(|| {
+        let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = ln.local_addr().unwrap();
+        let e = TcpListener::bind(addr).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse, "{e}");
+        assert_eq!(
+            e.to_string(),
+            format!("listen tcp {addr}: address already in use")
+        );
+    });
+}
+
+#[test]
+fn accept_returns_the_connection_and_peer_address() {
+    within(|| {
+        let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = ln.local_addr().unwrap();
+        let client = goro::go!(move || {
+            let mut c = TcpStream::connect(addr).unwrap();
+            c.write_all(b"hi").unwrap();
+            c.local_addr().unwrap()
+        });
+        let (mut conn, peer) = ln.accept().unwrap();
+        let mut b = [0; 2];
+        conn.read_exact(&mut b).unwrap();
+        assert_eq!(&b, b"hi");
+        assert_eq!(client.join().unwrap(), peer);
+        assert!(common::is_cloexec(conn.as_raw_fd()));
+        assert!(conn.nodelay().unwrap());
+    });
+}
+
+#[test]
+fn a_past_deadline_fails_accept_at_once_even_with_a_connection_waiting() {
+    within(|| {
+        let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+        let _c = TcpStream::connect(ln.local_addr().unwrap()).unwrap();
+        ln.set_deadline(Some(Instant::now() - MS)).unwrap();
+        assert_timeout(&ln.accept().unwrap_err());
+        assert_timeout(&ln.accept().unwrap_err());
+        // Clearing it makes the waiting connection acceptable.
+        ln.set_deadline(None).unwrap();
+        ln.accept().unwrap();
+    });
+}
+
+#[test]
+fn an_accept_deadline_ahead_never_fires_early() {
+    within(|| {
+        let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+        let d = Instant::now() + 100 * MS;
+        ln.set_deadline(Some(d)).unwrap();
+        assert_timeout(&ln.accept().unwrap_err());
+        assert!(Instant::now() >= d);
+        // A new deadline ahead: usable again.
+        ln.set_deadline(Some(Instant::now() + Duration::from_secs(30)))
+            .unwrap();
+        let addr = ln.local_addr().unwrap();
+        let c = goro::go!(move || TcpStream::connect(addr).unwrap());
+        ln.accept().unwrap();
+        c.join().unwrap();
+    });
+}
+
+#[test]
+fn moving_the_deadline_wakes_or_postpones_a_blocked_accept() {
+    within(|| {
+        let ln = Arc::new(TcpListener::bind("127.0.0.1:0").unwrap());
+        let start = Instant::now();
+        ln.set_deadline(Some(start + 50 * MS)).unwrap();
+        let mover = {
+            let ln = ln.clone();
+            goro::go!(move || {
+                goro::sleep(20 * MS);
+                ln.set_deadline(Some(start + 300 * MS)).unwrap();
+            })
+        };
+        assert_timeout(&ln.accept().unwrap_err());
+        assert!(start.elapsed() >= 300 * MS, "at {:?}", start.elapsed());
+        mover.join().unwrap();
+
+        ln.set_deadline(None).unwrap();
+        let acceptor = {
+            let ln = ln.clone();
+            goro::go!(move || ln.accept().map(drop))
+        };
+        goro::sleep(30 * MS);
+        ln.set_deadline(Some(Instant::now() - MS)).unwrap();
+        assert_timeout(&acceptor.join().unwrap().unwrap_err());
+    });
+}
+
+#[test]
+fn close_wakes_every_blocked_accept_and_frees_the_address() {
+    within(|| {
+        let ln = Arc::new(TcpListener::bind("127.0.0.1:0").unwrap());
+        let addr = ln.local_addr().unwrap();
+        let acceptors: Vec<_> = (0..3)
+            .map(|_| {
+                let ln = ln.clone();
+                goro::go!(move || ln.accept().map(drop))
+            })
+            .collect();
+        goro::sleep(30 * MS);
+        ln.close().unwrap();
+        for a in acceptors {
+            assert_closed(&a.join().unwrap().unwrap_err());
+        }
+        assert_closed(&ln.accept().unwrap_err());
+        assert_closed(&ln.close().unwrap_err());
+        // The listener value still exists, but its port is free again.
+        let again = TcpListener::bind(addr).unwrap();
+        assert_eq!(again.local_addr().unwrap(), addr);
+        drop(ln);
+    });
+}
+
+#[test]
+fn many_acceptors_share_the_connections_and_lose_none() {
+    within(|| {
+        const ACCEPTORS: usize = 8;
+        const CLIENTS: usize = 200;
+        let ln = Arc::new(TcpListener::bind("127.0.0.1:0").unwrap());
+        let addr = ln.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let acceptors: Vec<_> = (0..ACCEPTORS)
+            .map(|_| {
+                let (ln, accepted) = (ln.clone(), accepted.clone());
+                goro::go!(move || {
+                    let mut peers = Vec::new();
+                    // Each reply says the client was accepted; the acceptors
+                    // stop when the listener closes.
+                    while let Ok((mut c, peer)) = ln.accept() {
+                        accepted.fetch_add(1, Ordering::Relaxed);
+                        c.write_all(b"!").unwrap();
+                        peers.push(peer);
+                    }
+                    peers
+                })
+            })
+            .collect();
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|_| {
+                goro::go!(move || {
+                    let mut c = TcpStream::connect(addr).unwrap();
+                    let mut b = [0; 1];
+                    c.read_exact(&mut b).unwrap();
+                    c.local_addr().unwrap()
+                })
+            })
+            .collect();
+        let mut client_addrs = HashSet::new();
+        for c in clients {
+            assert!(client_addrs.insert(c.join().unwrap()));
+        }
+        ln.close().unwrap();
+        let mut served = HashSet::new();
+        let mut busy = 0;
+        for a in acceptors {
+            let peers = a.join().unwrap();
+            busy += usize::from(!peers.is_empty());
+            served.extend(peers);
+        }
+        assert_eq!(accepted.load(Ordering::Relaxed), CLIENTS);
+        assert_eq!(served, client_addrs, "every client accepted exactly once");
+        assert!(busy > 1, "the connections were shared");
+    });
+}
+
+#[test]
+fn incoming_and_try_clone() {
+    within(|| {
+        let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = ln.local_addr().unwrap();
+        let clone = ln.try_clone().unwrap();
+        assert_eq!(clone.local_addr().unwrap(), addr);
+        let clients = goro::go!(move || {
+            (0..3)
+                .map(|_| TcpStream::connect(addr).unwrap())
+                .collect::<Vec<_>>()
+        });
+        let got: Vec<_> = clone.incoming().take(3).map(Result::unwrap).collect();
+        assert_eq!(got.len(), 3);
+        clients.join().unwrap();
+        // Closing the clone leaves the original listening.
+        clone.close().unwrap();
+        let c = goro::go!(move || TcpStream::connect(addr).unwrap());
+        ln.accept().unwrap();
+        c.join().unwrap();
+    });
+}
+
+#[test]
+fn conversions_to_and_from_std() {
+    within(|| {
+        let std_ln = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = std_ln.local_addr().unwrap();
+        let ln = TcpListener::from(std_ln);
+        assert!(common::is_nonblocking(ln.as_raw_fd()));
+        let c = goro::go!(move || TcpStream::connect(addr).unwrap());
+        ln.accept().unwrap();
+        c.join().unwrap();
+        let back: std::net::TcpListener = ln.try_into().unwrap();
+        assert!(!common::is_nonblocking(back.as_raw_fd()));
+        assert_eq!(back.local_addr().unwrap(), addr);
+    });
+}
+
+#[test]
+fn a_plain_thread_accepts() {
+    common::limit(|| {
+        let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = ln.local_addr().unwrap();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(20 * MS);
+            TcpStream::connect(addr).unwrap()
+        });
+        let (_c, peer) = ln.accept().unwrap();
+        assert_eq!(t.join().unwrap().local_addr().unwrap(), peer);
+        ln.set_deadline(Some(Instant::now() + 30 * MS)).unwrap();
+        assert_timeout(&ln.accept().unwrap_err());
+    });
+}

@@ -1,0 +1,196 @@
+//! `UdpSocket`: datagrams, connected sockets, deadlines and close.
+
+mod common;
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{assert_closed, assert_timeout, within};
+use goro::net::UdpSocket;
+
+const MS: Duration = Duration::from_millis(1);
+
+fn bound() -> UdpSocket {
+    UdpSocket::bind("127.0.0.1:0").unwrap()
+}
+
+/// The next datagram from the connected peer (or anyone, if unconnected).
+fn recv(s: &UdpSocket) -> Vec<u8> {
+    let mut buf = [0; 64];
+    let n = s.recv(&mut buf).unwrap();
+    buf[..n].to_vec()
+}
+
+#[test]
+fn send_to_and_recv_from() {
+    within(|| {
+        let (a, b) = (bound(), bound());
+        assert!(common::is_cloexec(a.as_raw_fd()));
+        let b_addr = b.local_addr().unwrap();
+        for i in 0..10u8 {
+            assert_eq!(a.send_to(&[i; 3], b_addr).unwrap(), 3);
+        }
+        for i in 0..10u8 {
+            let mut buf = [0; 16];
+            let (n, from) = b.recv_from(&mut buf).unwrap();
+            assert_eq!((&buf[..n], from), (&[i; 3][..], a.local_addr().unwrap()));
+        }
+        // A host name and Go's address form resolve too.
+        let port = b_addr.port();
+        a.send_to(b"named", format!("localhost:{port}")).unwrap();
+        a.send_to(b"tuple", ("127.0.0.1", port)).unwrap();
+        assert_eq!(recv(&b), b"named");
+        assert_eq!(recv(&b), b"tuple");
+    });
+}
+
+#[test]
+fn a_blocked_recv_parks_until_a_datagram_comes() {
+    within(|| {
+        let (a, b) = (bound(), Arc::new(bound()));
+        let b_addr = b.local_addr().unwrap();
+        let receiver = {
+            let b = b.clone();
+            goro::go!(move || {
+                let mut buf = [0; 8];
+                let (n, _) = b.recv_from(&mut buf).unwrap();
+                buf[..n].to_vec()
+            })
+        };
+        goro::sleep(20 * MS);
+        a.send_to(b"late", b_addr).unwrap();
+        assert_eq!(receiver.join().unwrap(), b"late");
+    });
+}
+
+#[test]
+fn connected_sockets_send_and_recv_including_empty_datagrams() {
+    within(|| {
+        let (a, b) = (bound(), bound());
+        a.connect(b.local_addr().unwrap()).unwrap();
+        b.connect(a.local_addr().unwrap()).unwrap();
+        assert_eq!(a.peer_addr().unwrap(), b.local_addr().unwrap());
+        a.send(b"one").unwrap();
+        assert_eq!(a.send(&[]).unwrap(), 0);
+        a.send(b"two").unwrap();
+        assert_eq!(recv(&b), b"one");
+        assert_eq!(recv(&b), b"", "the empty datagram");
+        assert_eq!(recv(&b), b"two");
+    });
+}
+
+#[test]
+fn a_past_deadline_fails_at_once_even_with_a_datagram_waiting() {
+    within(|| {
+        let (a, b) = (bound(), bound());
+        a.send_to(b"waiting", b.local_addr().unwrap()).unwrap();
+        goro::sleep(10 * MS);
+        b.set_read_deadline(Some(Instant::now() - MS)).unwrap();
+        assert_timeout(&b.recv_from(&mut [0; 16]).unwrap_err());
+        b.set_read_deadline(None).unwrap();
+        let mut buf = [0; 16];
+        let (n, _) = b.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"waiting");
+        a.set_write_deadline(Some(Instant::now())).unwrap();
+        assert_timeout(&a.send_to(b"x", b.local_addr().unwrap()).unwrap_err());
+    });
+}
+
+#[test]
+fn deadlines_ahead_and_moved() {
+    within(|| {
+        let b = Arc::new(bound());
+        let d = Instant::now() + 80 * MS;
+        b.set_deadline(Some(d)).unwrap();
+        assert_timeout(&b.recv_from(&mut [0; 8]).unwrap_err());
+        assert!(Instant::now() >= d);
+        // Moved into the past from another coroutine: wakes the receiver.
+        b.set_deadline(None).unwrap();
+        let receiver = {
+            let b = b.clone();
+            goro::go!(move || b.recv_from(&mut [0; 8]).map(drop))
+        };
+        goro::sleep(20 * MS);
+        b.set_read_deadline(Some(Instant::now() - MS)).unwrap();
+        assert_timeout(&receiver.join().unwrap().unwrap_err());
+        // std's per-call timeout.
+        b.set_read_timeout(Some(30 * MS)).unwrap();
+        assert_eq!(b.read_timeout().unwrap(), Some(30 * MS));
+        let start = Instant::now();
+        assert_timeout(&b.recv(&mut [0; 8]).unwrap_err());
+        assert!(start.elapsed() >= 30 * MS);
+        let e = b.set_write_timeout(Some(Duration::ZERO)).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+    });
+}
+
+#[test]
+fn close_wakes_a_blocked_recv() {
+    within(|| {
+        let b = Arc::new(bound());
+        let receiver = {
+            let b = b.clone();
+            goro::go!(move || b.recv_from(&mut [0; 8]).map(drop))
+        };
+        goro::sleep(20 * MS);
+        b.close().unwrap();
+        assert_closed(&receiver.join().unwrap().unwrap_err());
+        assert_closed(&b.send_to(b"x", "127.0.0.1:9").unwrap_err());
+        assert_closed(&b.close().unwrap_err());
+    });
+}
+
+#[test]
+fn bind_errors_name_the_address() {
+    within(|| {
+        let a = bound();
+        let addr = a.local_addr().unwrap();
+        let e = UdpSocket::bind(addr).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
+        assert!(e.to_string().contains(&addr.to_string()), "{e}");
+        let e = UdpSocket::bind("127.0.0.1").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("127.0.0.1"), "{e}");
+    });
+}
+
+#[test]
+fn options_clone_and_conversions() {
+    within(|| {
+        let a = bound();
+        a.set_broadcast(true).unwrap();
+        assert!(a.broadcast().unwrap());
+        a.set_ttl(7).unwrap();
+        assert_eq!(a.ttl().unwrap(), 7);
+        assert!(a.take_error().unwrap().is_none());
+        let b = bound();
+        let a2 = a.try_clone().unwrap();
+        a2.send_to(b"clone", b.local_addr().unwrap()).unwrap();
+        let (_, from) = b.recv_from(&mut [0; 8]).unwrap();
+        assert_eq!(from, a.local_addr().unwrap());
+        let std_sock: std::net::UdpSocket = a.try_into().unwrap();
+        assert!(!common::is_nonblocking(std_sock.as_raw_fd()));
+        let back = UdpSocket::from(std_sock);
+        assert!(common::is_nonblocking(back.as_raw_fd()));
+        back.send_to(b"back", b.local_addr().unwrap()).unwrap();
+        assert_eq!(recv(&b), b"back");
+    });
+}
+
+#[test]
+fn plain_threads_send_and_receive() {
+    common::limit(|| {
+        let b = bound();
+        let addr = b.local_addr().unwrap();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(20 * MS);
+            bound().send_to(b"thread", addr).unwrap();
+        });
+        let mut buf = [0; 8];
+        let (n, _) = b.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"thread");
+        t.join().unwrap();
+    });
+}

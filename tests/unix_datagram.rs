@@ -1,0 +1,140 @@
+//! `UnixDatagram`: datagrams by path, by abstract name and between pairs,
+//! with deadlines and close.
+
+mod common;
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{assert_closed, assert_timeout, within};
+use goro::net::UnixDatagram;
+
+const MS: Duration = Duration::from_millis(1);
+
+#[test]
+fn send_to_a_path_and_learn_the_sender() {
+    within(|| {
+        let (pa, pb) = (
+            common::socket_path("dgram-a"),
+            common::socket_path("dgram-b"),
+        );
+        let a = UnixDatagram::bind(&pa).unwrap();
+        let b = UnixDatagram::bind(&pb).unwrap();
+        assert!(common::is_cloexec(a.as_raw_fd()));
+        assert_eq!(a.send_to(b"hello", &pb).unwrap(), 5);
+        let mut buf = [0; 16];
+        let (n, from) = b.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"hello");
+        assert_eq!(from.as_pathname(), Some(pa.as_path()));
+        // Reply to the address received.
+        b.send_to_addr(b"back", &from).unwrap();
+        let (n, _) = a.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"back");
+        // An unbound sender is unnamed.
+        UnixDatagram::unbound()
+            .unwrap()
+            .send_to(b"anon", &pb)
+            .unwrap();
+        let (_, from) = b.recv_from(&mut buf).unwrap();
+        assert!(from.is_unnamed());
+        std::fs::remove_file(&pa).unwrap();
+        std::fs::remove_file(&pb).unwrap();
+    });
+}
+
+#[test]
+fn abstract_names_and_connected_sockets() {
+    within(|| {
+        let name = common::abstract_name("dgram");
+        let addr = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let server = UnixDatagram::bind_addr(&addr).unwrap();
+        let client = UnixDatagram::unbound().unwrap();
+        client.connect_addr(&addr).unwrap();
+        assert_eq!(
+            client.peer_addr().unwrap().as_abstract_name(),
+            Some(name.as_bytes())
+        );
+        client.send(b"one").unwrap();
+        client.send(b"").unwrap();
+        let mut buf = [0; 8];
+        assert_eq!(server.recv(&mut buf).unwrap(), 3);
+        assert_eq!(server.recv(&mut buf).unwrap(), 0, "the empty datagram");
+    });
+}
+
+#[test]
+fn a_blocked_recv_parks_until_a_datagram_comes() {
+    within(|| {
+        let (a, b) = UnixDatagram::pair().unwrap();
+        let receiver = goro::go!(move || {
+            let mut buf = [0; 8];
+            let n = b.recv(&mut buf).unwrap();
+            buf[..n].to_vec()
+        });
+        goro::sleep(20 * MS);
+        a.send(b"late").unwrap();
+        assert_eq!(receiver.join().unwrap(), b"late");
+    });
+}
+
+#[test]
+fn deadlines_and_close() {
+    within(|| {
+        let (a, b) = UnixDatagram::pair().unwrap();
+        let b = Arc::new(b);
+        a.send(b"waiting").unwrap();
+        b.set_read_deadline(Some(Instant::now() - MS)).unwrap();
+        assert_timeout(&b.recv(&mut [0; 8]).unwrap_err());
+        b.set_read_deadline(None).unwrap();
+        assert_eq!(b.recv(&mut [0; 8]).unwrap(), 7);
+        let d = Instant::now() + 40 * MS;
+        b.set_deadline(Some(d)).unwrap();
+        assert_timeout(&b.recv(&mut [0; 8]).unwrap_err());
+        assert!(Instant::now() >= d);
+        b.set_deadline(None).unwrap();
+        let receiver = {
+            let b = b.clone();
+            goro::go!(move || b.recv(&mut [0; 8]))
+        };
+        goro::sleep(20 * MS);
+        b.close().unwrap();
+        assert_closed(&receiver.join().unwrap().unwrap_err());
+        assert_closed(&b.close().unwrap_err());
+    });
+}
+
+#[test]
+fn errors_name_the_path() {
+    within(|| {
+        let path = common::socket_path("dgram-missing");
+        let s = UnixDatagram::unbound().unwrap();
+        let e = s.connect(&path).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
+        assert!(e.to_string().contains(&path.display().to_string()), "{e}");
+        let e = s.send_to(b"x", "a\0b").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+    });
+}
+
+#[test]
+fn conversions_and_plain_threads() {
+    common::limit(|| {
+        let (s1, s2) = std::os::unix::net::UnixDatagram::pair().unwrap();
+        let a = UnixDatagram::from(s1);
+        let b = UnixDatagram::from(s2);
+        assert!(common::is_nonblocking(a.as_raw_fd()));
+        let t = std::thread::spawn(move || {
+            let mut buf = [0; 8];
+            let n = b.recv(&mut buf).unwrap();
+            buf[..n].to_vec()
+        });
+        a.send(b"thread").unwrap();
+        assert_eq!(t.join().unwrap(), b"thread");
+        let back: std::os::unix::net::UnixDatagram = a.try_into().unwrap();
+        assert!(!common::is_nonblocking(back.as_raw_fd()));
+    });
+}
