@@ -94,8 +94,4 @@ impl IdleSet {
             None => false,
         }
     }
-
-    pub(crate) fn num_sleeping(&self) -> usize {
-        self.num_sleeping.load(Ordering::Relaxed)
-    }
 }

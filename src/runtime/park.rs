@@ -31,10 +31,6 @@ impl Waiter {
         }
     }
 
-    pub(crate) fn wake(self) {
-        self.wake_by_ref();
-    }
-
     pub(crate) fn wake_by_ref(&self) {
         match self {
             Waiter::Coroutine(task) => unpark(task.header()),

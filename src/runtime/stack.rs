@@ -113,10 +113,6 @@ pub(crate) struct Stack {
 }
 
 impl Stack {
-    pub(crate) fn size(&self) -> usize {
-        self.size
-    }
-
     /// Lowest address of the guard region.
     pub(crate) fn guard(&self) -> usize {
         self.top.get() - self.size - guard_size()

@@ -907,10 +907,6 @@ impl Worker {
     pub(crate) fn yield_running(&self) {
         self.switch_out(Switch::Yield);
     }
-
-    pub(crate) fn stack_pool_len(&self) -> usize {
-        self.stacks.borrow().len()
-    }
 }
 
 /// Does what a due timer says.
