@@ -265,3 +265,22 @@ fn a_plain_thread_accepts() {
         assert_timeout(&ln.accept().unwrap_err());
     });
 }
+
+#[test]
+fn is_closed_tells_a_local_close_from_other_errors() {
+    within(|| {
+        let ln = Arc::new(TcpListener::bind("127.0.0.1:0").unwrap());
+        let addr = ln.local_addr().unwrap();
+        let l2 = ln.clone();
+        let acceptor = goro::spawn(move || l2.accept().map(|_| ()));
+        goro::sleep(Duration::from_millis(20));
+        ln.close().unwrap();
+        let e = acceptor.join().unwrap().unwrap_err();
+        assert!(goro::net::is_closed(&e), "{e}");
+        drop(ln);
+        let refused = TcpStream::connect(addr).unwrap_err();
+        assert!(!goro::net::is_closed(&refused), "{refused}");
+        let other = std::io::Error::new(std::io::ErrorKind::NotConnected, "not connected");
+        assert!(!goro::net::is_closed(&other));
+    });
+}

@@ -135,6 +135,24 @@ pub use unix_stream::UnixStream;
 use addr::{Network, resolve, unix_addr};
 use error::{invalid_input, op_error};
 
+/// Whether `err` says its socket was closed locally (`close`, or a drop
+/// elsewhere): Go's `errors.Is(err, net.ErrClosed)`. Such an error has kind
+/// `NotConnected` and reads "use of closed network connection"; this tells
+/// it apart from a peer that is not connected.
+pub fn is_closed(err: &io::Error) -> bool {
+    let mut e: Option<&(dyn std::error::Error + 'static)> = err.get_ref().map(|e| e as _);
+    while let Some(cur) = e {
+        if cur.is::<crate::runtime::netpoll::ClosedError>() {
+            return true;
+        }
+        e = match cur.downcast_ref::<io::Error>() {
+            Some(io) => io.get_ref().map(|e| e as _),
+            None => cur.source(),
+        };
+    }
+    false
+}
+
 /// Listens on `addr` (Go's `net.Listen`): "tcp", "tcp4" and "tcp6" take
 /// `host:port` (`:port` for every local address), "unix" a path or
 /// `@name`.

@@ -62,11 +62,21 @@ const NO_DEADLINE: u64 = u64::MAX;
 /// The error for operations on a closed descriptor (Go's `ErrClosed`),
 /// distinct from a timeout and from end of file.
 pub(crate) fn closed_error() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::NotConnected,
-        "use of closed network connection",
-    )
+    io::Error::new(io::ErrorKind::NotConnected, ClosedError)
 }
+
+/// The cause of an operation failing because its socket was closed locally
+/// (Go's `net.ErrClosed`); see `goro::net::is_closed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClosedError;
+
+impl std::fmt::Display for ClosedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("use of closed network connection")
+    }
+}
+
+impl std::error::Error for ClosedError {}
 
 /// The error for an operation whose deadline passed.
 pub(crate) fn timeout_error() -> io::Error {
