@@ -71,6 +71,19 @@ pub enum ContextError {
     DeadlineExceeded,
 }
 
+/// As an `io::Error`, for I/O that gave up because of its context:
+/// `TimedOut` for a passed deadline (like any I/O deadline), `Interrupted`
+/// for a cancellation.
+impl From<ContextError> for std::io::Error {
+    fn from(e: ContextError) -> std::io::Error {
+        let kind = match e {
+            ContextError::Cancelled => std::io::ErrorKind::Interrupted,
+            ContextError::DeadlineExceeded => std::io::ErrorKind::TimedOut,
+        };
+        std::io::Error::new(kind, e)
+    }
+}
+
 impl fmt::Display for ContextError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -111,3 +111,38 @@ fn sigquit_prints_a_dump_and_continues() {
         "{err}"
     );
 }
+
+#[test]
+fn dump_shows_a_socket_read_with_its_fd() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    goro::run(|| {
+        let ln = goro::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = goro::net::TcpStream::connect(ln.local_addr().unwrap()).unwrap();
+        let (server, _) = ln.accept().unwrap();
+        let fd = server.as_raw_fd();
+        let reader = goro::Builder::new()
+            .name("dump-socket-reader")
+            .spawn(move || {
+                let mut buf = [0u8; 16];
+                (&server).read(&mut buf).unwrap()
+            })
+            .unwrap();
+        goro::sleep(Duration::from_millis(50));
+        let d = goro::runtime::dump();
+        let r = d
+            .coroutines
+            .iter()
+            .find(|c| c.name.as_deref() == Some("dump-socket-reader"))
+            .unwrap_or_else(|| panic!("missing from\n{d}"));
+        assert_eq!(r.state, CoroutineState::Parked, "{d}");
+        assert_eq!(r.waiting_on, Some(WaitingOn::Read(fd)), "{d}");
+        assert!(
+            d.to_string().contains(&format!("[parked: read fd {fd}")),
+            "{d}"
+        );
+        use std::io::Write;
+        (&client).write_all(b"x").unwrap();
+        assert_eq!(reader.join().unwrap(), 1);
+    });
+}

@@ -315,3 +315,51 @@ fn no_socket_is_inherited_by_a_child_process() {
         std::fs::remove_file(&path).unwrap();
     });
 }
+
+#[test]
+fn dial_context_follows_its_context() {
+    use goro::context::{self, Context};
+    within(|| {
+        let ok = net::listen("tcp", "127.0.0.1:0").unwrap();
+        let addr = ok.local_addr().unwrap().to_string();
+        // A live context: the dial connects.
+        let (ctx, cancel) = context::with_cancel(&Context::background());
+        net::dial_context(&ctx, "tcp", &addr).unwrap();
+        // Already cancelled: fails at once, saying why.
+        cancel.cancel();
+        let e = net::dial_context(&ctx, "tcp", &addr).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::Interrupted);
+        assert_eq!(e.to_string(), format!("dial tcp {addr}: context canceled"));
+
+        // A dial that cannot complete (a full backlog): the context's
+        // deadline ends it, never early; a cancel ends it at once.
+        let full = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        // SAFETY: listen on an fd we own; backlog 0 fills at once.
+        assert_eq!(unsafe { libc::listen(full.as_raw_fd(), 0) }, 0);
+        let target = full.local_addr().unwrap().to_string();
+        let mut held = Vec::new();
+        while let Ok(c) = net::dial_timeout("tcp", &target, Duration::from_millis(100)) {
+            held.push(c);
+            assert!(held.len() < 1000, "the backlog never filled");
+        }
+        let timeout = Duration::from_millis(100);
+        let (ctx, _cancel) = context::with_timeout(&Context::background(), timeout);
+        let start = Instant::now();
+        let e = net::dial_context(&ctx, "tcp", &target).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+        assert!(start.elapsed() >= timeout);
+        let (ctx, cancel) = context::with_cancel(&Context::background());
+        goro::go!(move || {
+            goro::sleep(Duration::from_millis(50));
+            cancel.cancel();
+        });
+        let start = Instant::now();
+        let e = net::dial_context(&ctx, "tcp", &target).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::Interrupted, "{e}");
+        // Generous: without the cancel this dial would never end.
+        assert!(start.elapsed() < Duration::from_secs(10));
+        // And a deadline given directly.
+        let e = net::dial_deadline("tcp", &target, Instant::now() + timeout).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+    });
+}

@@ -206,6 +206,43 @@ pub fn dial_timeout(network: &str, addr: &str, timeout: Duration) -> io::Result<
     dial_until(network, addr, Instant::now().checked_add(timeout))
 }
 
+/// As `dial`, giving up at `deadline` with `TimedOut`.
+///
+/// # Errors
+/// As `dial`.
+pub fn dial_deadline(network: &str, addr: &str, deadline: Instant) -> io::Result<Conn> {
+    dial_until(network, addr, Some(deadline))
+}
+
+/// As `dial`, within `ctx` (Go's `DialContext`): gives up at the context's
+/// deadline (`TimedOut`) or when it is cancelled (`Interrupted`), with the
+/// context's reason ("context canceled") in the message.
+///
+/// A cancelled dial returns at once; the attempt it abandons runs on, in
+/// its own coroutine, until it connects or fails (at most until the
+/// context's deadline, if it has one), and its connection is then dropped.
+///
+/// # Errors
+/// As `dial`, and the context's error.
+pub fn dial_context(ctx: &crate::context::Context, network: &str, addr: &str) -> io::Result<Conn> {
+    let context = |e| op_error(format_args!("dial {network} {addr}"), e);
+    if let Some(e) = ctx.err() {
+        return Err(context(e.into()));
+    }
+    let (tx, rx) = crate::chan::chan(1);
+    let (net, target, deadline) = (network.to_string(), addr.to_string(), ctx.deadline());
+    crate::spawn(move || {
+        let _ = tx.try_send(dial_until(&net, &target, deadline));
+    });
+    crate::select! {
+        recv(rx) -> r => match r {
+            Ok(result) => result,
+            Err(_) => unreachable!("goro: a dial ended without a result"),
+        },
+        recv(ctx.done()) -> _ => Err(context(ctx.err().unwrap_or(crate::context::ContextError::Cancelled).into())),
+    }
+}
+
 fn dial_until(network: &str, addr: &str, deadline: Option<Instant>) -> io::Result<Conn> {
     let context = |e| op_error(format_args!("dial {network} {addr}"), e);
     match Network::parse(network).map_err(context)? {
