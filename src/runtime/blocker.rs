@@ -59,6 +59,7 @@ pub enum Wake {
 }
 
 impl Wake {
+    #[inline]
     pub(crate) fn wake(self) {
         match self {
             Wake::Done => {}
@@ -94,6 +95,7 @@ pub struct Blocker {
 impl Blocker {
     /// A blocker for the calling coroutine or thread. `exclusive` promises
     /// that it will have one node and no deadline.
+    #[inline]
     pub(crate) fn new(exclusive: bool) -> Blocker {
         let owner = match Worker::current().and_then(Worker::running) {
             Some((header, slot)) => Owner::Coroutine {
@@ -118,6 +120,7 @@ impl Blocker {
     /// # Safety
     /// `this` must point to a live blocker, which the caller guarantees by
     /// holding the lock of a queue that links one of its nodes.
+    #[inline]
     pub(crate) unsafe fn claim(this: NonNull<Blocker>) -> bool {
         // SAFETY: live per the caller's contract.
         let b = unsafe { this.as_ref() };
@@ -140,6 +143,7 @@ impl Blocker {
     /// # Safety
     /// The caller must have claimed `this` and not finished it yet; after
     /// this call it must not touch the blocker or its nodes again.
+    #[inline]
     pub(crate) unsafe fn finish(this: NonNull<Blocker>, winner: usize, closed: bool) -> Wake {
         // SAFETY: a claimed, unfinished blocker is live: its owner waits for
         // DONE before returning.
@@ -176,6 +180,7 @@ impl Blocker {
     /// Waits until a completer finishes this blocker, or until `deadline`;
     /// `why` shows in runtime dumps meanwhile. On `TimedOut` the caller must
     /// still unlink its nodes (under their queues' locks) before it returns.
+    #[inline]
     pub(crate) fn wait(&self, deadline: Option<Instant>, why: Wait) -> Outcome {
         debug_assert!(deadline.is_none() || !self.exclusive);
         if let Some(done) = self.outcome() {
@@ -228,6 +233,7 @@ impl Blocker {
     }
 
     /// The outcome if a completer already finished it (no waiting).
+    #[inline]
     pub(crate) fn outcome(&self) -> Option<Outcome> {
         (self.state.load(Ordering::Acquire) == DONE).then(|| self.done_outcome())
     }

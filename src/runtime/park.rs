@@ -40,6 +40,7 @@ impl Waiter {
 }
 
 /// Unparks a coroutine: queues it on its own worker if it was parked.
+#[inline]
 pub(crate) fn unpark(header: &Header) {
     if header.unpark()
         && let Some((w, slot)) = header.home()
@@ -49,6 +50,7 @@ pub(crate) fn unpark(header: &Header) {
 }
 
 /// Parks the caller until unparked (or spuriously).
+#[inline]
 pub(crate) fn park() {
     match Worker::current_in_coroutine() {
         Some(w) => w.park_running(),

@@ -36,6 +36,7 @@ impl<T> SpinLock<T> {
         }
     }
 
+    #[inline]
     pub(crate) fn lock(&self) -> SpinGuard<'_, T> {
         self.lock_raw();
         SpinGuard { lock: self }
@@ -43,6 +44,7 @@ impl<T> SpinLock<T> {
 
     /// Takes the lock without a guard; pair it with `unlock_raw`. For code
     /// that holds several locks at once (select).
+    #[inline]
     pub(crate) fn lock_raw(&self) {
         while self
             .locked

@@ -119,6 +119,7 @@ impl Header {
     }
 
     /// `(worker, slot)` of a started coroutine.
+    #[inline]
     pub(crate) fn home(&self) -> Option<(usize, u32)> {
         let h = self.home.load(Ordering::Acquire);
         (h != UNSTARTED).then_some(((h >> 32) as usize, h as u32))
@@ -126,6 +127,7 @@ impl Header {
 
     /// Consumes a pending unpark. True if there was one (the caller must not
     /// switch away).
+    #[inline]
     pub(crate) fn take_notification(&self) -> bool {
         // Load first: a failed compare-and-swap still costs a locked op.
         self.park.load(Ordering::Relaxed) == NOTIFIED
@@ -137,6 +139,7 @@ impl Header {
 
     /// Called by the worker after the coroutine switched away to park. False
     /// if an unpark slipped in between; the coroutine must run again.
+    #[inline]
     pub(crate) fn try_park(&self) -> bool {
         match self
             .park
@@ -156,6 +159,7 @@ impl Header {
 
     /// Makes a parked coroutine runnable. Returns true if it was parked: the
     /// caller then owns the one and only duty of queueing it on its worker.
+    #[inline]
     pub(crate) fn unpark(&self) -> bool {
         let mut state = self.park.load(Ordering::Acquire);
         loop {

@@ -406,11 +406,13 @@ impl Worker {
     }
 
     /// This thread's worker, if it is a worker thread.
+    #[inline]
     pub(crate) fn current() -> Option<&'static Worker> {
         WORKER.with(Cell::get)
     }
 
     /// This thread's worker, if a coroutine is running on it right now.
+    #[inline]
     pub(crate) fn current_in_coroutine() -> Option<&'static Worker> {
         Worker::current().filter(|w| !w.yielder.get().is_null())
     }
@@ -424,6 +426,7 @@ impl Worker {
 
     /// The running coroutine's task header and slot; the header stays valid
     /// while the coroutine lives (its table entry holds the task).
+    #[inline]
     pub(crate) fn running(&self) -> Option<(NonNull<Header>, u32)> {
         let header = NonNull::new(self.running_header.get().cast_mut())?;
         Some((header, self.running.get()))
@@ -472,6 +475,7 @@ impl Worker {
     }
 
     /// Queues a coroutine spawned on this worker's thread.
+    #[inline]
     pub(crate) fn push_fresh(&self, task: TaskRef) {
         self.fresh.push(task);
         self.shared.spawned.add(1);
@@ -480,6 +484,7 @@ impl Worker {
     }
 
     /// Queues a started coroutine of this worker that became runnable.
+    #[inline]
     pub(crate) fn make_ready(&self, slot: u32) {
         if self.yielder.get().is_null() {
             self.runq.borrow_mut().push_back(slot);
@@ -884,6 +889,7 @@ impl Worker {
     }
 
     /// Parks the running coroutine (see `park.rs`).
+    #[inline]
     pub(crate) fn park_running(&self) {
         if !self.running_header().is_some_and(Header::take_notification) {
             self.switch_out(Switch::Park);
