@@ -34,7 +34,7 @@ where
 
 fn spawn_on<F, T>(
     rt: &'static Runtime,
-    name: Option<Arc<str>>,
+    name: Option<Arc<String>>,
     stack_size: usize,
     location: &'static Location<'static>,
     f: F,
@@ -76,7 +76,7 @@ where
     let rt = Runtime::get();
     let handle = spawn_on(
         rt,
-        Some(Arc::from("main")),
+        Some(Arc::new(String::from("main"))),
         rt.stack_size,
         Location::caller(),
         f,
@@ -148,7 +148,7 @@ impl Builder {
             Some(rt) => rt,
             None => crate::runtime::Builder::new().start_or_get()?,
         };
-        let name = self.name.map(Arc::from);
+        let name = self.name.map(Arc::new);
         Ok(spawn_on(
             rt,
             name,
@@ -232,7 +232,7 @@ impl fmt::Display for CoroutineId {
 #[derive(Clone, Debug)]
 pub struct Coroutine {
     id: CoroutineId,
-    name: Option<Arc<str>>,
+    name: Option<Arc<String>>,
 }
 
 impl Coroutine {
@@ -250,7 +250,7 @@ impl Coroutine {
 
     /// The name given with `Builder::name` (`"main"` for `goro::run`'s).
     pub fn name(&self) -> Option<&str> {
-        self.name.as_deref()
+        self.name.as_deref().map(String::as_str)
     }
 }
 

@@ -56,8 +56,9 @@ pub(crate) struct Header {
     vtable: &'static Vtable,
     /// Unique for the life of the process; never reused.
     pub(crate) id: u64,
-    /// Set by `Builder::name`; `None` prints as `<unnamed>`.
-    pub(crate) name: Option<Arc<str>>,
+    /// Set by `Builder::name`; `None` prints as `<unnamed>`. A thin `Arc`:
+    /// the header's size decides the task cell's size class.
+    pub(crate) name: Option<Arc<String>>,
     /// Where `spawn`, `go!` or `Builder::spawn` was called.
     pub(crate) location: &'static Location<'static>,
     /// RUNNING, NOTIFIED, PARKED or DONE. Only `park::Parker` (the coroutine
@@ -82,7 +83,7 @@ pub(crate) struct Header {
 impl Header {
     pub(crate) fn new(
         id: u64,
-        name: Option<Arc<str>>,
+        name: Option<Arc<String>>,
         stack_size: usize,
         location: &'static Location<'static>,
     ) -> Header {
@@ -110,7 +111,7 @@ impl Header {
 
     /// The name to print: the given one or `<unnamed>`, as std does.
     pub(crate) fn display_name(&self) -> &str {
-        self.name.as_deref().unwrap_or("<unnamed>")
+        self.name.as_deref().map_or("<unnamed>", String::as_str)
     }
 
     pub(crate) fn set_home(&self, worker: usize, slot: u32) {
