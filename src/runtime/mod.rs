@@ -152,10 +152,13 @@ impl Runtime {
     }
 
     /// Starts a spare worker (called by the monitor when every worker is
-    /// held). Does nothing once `MAX_SPARE_WORKERS` are running.
-    pub(crate) fn start_spare_worker(&'static self) {
+    /// held). Does nothing once `MAX_SPARE_WORKERS` are running. True if it
+    /// started one.
+    pub(crate) fn start_spare_worker(&'static self) -> bool {
         let mut deques = lock(&self.spare_deques);
-        let Some(deque) = deques.pop() else { return };
+        let Some(deque) = deques.pop() else {
+            return false;
+        };
         let index = self.active_workers();
         let started = std::thread::Builder::new()
             .name(format!("goro-worker-{index}"))
@@ -163,6 +166,7 @@ impl Runtime {
         if started.is_ok() {
             self.spares.fetch_add(1, Ordering::Release);
         }
+        started.is_ok()
     }
 
     /// A new coroutine id, from `worker`'s block if the caller is on one.

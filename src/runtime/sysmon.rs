@@ -202,7 +202,9 @@ fn all_asleep(rt: &Runtime) -> bool {
         .all(|w| w.is_sleeping())
 }
 
-/// Looks for held workers and helps around them. True if any is held.
+/// Looks for held workers and helps around them. True if a new episode
+/// began or a spare worker started: only news keeps the monitor's sleep
+/// short, so that a long computation costs a wakeup every 10 ms, not 20 µs.
 fn watch_workers(
     rt: &'static Runtime,
     watch: &mut [Watch],
@@ -216,6 +218,7 @@ fn watch_workers(
     let now_nanos = clock::nanos(now);
     let active = rt.active_workers();
     let mut held_count = 0;
+    let mut news = false;
     for (i, w) in rt.workers.iter().take(active).enumerate() {
         let id = w.running_id.load(Ordering::Relaxed);
         let since = w.running_since.load(Ordering::Relaxed);
@@ -233,6 +236,7 @@ fn watch_workers(
         }
         if !watch[i].warned {
             watch[i].warned = true;
+            news = true;
             warn_held(i, w, id, now_nanos.saturating_sub(since));
         }
         // Serve what the held worker cannot.
@@ -251,9 +255,9 @@ fn watch_workers(
         }
     }
     if held_count > 0 && held_count == active && !rt.injector_and_deques_empty() {
-        rt.start_spare_worker();
+        news |= rt.start_spare_worker();
     }
-    held_count > 0
+    news
 }
 
 /// Prints the once-per-episode warning about a held worker.
