@@ -146,3 +146,82 @@ fn dump_shows_a_socket_read_with_its_fd() {
         assert_eq!(reader.join().unwrap(), 1);
     });
 }
+
+/// A coroutine spawned but not started is listed too, and still starts
+/// after the dump (which takes it out of its queue and puts it back). One
+/// worker, held by the spawner while it dumps, so nobody can start it.
+#[test]
+fn dump_lists_coroutines_not_started_yet() {
+    if child_scenario().is_some() {
+        goro::run(|| {
+            let later = goro::Builder::new()
+                .name("not-started")
+                .spawn(|| 7)
+                .unwrap();
+            let d = goro::runtime::dump();
+            let c = d
+                .coroutines
+                .iter()
+                .find(|c| c.id == later.coroutine().id())
+                .unwrap_or_else(|| panic!("missing from\n{d}"));
+            assert_eq!(c.state, CoroutineState::NotStarted, "{d}");
+            assert!(c.location.file().ends_with("tests/dump.rs"), "{d}");
+            assert!(
+                d.to_string()
+                    .contains("'not-started' [runnable, not started] spawned at tests/dump.rs:"),
+                "{d}"
+            );
+            assert_eq!(later.join().unwrap(), 7);
+        });
+        println!("dumped and joined");
+        return;
+    }
+    let out = run_child(
+        "dump_lists_coroutines_not_started_yet",
+        &[("GORO_WORKERS", "1")],
+    );
+    assert!(out.status.success(), "{:?} {}", out.status, stderr(&out));
+    assert!(
+        stdout(&out).contains("dumped and joined"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// Dumps racing a spawn storm lose no coroutine: each taken out of its
+/// queue is queued again and runs.
+#[test]
+fn dumps_during_spawns_lose_no_coroutine() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let stop = Arc::new(AtomicBool::new(false));
+    let dumper = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut dumps = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let _ = goro::runtime::dump();
+                dumps += 1;
+            }
+            dumps
+        })
+    };
+    let ran = Arc::new(AtomicUsize::new(0));
+    let r = ran.clone();
+    goro::run(move || {
+        let handles: Vec<_> = (0..20_000)
+            .map(|_| {
+                let r = r.clone();
+                goro::go!(move || {
+                    r.fetch_add(1, Ordering::Relaxed);
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+    });
+    stop.store(true, Ordering::Relaxed);
+    assert!(dumper.join().unwrap() > 0);
+    assert_eq!(ran.load(Ordering::Relaxed), 20_000);
+}

@@ -1,9 +1,13 @@
 //! `goro::runtime::dump()`: every live coroutine, what it does and for how
 //! long (Go's goroutine traceback, without the stacks).
 //!
-//! Started coroutines are listed one by one from their workers' registries;
-//! coroutines not yet started sit in lock-free queues that cannot be walked
-//! without stopping their workers, so they are counted instead.
+//! Started coroutines are listed from their workers' registries, which a
+//! dump can read while their workers run (or are held). Coroutines not yet
+//! started sit in lock-free deques that cannot be walked; a dump takes them
+//! out as a thief would, reads them and queues them again on the global
+//! injector. They lose their place in their spawner's deque, which only
+//! changes where and when they start (any worker may start them anyway).
+//! A coroutine being moved between queues at that instant is missed.
 
 use std::fmt;
 use std::os::fd::RawFd;
@@ -19,11 +23,8 @@ use crate::CoroutineId;
 /// A snapshot of the runtime's coroutines.
 #[derive(Clone, Debug, Default)]
 pub struct Dump {
-    /// Every started, unfinished coroutine, ordered by id.
+    /// Every unfinished coroutine, ordered by id.
     pub coroutines: Vec<CoroutineInfo>,
-    /// Coroutines spawned but not started yet (runnable, waiting for a
-    /// worker); counted, not listed.
-    pub not_started: usize,
 }
 
 /// One coroutine in a `Dump`.
@@ -55,6 +56,8 @@ pub enum CoroutineState {
     },
     /// Ready to run, waiting for its worker.
     Runnable,
+    /// Spawned and waiting for a worker to start it (runnable too).
+    NotStarted,
     /// Parked until something wakes it.
     Parked,
 }
@@ -165,12 +168,13 @@ pub fn dump() -> Dump {
             coroutines.push(info(h, state, since, now));
         }
     }
-    coroutines.sort_by_key(|c| c.id);
-    let started = coroutines.len();
-    Dump {
-        not_started: super::num_coroutines().saturating_sub(started),
-        coroutines,
+    let fresh = rt.take_not_started();
+    for task in &fresh {
+        coroutines.push(info(task.header(), CoroutineState::NotStarted, 0, now));
     }
+    rt.requeue(fresh);
+    coroutines.sort_by_key(|c| c.id);
+    Dump { coroutines }
 }
 
 fn info(h: &Header, state: CoroutineState, since: u64, now: u64) -> CoroutineInfo {
@@ -198,6 +202,7 @@ impl fmt::Display for CoroutineInfo {
         match self.state {
             CoroutineState::Running { worker } => write!(f, "running on worker {worker}")?,
             CoroutineState::Runnable => f.write_str("runnable")?,
+            CoroutineState::NotStarted => f.write_str("runnable, not started")?,
             CoroutineState::Parked => match &self.waiting_on {
                 Some(w) => write!(f, "parked: {w}")?,
                 None => f.write_str("parked")?,
@@ -214,9 +219,6 @@ impl fmt::Display for Dump {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for c in &self.coroutines {
             writeln!(f, "{c}")?;
-        }
-        if self.not_started > 0 {
-            writeln!(f, "and {} coroutines not yet started", self.not_started)?;
         }
         Ok(())
     }

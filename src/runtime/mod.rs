@@ -132,6 +132,38 @@ impl Runtime {
         }
     }
 
+    /// Takes every coroutine not started yet out of the injector and the
+    /// workers' deques, so that they can be looked at; `requeue` gives them
+    /// back. Only a dump does this: it costs the owners the order of their
+    /// deques, nothing else (fresh coroutines may start on any worker).
+    pub(crate) fn take_not_started(&self) -> Vec<TaskRef> {
+        let mut tasks = Vec::new();
+        loop {
+            match self.injector.steal() {
+                crossbeam_deque::Steal::Success(t) => tasks.push(t),
+                crossbeam_deque::Steal::Empty => break,
+                crossbeam_deque::Steal::Retry => std::hint::spin_loop(),
+            }
+        }
+        for w in self.workers.iter().take(self.active_workers()) {
+            w.take_fresh(&mut tasks);
+        }
+        tasks
+    }
+
+    /// Queues coroutines taken by `take_not_started` on the injector, oldest
+    /// first, and makes sure a worker looks.
+    pub(crate) fn requeue(&self, tasks: Vec<TaskRef>) {
+        if tasks.is_empty() {
+            return;
+        }
+        for t in tasks {
+            self.injector.push(t);
+        }
+        std::sync::atomic::fence(Ordering::SeqCst);
+        self.idle.wake_one(&self.workers);
+    }
+
     /// Workers running: the configured ones and the spares started.
     pub(crate) fn active_workers(&self) -> usize {
         self.configured + self.spares.load(Ordering::Acquire)

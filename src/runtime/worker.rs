@@ -246,6 +246,18 @@ impl WorkerShared {
         self.sleep.load(Ordering::SeqCst) != AWAKE
     }
 
+    /// Takes every not-yet-started coroutine out of this worker's `fresh`
+    /// deque, as a thief would.
+    pub(crate) fn take_fresh(&self, out: &mut Vec<TaskRef>) {
+        loop {
+            match self.fresh.steal() {
+                Steal::Success(t) => out.push(t),
+                Steal::Empty => return,
+                Steal::Retry => std::hint::spin_loop(),
+            }
+        }
+    }
+
     /// Whether this worker has fresh coroutines or inbox entries waiting.
     pub(crate) fn has_queued_work(&self) -> bool {
         !self.fresh.is_empty() || !self.inbox.is_empty()
