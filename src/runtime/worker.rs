@@ -891,10 +891,9 @@ impl Worker {
     /// Switches from the running coroutine to this worker's scheduler.
     fn switch_out(&self, why: Switch) {
         let y = self.yielder.get();
-        // SAFETY: `yielder` is non-null only while a coroutine runs on this
-        // thread, and then it is that coroutine's own yielder (set by the
-        // coroutine on start and restored below after every switch); the
-        // caller is that coroutine, so the yielder's stack frame is live.
+        // SAFETY: while a coroutine runs here, `yielder` is its own (set at
+        // its start, restored below after every switch), and the caller is
+        // that coroutine, so the yielder's stack frame is live.
         unsafe { (*y).suspend(why) };
         // Back on the same thread: a started coroutine never moves.
         self.yielder.set(y);
