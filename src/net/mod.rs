@@ -261,6 +261,81 @@ fn dial_until(network: &str, addr: &str, deadline: Option<Instant>) -> io::Resul
     }
 }
 
+/// Go's deadlines and std's timeouts, for the `impl` block of a connected
+/// or datagram socket type with a `sock: Socket` field. For datagram
+/// sockets, "read" means receive and "write" send.
+macro_rules! deadline_methods {
+    () => {
+        /// Sets the read and write deadlines (Go's `SetDeadline`); `None`
+        /// clears them. See `set_read_deadline`.
+        pub fn set_deadline(
+            &self,
+            deadline: Option<::std::time::Instant>,
+        ) -> ::std::io::Result<()> {
+            use $crate::runtime::netpoll::Dir::{Read, Write};
+            self.sock.set_deadline(&[Read, Write], deadline)
+        }
+
+        /// Sets the read deadline (Go's `SetReadDeadline`): reads fail with
+        /// `TimedOut` once it has passed — at once, if it already has, even
+        /// with data waiting — until a new deadline or `None` is set. Moving
+        /// it wakes a blocked read to re-check it. It replaces a read timeout.
+        pub fn set_read_deadline(
+            &self,
+            deadline: Option<::std::time::Instant>,
+        ) -> ::std::io::Result<()> {
+            self.sock
+                .set_deadline(&[$crate::runtime::netpoll::Dir::Read], deadline)
+        }
+
+        /// Sets the write deadline (Go's `SetWriteDeadline`), as
+        /// `set_read_deadline` for writes. A `write` that times out after
+        /// sending part of its buffer returns the part it sent.
+        pub fn set_write_deadline(
+            &self,
+            deadline: Option<::std::time::Instant>,
+        ) -> ::std::io::Result<()> {
+            self.sock
+                .set_deadline(&[$crate::runtime::netpoll::Dir::Write], deadline)
+        }
+
+        /// Sets std's read timeout: each read fails with `TimedOut` after
+        /// waiting `timeout` (`None`: wait for ever). It replaces a read
+        /// deadline.
+        ///
+        /// # Errors
+        /// `InvalidInput` for a zero duration, as with std.
+        pub fn set_read_timeout(
+            &self,
+            timeout: Option<::std::time::Duration>,
+        ) -> ::std::io::Result<()> {
+            self.sock
+                .set_timeout($crate::runtime::netpoll::Dir::Read, timeout)
+        }
+
+        /// Sets std's write timeout, as `set_read_timeout` for writes; for
+        /// `write_all`, the timeout covers the whole call.
+        pub fn set_write_timeout(
+            &self,
+            timeout: Option<::std::time::Duration>,
+        ) -> ::std::io::Result<()> {
+            self.sock
+                .set_timeout($crate::runtime::netpoll::Dir::Write, timeout)
+        }
+
+        /// The read timeout.
+        pub fn read_timeout(&self) -> ::std::io::Result<Option<::std::time::Duration>> {
+            Ok(self.sock.timeout($crate::runtime::netpoll::Dir::Read))
+        }
+
+        /// The write timeout.
+        pub fn write_timeout(&self) -> ::std::io::Result<Option<::std::time::Duration>> {
+            Ok(self.sock.timeout($crate::runtime::netpoll::Dir::Write))
+        }
+    };
+}
+use deadline_methods;
+
 /// Implements the conversions to and from std's type and raw fds for a
 /// socket type with a `sock: Socket` field; `$stream` says whether it is a
 /// stream socket.

@@ -9,7 +9,6 @@ use super::addr::{ToSocketAddrs, dial_target};
 use super::error::{invalid_input, op_error};
 use super::sockaddr::RawAddr;
 use super::socket::{Socket, try_each};
-use crate::runtime::netpoll::Dir;
 
 /// A TCP connection. Reads and writes park the calling coroutine (or block
 /// the calling plain thread) until they can proceed.
@@ -163,52 +162,7 @@ impl TcpStream {
         })
     }
 
-    /// Sets the read and write deadlines (Go's `SetDeadline`); `None`
-    /// clears them. See `set_read_deadline`.
-    pub fn set_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
-        self.sock.set_deadline(&[Dir::Read, Dir::Write], deadline)
-    }
-
-    /// Sets the read deadline (Go's `SetReadDeadline`): reads fail with
-    /// `TimedOut` once it has passed — at once, if it already has, even
-    /// with data waiting — until a new deadline or `None` is set. Moving
-    /// it wakes a blocked read to re-check it. It replaces a read timeout.
-    pub fn set_read_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
-        self.sock.set_deadline(&[Dir::Read], deadline)
-    }
-
-    /// Sets the write deadline (Go's `SetWriteDeadline`), as
-    /// `set_read_deadline` for writes. A `write` that times out after
-    /// sending part of its buffer returns the part it sent.
-    pub fn set_write_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
-        self.sock.set_deadline(&[Dir::Write], deadline)
-    }
-
-    /// Sets std's read timeout: each read fails with `TimedOut` after
-    /// waiting `timeout` (`None`: wait for ever). It replaces a read
-    /// deadline.
-    ///
-    /// # Errors
-    /// `InvalidInput` for a zero duration, as with std.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sock.set_timeout(Dir::Read, timeout)
-    }
-
-    /// Sets std's write timeout, as `set_read_timeout` for writes; for
-    /// `write_all`, the timeout covers the whole call.
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sock.set_timeout(Dir::Write, timeout)
-    }
-
-    /// The read timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.sock.timeout(Dir::Read))
-    }
-
-    /// The write timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.sock.timeout(Dir::Write))
-    }
+    super::deadline_methods!();
 }
 
 impl Read for TcpStream {

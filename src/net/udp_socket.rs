@@ -3,13 +3,12 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::addr::{Family, ToSocketAddrs, dial_target};
 use super::error::{invalid_input, op_error};
 use super::sockaddr::RawAddr;
 use super::socket::{Socket, try_each};
-use crate::runtime::netpoll::Dir;
 
 /// A UDP socket. Receiving parks the calling coroutine until a datagram
 /// arrives; sending parks it while the send buffer is full.
@@ -150,42 +149,7 @@ impl UdpSocket {
         self.sock.close()
     }
 
-    /// Sets the receive and send deadlines (Go's `SetDeadline`); see
-    /// `TcpStream::set_read_deadline` for their rules.
-    pub fn set_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
-        self.sock.set_deadline(&[Dir::Read, Dir::Write], deadline)
-    }
-
-    /// Sets the receive deadline (Go's `SetReadDeadline`).
-    pub fn set_read_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
-        self.sock.set_deadline(&[Dir::Read], deadline)
-    }
-
-    /// Sets the send deadline (Go's `SetWriteDeadline`).
-    pub fn set_write_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
-        self.sock.set_deadline(&[Dir::Write], deadline)
-    }
-
-    /// Sets std's receive timeout: each receive fails with `TimedOut`
-    /// after waiting `timeout`. `InvalidInput` for a zero duration.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sock.set_timeout(Dir::Read, timeout)
-    }
-
-    /// Sets std's send timeout.
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sock.set_timeout(Dir::Write, timeout)
-    }
-
-    /// The receive timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.sock.timeout(Dir::Read))
-    }
-
-    /// The send timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.sock.timeout(Dir::Write))
-    }
+    super::deadline_methods!();
 
     /// Sets `SO_BROADCAST`.
     pub fn set_broadcast(&self, on: bool) -> io::Result<()> {

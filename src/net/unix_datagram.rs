@@ -5,13 +5,11 @@ use std::io;
 use std::net::Shutdown;
 use std::os::unix::net::SocketAddr as UnixSocketAddr;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use super::addr::Addr;
 use super::error::op_error;
 use super::sockaddr::RawAddr;
 use super::socket::Socket;
-use crate::runtime::netpoll::Dir;
 
 /// A Unix datagram socket. Receiving parks the calling coroutine until a
 /// datagram arrives.
@@ -139,40 +137,7 @@ impl UnixDatagram {
         self.sock.close()
     }
 
-    /// Sets the receive and send deadlines (Go's `SetDeadline`).
-    pub fn set_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
-        self.sock.set_deadline(&[Dir::Read, Dir::Write], deadline)
-    }
-
-    /// Sets the receive deadline (Go's `SetReadDeadline`).
-    pub fn set_read_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
-        self.sock.set_deadline(&[Dir::Read], deadline)
-    }
-
-    /// Sets the send deadline (Go's `SetWriteDeadline`).
-    pub fn set_write_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
-        self.sock.set_deadline(&[Dir::Write], deadline)
-    }
-
-    /// Sets std's receive timeout. `InvalidInput` for a zero duration.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sock.set_timeout(Dir::Read, timeout)
-    }
-
-    /// Sets std's send timeout. `InvalidInput` for a zero duration.
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sock.set_timeout(Dir::Write, timeout)
-    }
-
-    /// The receive timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.sock.timeout(Dir::Read))
-    }
-
-    /// The send timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.sock.timeout(Dir::Write))
-    }
+    super::deadline_methods!();
 
     /// The pending socket error (`SO_ERROR`), clearing it.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {

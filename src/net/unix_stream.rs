@@ -5,13 +5,12 @@ use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::os::unix::net::SocketAddr as UnixSocketAddr;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::addr::Addr;
 use super::error::op_error;
 use super::sockaddr::RawAddr;
 use super::socket::Socket;
-use crate::runtime::netpoll::Dir;
 
 /// A Unix stream connection; the Unix twin of `TcpStream`, with the same
 /// parking, deadlines and `close`.
@@ -109,41 +108,7 @@ impl UnixStream {
         })
     }
 
-    /// Sets the read and write deadlines (Go's `SetDeadline`); see
-    /// `TcpStream::set_read_deadline` for their rules.
-    pub fn set_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
-        self.sock.set_deadline(&[Dir::Read, Dir::Write], deadline)
-    }
-
-    /// Sets the read deadline (Go's `SetReadDeadline`).
-    pub fn set_read_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
-        self.sock.set_deadline(&[Dir::Read], deadline)
-    }
-
-    /// Sets the write deadline (Go's `SetWriteDeadline`).
-    pub fn set_write_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
-        self.sock.set_deadline(&[Dir::Write], deadline)
-    }
-
-    /// Sets std's read timeout. `InvalidInput` for a zero duration.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sock.set_timeout(Dir::Read, timeout)
-    }
-
-    /// Sets std's write timeout. `InvalidInput` for a zero duration.
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.sock.set_timeout(Dir::Write, timeout)
-    }
-
-    /// The read timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.sock.timeout(Dir::Read))
-    }
-
-    /// The write timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.sock.timeout(Dir::Write))
-    }
+    super::deadline_methods!();
 
     /// The pending socket error (`SO_ERROR`), clearing it.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
