@@ -261,6 +261,62 @@ fn dial_until(network: &str, addr: &str, deadline: Option<Instant>) -> io::Resul
     }
 }
 
+/// `Read` and `Write` for an owned socket through its shared reference, as
+/// std's sockets have both: `&T` does the work.
+macro_rules! io_via_ref {
+    ($ty:ty) => {
+        impl ::std::io::Read for $ty {
+            fn read(&mut self, buf: &mut [u8]) -> ::std::io::Result<usize> {
+                ::std::io::Read::read(&mut &*self, buf)
+            }
+        }
+
+        impl ::std::io::Write for $ty {
+            fn write(&mut self, buf: &[u8]) -> ::std::io::Result<usize> {
+                ::std::io::Write::write(&mut &*self, buf)
+            }
+
+            fn write_all(&mut self, buf: &[u8]) -> ::std::io::Result<()> {
+                ::std::io::Write::write_all(&mut &*self, buf)
+            }
+
+            fn flush(&mut self) -> ::std::io::Result<()> {
+                Ok(())
+            }
+        }
+    };
+}
+use io_via_ref;
+
+/// `Read` and `Write` for a stream socket type with a `sock: Socket` field
+/// and for its shared reference.
+macro_rules! stream_io {
+    ($ty:ty) => {
+        impl ::std::io::Read for &$ty {
+            fn read(&mut self, buf: &mut [u8]) -> ::std::io::Result<usize> {
+                self.sock.read(buf)
+            }
+        }
+
+        impl ::std::io::Write for &$ty {
+            fn write(&mut self, buf: &[u8]) -> ::std::io::Result<usize> {
+                self.sock.write(buf)
+            }
+
+            fn write_all(&mut self, buf: &[u8]) -> ::std::io::Result<()> {
+                self.sock.write_all(buf)
+            }
+
+            fn flush(&mut self) -> ::std::io::Result<()> {
+                Ok(())
+            }
+        }
+
+        $crate::net::io_via_ref!($ty);
+    };
+}
+use stream_io;
+
 /// Go's deadlines and std's timeouts, for the `impl` block of a connected
 /// or datagram socket type with a `sock: Socket` field. For datagram
 /// sockets, "read" means receive and "write" send.
