@@ -279,6 +279,17 @@ impl Socket {
         self.fd.getsockopt(level, name)
     }
 
+    /// Sets `IP_TTL`, refusing values the kernel's `int` cannot hold.
+    pub(crate) fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        let ttl = libc::c_int::try_from(ttl)
+            .map_err(|_| invalid_input(format!("TTL {ttl} is out of range")))?;
+        self.set_option(libc::IPPROTO_IP, libc::IP_TTL, ttl)
+    }
+
+    pub(crate) fn ttl(&self) -> io::Result<u32> {
+        Ok(self.option(libc::IPPROTO_IP, libc::IP_TTL)? as u32)
+    }
+
     /// The pending socket error (`SO_ERROR`), clearing it.
     pub(crate) fn take_error(&self) -> io::Result<Option<io::Error>> {
         let e = self.option(libc::SOL_SOCKET, libc::SO_ERROR)?;

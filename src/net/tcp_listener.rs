@@ -138,14 +138,12 @@ impl TcpListener {
 
     /// Sets `IP_TTL` for accepted connections.
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        let ttl = libc::c_int::try_from(ttl)
-            .map_err(|_| super::error::invalid_input(format!("TTL {ttl} is out of range")))?;
-        self.sock.set_option(libc::IPPROTO_IP, libc::IP_TTL, ttl)
+        self.sock.set_ttl(ttl)
     }
 
     /// `IP_TTL`.
     pub fn ttl(&self) -> io::Result<u32> {
-        Ok(self.sock.option(libc::IPPROTO_IP, libc::IP_TTL)? as u32)
+        self.sock.ttl()
     }
 
     /// The pending socket error (`SO_ERROR`), clearing it.
