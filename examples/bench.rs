@@ -125,17 +125,25 @@ fn idle(n: usize) {
     );
 }
 
-/// Go's echo server: one coroutine per connection, a 4 KiB buffer, write
-/// back what was read.
-fn echo(addr: &str) {
-    let ln = match goro::net::listen("tcp", addr) {
-        Ok(ln) => ln,
+/// Listens on `addr` and says so (the harness waits for the port), or
+/// exits with the error.
+fn listen_or_exit(addr: &str) -> goro::net::Listener {
+    match goro::net::listen("tcp", addr) {
+        Ok(ln) => {
+            println!("listening {}", ln.local_addr().expect("listener address"));
+            ln
+        }
         Err(e) => {
             eprintln!("bench: {e}");
             std::process::exit(1);
         }
-    };
-    println!("listening {}", ln.local_addr().expect("listener address"));
+    }
+}
+
+/// Go's echo server: one coroutine per connection, a 4 KiB buffer, write
+/// back what was read.
+fn echo(addr: &str) {
+    let ln = listen_or_exit(addr);
     while let Ok((mut c, _)) = ln.accept() {
         goro::go!(move || {
             let mut buf = vec![0u8; 4096];
@@ -171,14 +179,7 @@ fn http_parse(buf: &[u8], out: &mut Vec<u8>) -> usize {
 /// The peers' minimal pipelined HTTP/1.1 responder: one coroutine per
 /// connection, an 8 KiB buffer, every request answered.
 fn http(addr: &str) {
-    let ln = match goro::net::listen("tcp", addr) {
-        Ok(ln) => ln,
-        Err(e) => {
-            eprintln!("bench: {e}");
-            std::process::exit(1);
-        }
-    };
-    println!("listening {}", ln.local_addr().expect("listener address"));
+    let ln = listen_or_exit(addr);
     while let Ok((mut c, _)) = ln.accept() {
         goro::go!(move || {
             let mut buf = vec![0u8; 8192];

@@ -125,6 +125,19 @@ impl Side {
             n => Some(clock::instant(n)),
         }
     }
+
+    /// Wakes the operation parked for readiness, if any, to try again.
+    fn wake_waiter(&self) {
+        let wake = self
+            .state
+            .lock()
+            .readyq
+            .pop_claimed()
+            .map(|w| w.finish(false));
+        if let Some(w) = wake {
+            w.wake();
+        }
+    }
 }
 
 /// The runtime's state for one fd.
@@ -402,15 +415,7 @@ impl PollDesc {
     pub(crate) fn ready(&self, dir: Dir) {
         let side = self.side(dir);
         side.seq.fetch_add(1, Ordering::AcqRel);
-        let wake = side
-            .state
-            .lock()
-            .readyq
-            .pop_claimed()
-            .map(|w| w.finish(false));
-        if let Some(w) = wake {
-            w.wake();
-        }
+        side.wake_waiter();
     }
 
     /// Sets the deadline of `dir` (`None`: no deadline) and wakes its waiter
@@ -420,15 +425,7 @@ impl PollDesc {
         let side = self.side(dir);
         let v = deadline.map_or(NO_DEADLINE, |d| clock::nanos(d).min(NO_DEADLINE - 1));
         side.deadline.store(v, Ordering::Release);
-        let wake = side
-            .state
-            .lock()
-            .readyq
-            .pop_claimed()
-            .map(|w| w.finish(false));
-        if let Some(w) = wake {
-            w.wake();
-        }
+        side.wake_waiter();
     }
 
     /// Closes: fails every blocked and future operation with the closed
