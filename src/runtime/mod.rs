@@ -40,6 +40,7 @@ pub(crate) mod overflow;
 mod panic_hook;
 pub(crate) mod park;
 mod poller;
+mod prefetch;
 pub(crate) mod spin;
 pub(crate) mod stack;
 mod stats;

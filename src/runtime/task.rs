@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::thread;
 
 use super::blocker::Blocker;
-use super::{Wait, WaitReason, task_alloc};
+use super::{Wait, WaitReason, prefetch, task_alloc};
 
 /// Park state: running, or queued to run.
 const RUNNING: u32 = 0;
@@ -31,6 +31,10 @@ const DONE: u32 = 3;
 const COMPLETE: u32 = 1;
 /// Join bit: a joiner stored itself in `join_waiter` and wants a wakeup.
 const JOIN_WAITING: u32 = 2;
+
+/// Closure bytes fetched ahead with a task's header: a typical closure
+/// captures a few words.
+const PREFETCHED_CLOSURE_BYTES: usize = 32;
 
 /// `home` before the coroutine has started.
 const UNSTARTED: u64 = u64::MAX;
@@ -389,6 +393,17 @@ impl TaskRef {
 
     pub(crate) fn header_ptr(&self) -> NonNull<Header> {
         self.header
+    }
+
+    /// Asks the CPU to fetch the cell's header and the first words of its
+    /// closure: what starting the task reads first, most likely written by
+    /// the spawner on another core.
+    #[inline]
+    pub(crate) fn prefetch(&self) {
+        prefetch::read(
+            self.header.as_ptr().cast(),
+            size_of::<Header>() + PREFETCHED_CLOSURE_BYTES,
+        );
     }
 
     /// Runs the closure of the task `header` belongs to and stores its
