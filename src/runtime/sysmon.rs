@@ -16,12 +16,15 @@
 //!   started on the held worker must wait: a started coroutine never changes
 //!   thread;
 //! - keeps the coarse clock that dumps use to say how long coroutines wait;
+//! - every `TRIM_INTERVAL`, gives back the memory of task cells left idle
+//!   since the last time (see `task_alloc.rs`);
 //! - reports a deadlock (see `deadlock.rs`);
 //! - prints a dump on SIGQUIT when `GORO_TRACEBACK=1`.
 //!
 //! When every worker sleeps there is nothing to watch: the monitor sleeps
 //! too, until a worker wakes (it pokes the monitor's eventfd), so an idle
-//! runtime costs no CPU.
+//! runtime costs no CPU — after at most two more wakeups a second apart if
+//! a burst left cells to give back.
 
 use std::fmt::Write as _;
 use std::io;
@@ -31,7 +34,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::task::TaskRef;
-use super::{Runtime, clock, deadlock, dump, lock, netpoll};
+use super::{Runtime, clock, deadlock, dump, lock, netpoll, task_alloc};
 
 /// The monitor's first and shortest sleep.
 const MIN_DELAY: Duration = Duration::from_micros(20);
@@ -43,6 +46,10 @@ const IDLE_CYCLES_BEFORE_BACKOFF: u32 = 50;
 /// Spare workers the monitor may start while every worker is held. Bounded:
 /// each is a thread for the life of the process.
 pub(crate) const MAX_SPARE_WORKERS: usize = 4;
+/// How often idle task cells' memory is given back: long enough that a
+/// burst's cells are reused, not released and faulted in again, by the
+/// next burst a moment later.
+const TRIM_INTERVAL: Duration = Duration::from_secs(1);
 /// Default hold threshold.
 pub(crate) const DEFAULT_HOLD_THRESHOLD: Duration = Duration::from_millis(100);
 
@@ -143,6 +150,8 @@ fn run(rt: &'static Runtime) {
     let mut watch = vec![Watch::default(); rt.workers.len()];
     let mut deadlock_suspect = None;
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 64];
+    let mut next_trim = Instant::now() + TRIM_INTERVAL;
+    let mut cells_to_trim = false;
     loop {
         // Sub-millisecond sleeps: poll(2) rounds up to 1 ms, so sleep the
         // thread instead while the delay is short.
@@ -157,6 +166,10 @@ fn run(rt: &'static Runtime) {
             eprint!("goro: SIGQUIT: dump of all coroutines\n{}", dump::dump());
         }
         let busy = watch_workers(rt, &mut watch, now, &mut events);
+        if now >= next_trim {
+            cells_to_trim = task_alloc::trim();
+            next_trim = now + TRIM_INTERVAL;
+        }
 
         if deadlock::suspected(rt) {
             let picks = deadlock::progress(rt);
@@ -186,7 +199,7 @@ fn run(rt: &'static Runtime) {
         if deadlock_suspect.is_none() && all_asleep(rt) {
             m.asleep.store(true, Ordering::SeqCst);
             if all_asleep(rt) {
-                m.sleep(None);
+                m.sleep(cells_to_trim.then(|| next_trim.saturating_duration_since(now)));
             }
             m.asleep.store(false, Ordering::SeqCst);
             delay = MIN_DELAY;

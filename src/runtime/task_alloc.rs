@@ -19,8 +19,14 @@
 //! does a worker carve new cells, a batch at a time, from its own chunk.
 //! Off the workers, cells come from and go to the depot one at a time.
 //!
-//! Retaining every cell bounds the memory at the peak number of live tasks
-//! (128 bytes each for a closure of two references). Measured with the
+//! Chunks are never unmapped, but their pages are given back: free cells
+//! that sat in the depot, beyond `DEPOT_KEEP_BATCHES` per class, for a whole
+//! `trim` interval (the monitor calls it every second) have the pages they
+//! cover released with `MADV_DONTNEED`. They stay free cells, on a cold list
+//! used after the warm one; their memory reads as zeros when next touched,
+//! and a spawn writes a cell whole. Address space stays at the peak number
+//! of live tasks (128 bytes each for a closure of two references); resident
+//! memory comes back after a burst. Measured with the
 //! spawn benchmark (a million tasks, a backlog of hundreds of thousands):
 //! taking the backlog's cells from `malloc`, and freeing the excess back,
 //! cost a third of the run in arena locks, heap growth by `mprotect` and
@@ -30,6 +36,7 @@ use std::alloc::{self, Layout};
 use std::ptr::{self, NonNull};
 use std::sync::Mutex;
 
+use super::stack::page_size;
 use super::worker::Worker;
 use super::{lock, prefetch};
 
@@ -45,6 +52,9 @@ const CLASS_ALIGN: usize = 16;
 const BATCH: usize = 64;
 /// Free cells a worker keeps per class before handing a batch over.
 const LOCAL_MAX: usize = 4 * BATCH;
+/// Batches of free cells per class the depot keeps in memory however long
+/// they sit (256 KiB of 64-byte cells up to 4 MiB of 1 KiB ones).
+const DEPOT_KEEP_BATCHES: usize = 64;
 /// Bytes mapped at once for one class's cells: one `mmap` per 8,192 cells
 /// of 128 bytes, and only the pages cells are carved from get touched.
 const CHUNK_BYTES: usize = 1 << 20;
@@ -143,19 +153,43 @@ pub(crate) struct TaskCache {
 
 /// Free cells shared by all workers and plain threads, by class.
 struct Depot {
-    /// Batches of `BATCH` free cells, handed over whole.
+    /// Batches of `BATCH` free cells, handed over whole; the last pushed is
+    /// taken first, so the front holds the batches idle the longest.
     batches: [Vec<Vec<FreeCell>>; CLASSES],
+    /// Batches whose pages were released by `trim`; taken only when
+    /// `batches` is empty.
+    cold: [Vec<Vec<FreeCell>>; CLASSES],
+    /// The fewest `batches` of each class since the last `trim`: that many
+    /// at the front went untouched meanwhile.
+    low_water: [usize; CLASSES],
     /// Cells freed or wanted off the workers, one at a time.
     loose: [Vec<FreeCell>; CLASSES],
     /// Where cells for threads off the workers are carved.
     chunks: [Chunk; CLASSES],
 }
 
-static DEPOT: Mutex<Depot> = Mutex::new(Depot {
-    batches: [const { Vec::new() }; CLASSES],
-    loose: [const { Vec::new() }; CLASSES],
-    chunks: [Chunk::EMPTY; CLASSES],
-});
+impl Depot {
+    const fn new() -> Depot {
+        Depot {
+            batches: [const { Vec::new() }; CLASSES],
+            cold: [const { Vec::new() }; CLASSES],
+            low_water: [0; CLASSES],
+            loose: [const { Vec::new() }; CLASSES],
+            chunks: [Chunk::EMPTY; CLASSES],
+        }
+    }
+
+    /// A batch of free cells of `class`, warm ones first.
+    fn take_batch(&mut self, class: usize) -> Option<Vec<FreeCell>> {
+        if let Some(batch) = self.batches[class].pop() {
+            self.low_water[class] = self.low_water[class].min(self.batches[class].len());
+            return Some(batch);
+        }
+        self.cold[class].pop()
+    }
+}
+
+static DEPOT: Mutex<Depot> = Mutex::new(Depot::new());
 
 impl TaskCache {
     pub(crate) fn new() -> TaskCache {
@@ -183,7 +217,7 @@ impl TaskCache {
     #[cold]
     fn refill(&mut self, class: usize) -> Option<NonNull<u8>> {
         let list = &mut self.free[class];
-        let batch = lock(&DEPOT).batches[class].pop();
+        let batch = lock(&DEPOT).take_batch(class);
         match batch {
             Some(batch) => *list = batch,
             None => self.chunks[class].carve(class_size(class), BATCH, list),
@@ -213,7 +247,7 @@ fn alloc_shared(class: usize) -> Option<NonNull<u8>> {
     let mut depot = lock(&DEPOT);
     let d = &mut *depot;
     if d.loose[class].is_empty() {
-        match d.batches[class].pop() {
+        match d.take_batch(class) {
             Some(batch) => d.loose[class] = batch,
             None => d.chunks[class].carve(class_size(class), BATCH, &mut d.loose[class]),
         }
@@ -231,6 +265,67 @@ fn free_shared(class: usize, cell: NonNull<u8>) {
         let len = d.loose[class].len();
         let batch: Vec<FreeCell> = d.loose[class].drain(len - BATCH..).collect();
         d.batches[class].push(batch);
+    }
+}
+
+/// Releases the pages of free cells that sat in the depot, beyond
+/// `DEPOT_KEEP_BATCHES` per class, since the last call. True while some
+/// class keeps more than that: a later call may release them.
+pub(crate) fn trim() -> bool {
+    trim_depot(&DEPOT)
+}
+
+fn trim_depot(depot: &Mutex<Depot>) -> bool {
+    let mut idle = Vec::new();
+    let mut more = false;
+    {
+        let mut d = lock(depot);
+        for class in 0..CLASSES {
+            let n = d.low_water[class].saturating_sub(DEPOT_KEEP_BATCHES);
+            if n > 0 {
+                idle.push((class, d.batches[class].drain(..n).collect::<Vec<_>>()));
+            }
+            d.low_water[class] = d.batches[class].len();
+            more |= d.low_water[class] > DEPOT_KEEP_BATCHES;
+        }
+    }
+    // Outside the lock: sorting and `madvise` take a while, and these cells
+    // are out of every list meanwhile.
+    for (class, batches) in idle {
+        let mut addrs: Vec<usize> = batches
+            .iter()
+            .flatten()
+            .map(|c| c.0.as_ptr() as usize)
+            .collect();
+        release_pages(&mut addrs, class_size(class));
+        lock(depot).cold[class].extend(batches);
+    }
+    more
+}
+
+/// Releases every page wholly covered by the free cells at `addrs`, each
+/// `size` bytes: within each run of adjacent cells, the pages between its
+/// first and last page boundary.
+fn release_pages(addrs: &mut [usize], size: usize) {
+    addrs.sort_unstable();
+    let page = page_size();
+    let mut i = 0;
+    while i < addrs.len() {
+        let start = addrs[i];
+        let mut end = start + size;
+        i += 1;
+        while i < addrs.len() && addrs[i] == end {
+            end += size;
+            i += 1;
+        }
+        let (lo, hi) = (start.next_multiple_of(page), end / page * page);
+        if hi > lo {
+            // SAFETY: every byte of [lo, hi) belongs to a free cell the
+            // caller holds out of every list (adjacent cells tile their
+            // run), inside chunk mappings that are never unmapped; nothing
+            // reads a free cell, and the next owner writes it whole.
+            unsafe { libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_DONTNEED) };
+        }
     }
 }
 
@@ -308,6 +403,73 @@ mod tests {
         assert_eq!(a, b);
         // SAFETY: as above.
         unsafe { dealloc(b, layout) };
+    }
+
+    /// A depot of its own holding `n` batches of class `class`, every cell
+    /// filled with 0xA5.
+    fn filled_depot(class: usize, n: usize) -> Mutex<Depot> {
+        let mut d = Depot::new();
+        for _ in 0..n {
+            let mut batch = Vec::new();
+            d.chunks[class].carve(class_size(class), BATCH, &mut batch);
+            for c in &batch {
+                // SAFETY: a fresh cell of `class_size(class)` bytes, ours.
+                unsafe { ptr::write_bytes(c.0.as_ptr(), 0xA5, class_size(class)) };
+            }
+            d.batches[class].push(batch);
+        }
+        Mutex::new(d)
+    }
+
+    fn first_byte(batch: &[FreeCell], i: usize) -> u8 {
+        // SAFETY: a free cell of a live mapping, ours; reading it is
+        // defined (released pages read as zeros).
+        unsafe { batch[i].0.as_ptr().read_volatile() }
+    }
+
+    #[test]
+    fn trim_releases_only_batches_idle_for_a_whole_interval() {
+        // 192-byte cells straddle page boundaries.
+        let class = 2;
+        let depot = filled_depot(class, DEPOT_KEEP_BATCHES + 10);
+        // The first call only starts the interval.
+        assert!(trim_depot(&depot));
+        assert!(lock(&depot).cold[class].is_empty());
+        // Taking a batch and giving it back makes it warm again.
+        let warm = lock(&depot).take_batch(class);
+        lock(&depot).batches[class].extend(warm);
+        assert!(trim_depot(&depot));
+        let d = lock(&depot);
+        assert_eq!(
+            d.cold[class].len(),
+            9,
+            "one batch below the watermark stayed"
+        );
+        assert_eq!(d.batches[class].len(), DEPOT_KEEP_BATCHES + 1);
+        // Cells wholly on released pages read as zeros; kept ones do not.
+        assert_eq!(first_byte(&d.cold[class][4], BATCH / 2), 0);
+        assert_eq!(first_byte(&d.batches[class][DEPOT_KEEP_BATCHES], 0), 0xA5);
+    }
+
+    #[test]
+    fn released_cells_are_used_after_warm_ones() {
+        let class = 3;
+        let depot = filled_depot(class, DEPOT_KEEP_BATCHES + 2);
+        trim_depot(&depot);
+        trim_depot(&depot);
+        let mut d = lock(&depot);
+        assert_eq!(d.cold[class].len(), 2);
+        for _ in 0..DEPOT_KEEP_BATCHES {
+            let batch = d.take_batch(class).unwrap_or_default();
+            assert_eq!(first_byte(&batch, 0), 0xA5);
+        }
+        let batch = d.take_batch(class).unwrap_or_default();
+        assert_eq!(batch.len(), BATCH);
+        assert_eq!(first_byte(&batch, BATCH / 2), 0);
+        // Released memory is usable: the next owner writes it.
+        // SAFETY: a free cell of `class_size(class)` bytes, ours.
+        unsafe { ptr::write_bytes(batch[0].0.as_ptr(), 0x5A, class_size(class)) };
+        assert_eq!(first_byte(&batch, 0), 0x5A);
     }
 
     #[test]
