@@ -9,15 +9,20 @@
 //! spawn measured here, against 160 ns with jemalloc preloaded.
 //!
 //! So cells of up to `MAX_CLASS_BYTES` come in 64-byte classes, carved from
-//! `CHUNK_BYTES` anonymous mappings, one run of cells per class, and are
-//! never given back to the system: a freed cell is kept for the next spawn,
-//! as Go keeps its dead goroutines' `g` structures. Each worker keeps freed
-//! cells of each class in a local list (no lock, no atomics); past
+//! `CHUNK_BYTES` anonymous mappings, one run of cells per class, and never
+//! go back to the system allocator: a freed cell is kept for the next
+//! spawn, as Go keeps its dead goroutines' `g` structures. Each worker keeps
+//! freed cells of each class in a local list (no lock, no atomics); past
 //! `LOCAL_MAX` it hands a batch to the global depot, and an empty list takes
 //! a batch back, so memory flows from the workers that free to those that
 //! allocate at one lock per `BATCH` cells. Only when the depot is empty too
 //! does a worker carve new cells, a batch at a time, from its own chunk.
 //! Off the workers, cells come from and go to the depot one at a time.
+//! Measured with the spawn benchmark (a million tasks, a backlog of
+//! hundreds of thousands): taking the backlog's cells from `malloc`, and
+//! freeing the excess back, cost a third of the run in arena locks, heap
+//! growth by `mprotect` and page faults; carving them from chunks made a
+//! spawn 136 -> 86 ns.
 //!
 //! Chunks are never unmapped, but their pages are given back: free cells
 //! that sat in the depot, beyond `DEPOT_KEEP_BATCHES` per class, for a whole
@@ -26,11 +31,7 @@
 //! used after the warm one; their memory reads as zeros when next touched,
 //! and a spawn writes a cell whole. Address space stays at the peak number
 //! of live tasks (128 bytes each for a closure of two references); resident
-//! memory comes back after a burst. Measured with the
-//! spawn benchmark (a million tasks, a backlog of hundreds of thousands):
-//! taking the backlog's cells from `malloc`, and freeing the excess back,
-//! cost a third of the run in arena locks, heap growth by `mprotect` and
-//! page faults; carving them from chunks made a spawn 136 -> 86 ns.
+//! memory comes back after a burst.
 
 use std::alloc::{self, Layout};
 use std::ptr::{self, NonNull};
