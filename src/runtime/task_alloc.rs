@@ -321,10 +321,10 @@ fn release_pages(addrs: &mut [usize], size: usize) {
         }
         let (lo, hi) = (start.next_multiple_of(page), end / page * page);
         if hi > lo {
-            // SAFETY: every byte of [lo, hi) belongs to a free cell the
-            // caller holds out of every list (adjacent cells tile their
-            // run), inside chunk mappings that are never unmapped; nothing
-            // reads a free cell, and the next owner writes it whole.
+            // Adjacent cells tile their run, so every byte of [lo, hi) is
+            // in a free cell the caller holds out of every list, inside a
+            // chunk that is never unmapped.
+            // SAFETY: nothing reads a free cell; its next owner writes it whole.
             unsafe { libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_DONTNEED) };
         }
     }
