@@ -56,7 +56,7 @@ use std::time::{Duration, Instant};
 
 use crate::chan::{Receiver, Sender, chan};
 use crate::runtime::spin::SpinLock;
-use crate::runtime::timer::call_at;
+use crate::runtime::timer::{CallbackTimer, call_at};
 use crate::time::deadline_after;
 
 /// Why a context is done (Go's `context.Canceled` and
@@ -159,6 +159,11 @@ struct State {
     children: HashMap<u64, Weak<Node>>,
     /// Whether this node is in its parent's `children`.
     registered: bool,
+    /// The timer that cancels this node at its deadline, while it may still
+    /// fire; cancelled once the node is done or dropped, so that a context
+    /// cancelled early (a request that finished) frees its heap entry at
+    /// once instead of at the deadline.
+    deadline_timer: Option<CallbackTimer>,
 }
 
 /// Node ids; 0 is background's.
@@ -299,7 +304,7 @@ pub fn with_deadline(parent: &Context, deadline: Instant) -> (Context, CancelFun
         cancel(&ctx.node, ContextError::DeadlineExceeded);
     } else if ctx.node.state.lock().err.is_none() {
         let node = Arc::downgrade(&ctx.node);
-        call_at(
+        let timer = call_at(
             deadline,
             Box::new(move || {
                 if let Some(node) = node.upgrade() {
@@ -307,6 +312,13 @@ pub fn with_deadline(parent: &Context, deadline: Instant) -> (Context, CancelFun
                 }
             }),
         );
+        let mut st = ctx.node.state.lock();
+        if st.err.is_none() {
+            st.deadline_timer = Some(timer);
+        } else {
+            drop(st);
+            timer.cancel();
+        }
     }
     (ctx, cancel_fn)
 }
@@ -384,7 +396,7 @@ fn cancel(node: &Arc<Node>, err: ContextError) {
 /// whether it was registered with its parent (it no longer is, as far as it
 /// knows) and its children, alive, no longer registered with it.
 fn mark_done(node: &Node, err: ContextError) -> Option<(bool, Vec<Arc<Node>>)> {
-    let (registered, children) = {
+    let (registered, children, timer) = {
         let mut st = node.state.lock();
         if st.err.is_some() {
             return None;
@@ -393,8 +405,12 @@ fn mark_done(node: &Node, err: ContextError) -> Option<(bool, Vec<Arc<Node>>)> {
         (
             std::mem::replace(&mut st.registered, false),
             std::mem::take(&mut st.children),
+            st.deadline_timer.take(),
         )
     };
+    if let Some(t) = timer {
+        t.cancel();
+    }
     node.done_tx.close();
     Some((
         registered,
@@ -404,6 +420,9 @@ fn mark_done(node: &Node, err: ContextError) -> Option<(bool, Vec<Arc<Node>>)> {
 
 impl Drop for Node {
     fn drop(&mut self) {
+        if let Some(t) = self.state.lock().deadline_timer.take() {
+            t.cancel();
+        }
         if self.state.lock().registered {
             if let Some(parent) = &self.parent {
                 parent.state.lock().children.remove(&self.id);

@@ -3,8 +3,10 @@
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::num::NonZeroU64;
 use std::panic::Location;
+use std::ptr;
 use std::sync::Arc;
 use std::thread;
 
@@ -174,12 +176,17 @@ impl<T> JoinHandle<T> {
     /// payload of its panic. Parks the caller if it is a coroutine; blocks
     /// the thread otherwise.
     pub fn join(self) -> thread::Result<T> {
-        let header = self.task.header();
-        header.wait_complete();
+        // The output is taken here, so `Drop` (which would take it again)
+        // is skipped.
+        let this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped after this read, so the
+        // reference is moved out exactly once.
+        let task = unsafe { ptr::read(&this.task) };
+        task.header().wait_complete();
         // SAFETY: the task was made by `spawn_on` with a closure returning
         // `T`; `wait_complete` returned, so COMPLETE is set; the handle is
         // unique and consumed here, so this is the one and only take.
-        match unsafe { self.task.take_output::<T>() } {
+        match unsafe { task.take_output::<T>() } {
             Some(r) => r,
             None => Err(Box::new("goro: coroutine finished without a result")),
         }
@@ -193,6 +200,21 @@ impl<T> JoinHandle<T> {
     /// The coroutine this handle joins.
     pub fn coroutine(&self) -> Coroutine {
         Coroutine::of(self.task.header())
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    /// Detaches the coroutine. If it has finished already, its output is
+    /// dropped here, by the handle's owner; else the coroutine drops it
+    /// when it ends.
+    fn drop(&mut self) {
+        if self.task.header().detach() {
+            // SAFETY: as in `join`: the output type is `T`, and `detach`
+            // saw OUTPUT_WRITTEN, which the coroutine sets after its one
+            // write; this unique handle takes it once, and the coroutine no
+            // longer touches it.
+            drop(unsafe { self.task.take_output::<T>() });
+        }
     }
 }
 

@@ -111,3 +111,23 @@ fn many_timers_are_never_early_and_rarely_late() {
     // not that the machine is busy.
     assert!(median < 50 * MS, "median lateness {median:?}");
 }
+
+mod common;
+
+/// `after`'s channel dropped unreceived (a `select!` arm that lost) frees
+/// its timer at once, as Go 1.23 does.
+#[test]
+fn dropped_after_channels_give_their_memory_back() {
+    if common::is_child("dropped_after_channels_give_their_memory_back") {
+        goro::run(|| {
+            let growth = common::steady_rss_growth(8, || {
+                for _ in 0..100_000 {
+                    drop(after(Duration::from_secs(3600)));
+                }
+            });
+            assert!(growth < common::RSS_SLACK, "grew by {growth} bytes");
+        });
+        return;
+    }
+    common::child("dropped_after_channels_give_their_memory_back", &[]);
+}

@@ -84,3 +84,63 @@ fn works_from_a_plain_thread() {
     .unwrap();
     assert_eq!(rx.recv_timeout(EVENTUALLY), Ok(true));
 }
+
+mod common;
+
+#[test]
+fn stopped_func_timers_give_their_memory_back() {
+    if common::is_child("stopped_func_timers_give_their_memory_back") {
+        goro::run(|| {
+            let growth = common::steady_rss_growth(8, || {
+                for _ in 0..100_000 {
+                    let t = after_func(Duration::from_secs(3600), || unreachable!());
+                    assert!(t.stop());
+                }
+            });
+            assert!(growth < common::RSS_SLACK, "grew by {growth} bytes");
+        });
+        return;
+    }
+    common::child("stopped_func_timers_give_their_memory_back", &[]);
+}
+
+/// Records where its `Drop` ran (1: in a coroutine, 2: elsewhere), then
+/// panics.
+struct PanicsOnDrop(Arc<std::sync::atomic::AtomicU8>);
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        let place = if goro::current().is_some() { 1 } else { 2 };
+        self.0.store(place, Ordering::SeqCst);
+        panic!("PanicsOnDrop panics in drop");
+    }
+}
+
+/// The function of a stopped timer is dropped when the runtime lets go of
+/// it (its stale heap entry comes due, on a worker): in a coroutine, where
+/// its panic is caught, never on the worker's own stack.
+#[test]
+fn function_is_dropped_in_a_coroutine() {
+    if common::is_child("function_is_dropped_in_a_coroutine") {
+        goro::run(|| {
+            let ran = Arc::new(std::sync::atomic::AtomicU8::new(0));
+            let probe = PanicsOnDrop(ran.clone());
+            let t = after_func(MS, move || {
+                let _ = &probe;
+            });
+            assert!(t.stop());
+            drop(t);
+            let give_up = Instant::now() + EVENTUALLY;
+            while ran.load(Ordering::SeqCst) == 0 && Instant::now() < give_up {
+                sleep(MS);
+            }
+            assert_eq!(ran.load(Ordering::SeqCst), 1, "dropped in a coroutine");
+            assert_eq!(goro::spawn(|| 7).join().unwrap(), 7, "the worker lives");
+        });
+        return;
+    }
+    common::child(
+        "function_is_dropped_in_a_coroutine",
+        &[("GORO_WORKERS", "1")],
+    );
+}

@@ -188,3 +188,25 @@ fn a_cancel_func_reaches_a_context_kept_only_by_its_children() {
     cancel.cancel();
     assert_eq!(child.err(), Some(ContextError::Cancelled));
 }
+
+mod common;
+
+/// A per-request timeout cancelled when the request is done frees its
+/// timer at once, not at the deadline.
+#[test]
+fn cancelled_timeouts_give_their_memory_back() {
+    if common::is_child("cancelled_timeouts_give_their_memory_back") {
+        goro::run(|| {
+            let bg = Context::background();
+            let growth = common::steady_rss_growth(8, || {
+                for _ in 0..50_000 {
+                    let (_ctx, cancel) = context::with_timeout(&bg, Duration::from_secs(3600));
+                    cancel.cancel();
+                }
+            });
+            assert!(growth < common::RSS_SLACK, "grew by {growth} bytes");
+        });
+        return;
+    }
+    common::child("cancelled_timeouts_give_their_memory_back", &[]);
+}

@@ -23,6 +23,16 @@ fn main() {
             });
             println!("returned?!");
         }
+        Ok("stopped_timer") => {
+            goro::run(|| {
+                let t = goro::time::Timer::new(Duration::from_secs(3600));
+                t.stop();
+                let (tx, rx) = goro::chan::chan::<u32>(0);
+                let _keep = tx;
+                let _ = rx.recv();
+            });
+            println!("returned?!");
+        }
         Ok("late_sender") => {
             let (tx, rx) = goro::chan::chan::<u32>(0);
             let t = std::thread::spawn(move || {
@@ -43,6 +53,17 @@ fn main() {
             );
             assert!(err.contains("'main' [parked: channel receive"), "{err}");
             println!("test deadlock_is_reported ... ok");
+
+            // Only live timers can wake anyone: a stopped one does not
+            // silence the report.
+            let out = child("stopped_timer");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{:?}\n{err}", out.status);
+            assert!(
+                err.contains("goro: all coroutines are asleep - deadlock!"),
+                "{err}"
+            );
+            println!("test a_stopped_timer_does_not_silence_the_report ... ok");
 
             let out = child("late_sender");
             let err = String::from_utf8_lossy(&out.stderr);

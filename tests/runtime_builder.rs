@@ -128,3 +128,68 @@ fn an_idle_runtime_burns_no_cpu() {
         .expect("the child reports its CPU time");
     assert!(used < 0.1, "an idle runtime used {used} s of CPU in 1 s");
 }
+
+/// Every worker of a runtime with more workers than cores serves its share:
+/// timers started from a plain thread are spread over all of them, so a
+/// worker that died at start would leave some never fired.
+#[test]
+fn every_worker_of_many_serves_timers() {
+    if child_scenario().is_some() {
+        let rxs: Vec<_> = (0..32)
+            .map(|_| goro::time::after(std::time::Duration::from_millis(1)))
+            .collect();
+        for rx in rxs {
+            rx.recv_timeout(std::time::Duration::from_secs(30))
+                .expect("a timer on a worker that does not run");
+        }
+        let stats = goro::runtime::stats();
+        assert_eq!(stats.workers.len(), 8);
+        println!("all fired");
+        return;
+    }
+    let out = run_child(
+        "every_worker_of_many_serves_timers",
+        &[("GORO_WORKERS", "8")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("all fired"), "{}", stdout(&out));
+}
+
+/// Children see the raised open-files limit unless asked to get the one
+/// the process started with (Go restores it in `os/exec` children).
+#[test]
+fn children_can_get_the_original_fd_limit() {
+    if child_scenario().is_some() {
+        let hard = common::hard_fd_limit();
+        // SAFETY: setrlimit reads the struct we pass.
+        unsafe {
+            let lim = libc::rlimit {
+                rlim_cur: 512,
+                rlim_max: hard,
+            };
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+        }
+        goro::run(move || {
+            let soft = |restore: bool| {
+                let mut cmd = std::process::Command::new("sh");
+                cmd.args(["-c", "ulimit -Sn"]);
+                if restore {
+                    goro::runtime::restore_fd_limit(&mut cmd);
+                }
+                let out = cmd.output().unwrap();
+                String::from_utf8_lossy(&out.stdout).trim().to_string()
+            };
+            assert_eq!(soft(true), "512");
+            assert_eq!(soft(false), hard.to_string());
+        });
+        println!("limits ok");
+        return;
+    }
+    if common::hard_fd_limit() <= 512 {
+        println!("skipped: the hard open-files limit is too low to tell the limits apart");
+        return;
+    }
+    let out = run_child("children_can_get_the_original_fd_limit", &[]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("limits ok"), "{}", stdout(&out));
+}

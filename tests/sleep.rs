@@ -59,3 +59,47 @@ fn sleep_on_a_plain_thread_sleeps_the_thread() {
     goro::sleep(Duration::from_millis(20));
     assert!(start.elapsed() >= Duration::from_millis(20));
 }
+
+mod common;
+
+/// Go's `TestTickerStress` shape: a loop of sleeps too short to wait at all
+/// still lets the other coroutines of its worker run (started coroutines
+/// never move, so on one worker nothing else could set the flag).
+#[test]
+fn short_sleeps_and_timeouts_let_others_run() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    if common::is_child("short_sleeps_and_timeouts_let_others_run") {
+        goro::run(|| {
+            let flag = Arc::new(AtomicBool::new(false));
+            let f = flag.clone();
+            goro::spawn(move || f.store(true, Ordering::SeqCst));
+            while !flag.load(Ordering::SeqCst) {
+                goro::sleep(Duration::from_nanos(1));
+            }
+
+            let (_tx, rx) = goro::chan::chan::<()>(0);
+            flag.store(false, Ordering::SeqCst);
+            let f = flag.clone();
+            goro::spawn(move || f.store(true, Ordering::SeqCst));
+            while !flag.load(Ordering::SeqCst) {
+                let _ = rx.recv_timeout(Duration::from_nanos(1));
+            }
+
+            flag.store(false, Ordering::SeqCst);
+            let f = flag.clone();
+            goro::spawn(move || f.store(true, Ordering::SeqCst));
+            while !flag.load(Ordering::SeqCst) {
+                goro::select! {
+                    recv(rx) -> _v => unreachable!(),
+                    timeout(Duration::from_nanos(1)) => {}
+                }
+            }
+        });
+        return;
+    }
+    common::child(
+        "short_sleeps_and_timeouts_let_others_run",
+        &[("GORO_WORKERS", "1")],
+    );
+}

@@ -173,3 +173,157 @@ fn num_coroutines_counts_live_ones() {
         }
     });
 }
+
+/// Records where its `Drop` ran (1: in a coroutine, 2: elsewhere), then
+/// panics if asked to.
+struct DropProbe {
+    ran: Arc<std::sync::atomic::AtomicU8>,
+    panic: bool,
+}
+
+impl Drop for DropProbe {
+    fn drop(&mut self) {
+        let place = if goro::current().is_some() { 1 } else { 2 };
+        self.ran.store(place, Ordering::SeqCst);
+        if self.panic {
+            panic!("DropProbe panics in drop");
+        }
+    }
+}
+
+/// Waits (yielding, so that no timer fires meanwhile) until `ran` is set.
+fn wait_for_drop(ran: &std::sync::atomic::AtomicU8) -> u8 {
+    let give_up = std::time::Instant::now() + common::HANG;
+    while ran.load(Ordering::SeqCst) == 0 && std::time::Instant::now() < give_up {
+        goro::yield_now();
+    }
+    ran.load(Ordering::SeqCst)
+}
+
+mod common;
+
+#[test]
+fn detached_output_is_dropped_in_its_coroutine() {
+    if common::is_child("detached_output_is_dropped_in_its_coroutine") {
+        goro::run(|| {
+            let ran = Arc::new(std::sync::atomic::AtomicU8::new(0));
+            let probe = ran.clone();
+            drop(goro::spawn(move || DropProbe {
+                ran: probe,
+                panic: true,
+            }));
+            assert_eq!(wait_for_drop(&ran), 1, "dropped in a coroutine");
+            // The panic in that drop was caught: the one worker still runs
+            // coroutines.
+            assert_eq!(goro::spawn(|| 7).join().unwrap(), 7);
+        });
+        return;
+    }
+    common::child(
+        "detached_output_is_dropped_in_its_coroutine",
+        &[("GORO_WORKERS", "1")],
+    );
+}
+
+#[test]
+fn output_of_a_finished_coroutine_is_dropped_with_its_handle() {
+    common::within(|| {
+        let ran = Arc::new(std::sync::atomic::AtomicU8::new(0));
+        let probe = ran.clone();
+        let h = goro::spawn(move || DropProbe {
+            ran: probe,
+            panic: false,
+        });
+        while !h.is_finished() {
+            goro::yield_now();
+        }
+        assert_eq!(ran.load(Ordering::SeqCst), 0, "the handle still owns it");
+        drop(h);
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            1,
+            "dropped by the handle's owner"
+        );
+    });
+}
+
+/// A detached coroutine's output whose `Drop` locks a mutex held by a
+/// parked coroutine parks only its own coroutine: on one worker, the holder
+/// still runs and releases it.
+#[test]
+fn output_drop_that_blocks_parks_only_its_coroutine() {
+    struct LocksOnDrop(Arc<goro::sync::Mutex<()>>, Arc<AtomicUsize>);
+    impl Drop for LocksOnDrop {
+        fn drop(&mut self) {
+            let _g = self.0.lock();
+            self.1.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    if common::is_child("output_drop_that_blocks_parks_only_its_coroutine") {
+        goro::run(|| {
+            let m = Arc::new(goro::sync::Mutex::new(()));
+            let (tx, rx) = goro::chan::chan::<()>(0);
+            let held = m.clone();
+            let holder = goro::spawn(move || {
+                let _g = held.lock();
+                rx.recv().unwrap();
+            });
+            while m.try_lock().is_some() {
+                goro::yield_now();
+            }
+            let dropped = Arc::new(AtomicUsize::new(0));
+            let (m2, d2) = (m.clone(), dropped.clone());
+            drop(goro::spawn(move || LocksOnDrop(m2, d2)));
+            for _ in 0..10 {
+                goro::yield_now();
+            }
+            assert_eq!(dropped.load(Ordering::SeqCst), 0, "waits for the lock");
+            tx.send(()).unwrap();
+            holder.join().unwrap();
+            while dropped.load(Ordering::SeqCst) == 0 {
+                goro::yield_now();
+            }
+        });
+        return;
+    }
+    common::child(
+        "output_drop_that_blocks_parks_only_its_coroutine",
+        &[("GORO_WORKERS", "1")],
+    );
+}
+
+/// A coroutine woken before its timeout leaves a stale timer entry; the
+/// entry must not keep the finished coroutine (or its result) alive.
+#[test]
+fn finished_coroutines_are_not_held_by_stale_timeouts() {
+    struct Counted(Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    const N: usize = 20_000;
+    common::within(|| {
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let mut wakers = Vec::with_capacity(N);
+        for _ in 0..N {
+            let (tx, rx) = goro::chan::chan::<()>(1);
+            let d = dropped.clone();
+            drop(goro::spawn(move || {
+                let _ = rx.recv_timeout(std::time::Duration::from_secs(3600));
+                Counted(d)
+            }));
+            wakers.push(tx);
+        }
+        for tx in wakers {
+            tx.send(()).unwrap();
+        }
+        // Yield rather than sleep: no timer fires meanwhile, so nothing
+        // sweeps the heaps.
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while dropped.load(Ordering::SeqCst) < N && std::time::Instant::now() < give_up {
+            goro::yield_now();
+        }
+        assert_eq!(dropped.load(Ordering::SeqCst), N);
+    });
+}

@@ -87,18 +87,6 @@ fn a_zero_threshold_turns_the_watch_off() {
     );
 }
 
-/// Resident memory of this process, in bytes.
-fn rss() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: usize = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize
-}
-
 /// Spawns `n` coroutines from the running one without yielding (with one
 /// worker, all `n` task cells are live at once), waits for them and checks
 /// that each ran.
@@ -130,13 +118,13 @@ fn the_monitor_gives_back_the_memory_of_a_burst() {
             .start()
             .unwrap();
         goro::run(|| {
-            let base = rss();
+            let base = common::rss();
             burst(N);
-            let peak = rss();
+            let peak = common::rss();
             let mut low = peak;
             for _ in 0..100 {
                 goro::sleep(Duration::from_millis(100));
-                low = low.min(rss());
+                low = low.min(common::rss());
                 if peak - low > (peak - base) / 2 {
                     break;
                 }

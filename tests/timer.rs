@@ -169,3 +169,34 @@ fn works_from_a_plain_thread() {
     .join()
     .unwrap();
 }
+
+mod common;
+
+/// Go 1.23 frees a stopped timer at once: a server that arms a per-request
+/// timeout and stops it on success must not grow with rate x timeout.
+#[test]
+fn stopped_timers_give_their_memory_back() {
+    if common::is_child("stopped_timers_give_their_memory_back") {
+        goro::run(|| {
+            let growth = common::steady_rss_growth(8, || {
+                for _ in 0..100_000 {
+                    let t = Timer::new(HOUR);
+                    assert!(t.stop());
+                }
+            });
+            assert!(growth < common::RSS_SLACK, "grew by {growth} bytes");
+            // Dropped without a stop: no one can receive from it.
+            let growth = common::steady_rss_growth(8, || {
+                for _ in 0..100_000 {
+                    drop(Timer::new(HOUR));
+                }
+            });
+            assert!(
+                growth < common::RSS_SLACK,
+                "dropped: grew by {growth} bytes"
+            );
+        });
+        return;
+    }
+    common::child("stopped_timers_give_their_memory_back", &[]);
+}

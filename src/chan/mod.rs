@@ -60,6 +60,7 @@ pub fn chan<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
             sendq: WaitQueue::new(),
             closed: false,
             receivers_gone: false,
+            on_receivers_gone: None,
         }),
         cap,
         senders: AtomicUsize::new(1),
@@ -95,6 +96,9 @@ struct State<T> {
     closed: bool,
     /// Set when the last receiver dropped; never cleared.
     receivers_gone: bool,
+    /// Called once, with no lock held, when the last receiver drops: a
+    /// timer channel's alarm stops then, since no one can see it fire.
+    on_receivers_gone: Option<Box<dyn FnOnce() + Send>>,
 }
 
 /// Why a send could not complete at once.
@@ -235,15 +239,19 @@ impl<T> Chan<T> {
     /// The last receiver is gone: fail every blocked and future send.
     fn disconnect_receivers(&self) {
         let mut wakes = Vec::new();
-        {
+        let hook = {
             let mut st = self.state.lock();
             st.receivers_gone = true;
             while let Some(sender) = st.sendq.pop_claimed() {
                 wakes.push(sender.finish(true));
             }
-        }
+            st.on_receivers_gone.take()
+        };
         for w in wakes {
             w.wake();
+        }
+        if let Some(f) = hook {
+            f();
         }
     }
 }
@@ -323,6 +331,18 @@ impl<T> Sender<T> {
     pub(crate) fn keep_open(&self) {
         // A count that no sender owns: the drops can no longer reach zero.
         self.chan.senders.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Calls `f` when the last receiver drops (at once if it has).
+    pub(crate) fn on_receivers_gone(&self, f: Box<dyn FnOnce() + Send>) {
+        {
+            let mut st = self.chan.state.lock();
+            if !st.receivers_gone {
+                st.on_receivers_gone = Some(f);
+                return;
+            }
+        }
+        f();
     }
 
     /// Values in the buffer now.

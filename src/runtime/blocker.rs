@@ -203,12 +203,21 @@ impl Blocker {
     }
 
     fn wait_loop(&self, deadline: Option<Instant>) -> Outcome {
+        // A timed wait goes through the scheduler at least once, even when
+        // its deadline has passed by the time it looks (as a Go timer
+        // must fire before its channel is ready): a loop of short timeouts
+        // must let the other coroutines of its worker run.
+        let mut yielded = false;
         loop {
             match self.state.load(Ordering::Acquire) {
                 DONE => {
                     return self.done_outcome();
                 }
                 WAITING => match deadline {
+                    Some(d) if Instant::now() >= d && !yielded => {
+                        yielded = true;
+                        park::yield_coroutine();
+                    }
                     Some(d) if Instant::now() >= d => {
                         if self
                             .state
@@ -223,7 +232,10 @@ impl Blocker {
                             return Outcome::TimedOut;
                         }
                     }
-                    Some(d) => park::park_until(d),
+                    Some(d) => {
+                        yielded = true;
+                        park::park_until(d);
+                    }
                     None => park::park(),
                 },
                 // CLAIMED: the completer is moving the value and will wake us.

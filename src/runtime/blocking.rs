@@ -11,7 +11,6 @@ use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
-use std::thread;
 use std::time::Duration;
 
 use super::lock;
@@ -79,9 +78,7 @@ fn submit(job: Job) {
         }
     };
     if spawn {
-        let started = thread::Builder::new()
-            .name("goro-blocking".into())
-            .spawn(pool_thread);
+        let started = super::thread::start("goro-blocking".into(), pool_thread);
         if started.is_err() {
             // No thread could be made; the job waits for an existing one.
             // With none at all, run it here rather than never.

@@ -11,8 +11,8 @@
 //!    coroutine is parked;
 //! 2. every worker sleeps and nothing is queued anywhere (no runnable
 //!    coroutine, none not yet started);
-//! 3. nothing pending could wake a coroutine: no timer on any worker (a
-//!    sleep, a timeout, a ticker), no coroutine waiting for an fd (a socket,
+//! 3. nothing pending could wake a coroutine: no live timer on any worker (a
+//!    sleep, a timeout, a ticker; a stopped one does not count), no coroutine waiting for an fd (a socket,
 //!    a signal), no call running in `goro::blocking`;
 //! 4. the process has no thread besides the runtime's own (workers, the
 //!    monitor, the blocking pool) and the one thread blocked in
@@ -41,7 +41,7 @@ pub(crate) fn suspected(rt: &Runtime) -> bool {
     rt.workers
         .iter()
         .take(active)
-        .all(|w| w.is_sleeping() && !w.has_queued_work() && w.timer_count() == 0)
+        .all(|w| w.is_sleeping() && !w.has_queued_work() && w.live_timer_count() == 0)
         && rt.injector_and_deques_empty()
         && netpoll::IO_WAITERS.load(Ordering::SeqCst) == 0
         && blocking::IN_FLIGHT.load(Ordering::SeqCst) == 0

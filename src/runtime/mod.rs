@@ -47,7 +47,9 @@ mod stats;
 pub(crate) mod sysmon;
 pub(crate) mod task;
 mod task_alloc;
+pub(crate) mod thread;
 pub(crate) mod timer;
+pub(crate) mod user_value;
 mod wait;
 pub(crate) mod waitq;
 pub(crate) mod worker;
@@ -193,9 +195,9 @@ impl Runtime {
             return false;
         };
         let index = self.active_workers();
-        let started = std::thread::Builder::new()
-            .name(format!("goro-worker-{index}"))
-            .spawn(move || worker::worker_main(self, index, deque));
+        let started = thread::start(format!("goro-worker-{index}"), move || {
+            worker::worker_main(self, index, deque)
+        });
         if started.is_ok() {
             self.spares.fetch_add(1, Ordering::Release);
         }
@@ -361,12 +363,12 @@ impl Builder {
         // If a thread fails to start, the runtime is not published; the
         // threads already started idle forever, holding no work.
         for (i, d) in deques.into_iter().enumerate() {
-            std::thread::Builder::new()
-                .name(format!("goro-worker-{i}"))
-                .spawn(move || worker::worker_main(rt, i, d))
-                .map_err(|e| {
-                    io::Error::new(e.kind(), format!("cannot start worker thread {i}: {e}"))
-                })?;
+            thread::start(format!("goro-worker-{i}"), move || {
+                worker::worker_main(rt, i, d)
+            })
+            .map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot start worker thread {i}: {e}"))
+            })?;
         }
         sysmon::start(rt).map_err(|e| {
             io::Error::new(e.kind(), format!("cannot start the monitor thread: {e}"))
@@ -377,18 +379,69 @@ impl Builder {
     }
 }
 
+/// The soft `RLIMIT_NOFILE` the process had before the runtime raised it;
+/// unset if the runtime left it alone.
+static ORIGINAL_FD_LIMIT: OnceLock<libc::rlimit> = OnceLock::new();
+
 /// Raises the soft limit on open files to the hard limit, as Go does at
 /// start: a server holding thousands of connections should not fail at the
 /// historical default of 1024. Failure leaves the limit as it was.
+///
+/// Children inherit the raised limit (see `restore_fd_limit`).
 fn raise_fd_limit() {
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
     unsafe {
         let mut lim: libc::rlimit = std::mem::zeroed();
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            let original = lim;
             lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                let _ = ORIGINAL_FD_LIMIT.set(original);
+            }
         }
     }
+}
+
+/// Makes `cmd`'s child start with the open-files limit this process had
+/// before goro raised it.
+///
+/// The runtime raises the soft `RLIMIT_NOFILE` to the hard limit when it
+/// starts, as Go does, and a child process inherits it. Most programs do
+/// not mind; a few (those that `select(2)` on fds above 1023, or that size
+/// tables by the limit) do. Go restores the original limit in the children
+/// that `os/exec` starts; `std::process::Command` cannot be hooked, so ask
+/// for it here. The child then runs with `pre_exec` set, which makes std
+/// fork and exec rather than `posix_spawn`. If the runtime did not raise
+/// the limit (it was already at the hard limit, or the runtime has not
+/// started), nothing changes.
+///
+/// ```
+/// use std::process::Command;
+///
+/// goro::run(|| {
+///     let mut cmd = Command::new("true");
+///     goro::runtime::restore_fd_limit(&mut cmd);
+///     assert!(cmd.status().unwrap().success());
+/// });
+/// ```
+pub fn restore_fd_limit(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    use std::os::unix::process::CommandExt;
+    let Some(&original) = ORIGINAL_FD_LIMIT.get() else {
+        return cmd;
+    };
+    let hook = move || {
+        // SAFETY: setrlimit reads the struct we pass; it is a plain system
+        // call, async-signal-safe as a `pre_exec` hook requires.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &original) } == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    };
+    // SAFETY: the hook only makes one async-signal-safe system call and
+    // allocates nothing (the error path reads errno into an `io::Error`,
+    // which does not allocate for an OS error).
+    unsafe { cmd.pre_exec(hook) }
 }
 
 fn already_running(rt: &Runtime) -> io::Error {

@@ -54,7 +54,30 @@ pub(crate) fn unpark(header: &Header) {
 pub(crate) fn park() {
     match Worker::current_in_coroutine() {
         Some(w) => w.park_running(),
-        None => thread::park(),
+        None => {
+            forbid_on_scheduler();
+            thread::park()
+        }
+    }
+}
+
+/// Lets the other runnable coroutines of the caller's worker run first; a
+/// plain thread goes on at once.
+pub(crate) fn yield_coroutine() {
+    if let Some(w) = Worker::current_in_coroutine() {
+        w.yield_running();
+    }
+}
+
+/// A worker's or the monitor's own stack never blocks on a goro primitive:
+/// it would stop every coroutine the thread serves, for good if the event
+/// it waits for needs one of them. Code there runs no user code (see
+/// `user_value.rs`), so reaching this is a bug in goro: make it loud (the
+/// runtime thread aborts the process with this message) rather than hang.
+#[cold]
+fn forbid_on_scheduler() {
+    if super::thread::on_scheduler_stack() {
+        panic!("goro: a runtime thread tried to block on a goro primitive outside any coroutine");
     }
 }
 
@@ -63,6 +86,7 @@ pub(crate) fn park_until(deadline: Instant) {
     match Worker::current_in_coroutine() {
         Some(w) => w.park_running_until(deadline),
         None => {
+            forbid_on_scheduler();
             let now = Instant::now();
             if deadline > now {
                 thread::park_timeout(deadline - now);

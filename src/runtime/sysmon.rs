@@ -94,10 +94,7 @@ pub(crate) fn start(rt: &'static Runtime) -> io::Result<()> {
     if std::env::var("GORO_TRACEBACK").as_deref() == Ok("1") {
         install_sigquit();
     }
-    std::thread::Builder::new()
-        .name("goro-sysmon".into())
-        .spawn(move || run(rt))
-        .map(drop)
+    super::thread::start("goro-sysmon".into(), move || run(rt)).map(drop)
 }
 
 impl Monitor {
@@ -144,6 +141,7 @@ struct Watch {
 }
 
 fn run(rt: &'static Runtime) {
+    super::thread::mark_scheduler();
     let Some(m) = monitor() else { return };
     let mut delay = MIN_DELAY;
     let mut idle_cycles = 0u32;

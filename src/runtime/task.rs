@@ -31,6 +31,14 @@ const DONE: u32 = 3;
 const COMPLETE: u32 = 1;
 /// Join bit: a joiner stored itself in `join_waiter` and wants a wakeup.
 const JOIN_WAITING: u32 = 2;
+/// Join bit: the coroutine wrote its output (set on its own stack, just
+/// after the write, before COMPLETE).
+const OUTPUT_WRITTEN: u32 = 4;
+/// Join bit: the `JoinHandle` is gone. Whichever of OUTPUT_WRITTEN and
+/// DETACHED is set second drops the output: the coroutine itself, or the
+/// handle's owner. Either way user code (the output's `Drop`) runs in user
+/// context, never on a worker's scheduler stack when the task is freed.
+const DETACHED: u32 = 8;
 
 /// Closure bytes fetched ahead with a task's header: a typical closure
 /// captures a few words.
@@ -68,7 +76,7 @@ pub(crate) struct Header {
     /// RUNNING, NOTIFIED, PARKED or DONE. Only `park::Parker` (the coroutine
     /// itself and its worker) moves it to PARKED; anyone may unpark.
     park: AtomicU32,
-    /// COMPLETE and JOIN_WAITING bits.
+    /// COMPLETE, JOIN_WAITING, OUTPUT_WRITTEN and DETACHED bits.
     join: AtomicU32,
     /// `worker << 32 | slot` in the owner's table once started, `UNSTARTED`
     /// before. Written once, by the starting worker, before the coroutine
@@ -217,6 +225,18 @@ impl Header {
         }
     }
 
+    /// Marks the join handle gone. True if the output is already written:
+    /// the caller must then take it and drop it.
+    pub(crate) fn detach(&self) -> bool {
+        self.join.fetch_or(DETACHED, Ordering::AcqRel) & OUTPUT_WRITTEN != 0
+    }
+
+    /// Marks the output written, on the coroutine's stack. True if the
+    /// join handle is gone: the coroutine must then drop the output itself.
+    fn output_written(&self) -> bool {
+        self.join.fetch_or(OUTPUT_WRITTEN, Ordering::AcqRel) & DETACHED != 0
+    }
+
     pub(crate) fn is_complete(&self) -> bool {
         self.join.load(Ordering::Acquire) & COMPLETE != 0
     }
@@ -293,6 +313,12 @@ where
         let result = panic::catch_unwind(AssertUnwindSafe(f));
         // SAFETY: written once, before `complete` publishes it.
         unsafe { *cell.output.get() = Some(result) };
+        if cell.header.output_written() {
+            // SAFETY: the handle is gone and saw no output, so nobody else
+            // will ever touch it.
+            let output = unsafe { (*cell.output.get()).take() };
+            drop_here(output);
+        }
     }
 
     /// # Safety
@@ -308,8 +334,8 @@ where
     }
 
     /// # Safety
-    /// `p` must point to a live `Cell<F, T>` whose COMPLETE the caller, its
-    /// unique joiner, observed; `out` must point to an
+    /// `p` must point to a live `Cell<F, T>` whose COMPLETE or
+    /// OUTPUT_WRITTEN the caller, its unique joiner, observed; `out` must point to an
     /// `Option<thread::Result<T>>`.
     unsafe fn take_output(p: NonNull<Header>, out: *mut ()) {
         // SAFETY: per the contract.
@@ -330,6 +356,16 @@ where
             cell.drop_in_place();
             task_alloc::dealloc(cell.cast(), Layout::new::<Cell<F, T>>());
         }
+    }
+}
+
+/// Drops a value in the calling coroutine, reporting a panic of its `Drop`
+/// (through the panic hook) instead of unwinding into the worker.
+fn drop_here<T>(value: T) {
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
+        // A payload whose own `Drop` panics again would unwind out of here:
+        // leak it, as std leaks what it cannot drop during a panic.
+        std::mem::forget(payload);
     }
 }
 
@@ -431,7 +467,8 @@ impl TaskRef {
     ///
     /// # Safety
     /// The task's output type must be `T`; the caller must be its unique
-    /// joiner and have observed `is_complete`; at most once.
+    /// joiner and have observed `is_complete` (or `detach` returning true);
+    /// at most once.
     pub(crate) unsafe fn take_output<T>(&self) -> Option<thread::Result<T>> {
         let mut out: Option<thread::Result<T>> = None;
         // SAFETY: forwarded contract; `out` has the type the vtable expects.

@@ -4,48 +4,132 @@
 //! between coroutines and sleeps in the poller no longer than the earliest
 //! one; no timer thread ever resumes a coroutine. The heap sits behind a mutex
 //! only so that another thread can insert into it (a timer started outside
-//! the runtime) or serve it while its worker is held (sysmon); the owner's
-//! lock is uncontended.
+//! the runtime), cancel from it, or serve it while its worker is held
+//! (sysmon); the owner's lock is uncontended.
 //!
-//! Cancellation is lazy: a coroutine woken before its timed park expires just
-//! disarms `Header::timer_seq`; the stale entry is dropped when it comes due,
-//! or earlier by a sweep once stale entries outnumber live ones.
+//! # Cancelling
+//!
+//! Every entry is armed by a sequence number stored where its owner can
+//! reach it: `Header::timer_seq` for a coroutine's timed park, the
+//! `armed` word of a `TimerTarget` for alarms and callbacks. Whoever takes
+//! the number out first (a compare-and-swap to 0) decides the entry's fate:
+//! the heap, when the entry comes due, fires it; the owner, when it cancels
+//! (an early wakeup, `stop`, a reset), makes it stale and counts it on the
+//! heap's worker (`WorkerShared::timer_cancelled`). So the stale count is
+//! exact once cancellations settle: the deadlock report counts only live
+//! timers.
+//!
+//! A stale entry still holds its memory, so it must not wait for its
+//! deadline (an hour-long timeout stopped after a millisecond, per request,
+//! would pile up). The canceller sweeps the heap as soon as stale entries
+//! outnumber live ones: each sweep is linear, and at least half of what it
+//! walks goes, so a cancellation costs O(1) amortized, and a heap never
+//! holds more than twice its live entries (plus `SWEEP_MIN_LEN`). A sweep
+//! gives the heap's spare capacity back too. Go 1.23 frees stopped timers
+//! the same way, lazily but bounded.
+//!
+//! Entries hold no coroutine: a timed park names its coroutine by its slot
+//! in the heap's worker table, looked up (under the registry lock) when
+//! the entry is due or swept. A coroutine that finishes is freed at once,
+//! whatever entries it left.
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use super::Runtime;
 use super::clock;
+use super::spin::SpinLock;
 use super::task::TaskRef;
 use super::worker::Worker;
 
 /// Heaps smaller than this are never swept: stale entries cost little there.
 const SWEEP_MIN_LEN: usize = 64;
+/// A swept heap whose capacity exceeds this many times its length gives the
+/// excess back (keeping twice the length), so a burst of timers does not
+/// keep its memory.
+const SHRINK_FACTOR: usize = 4;
 
-/// What happens when a timer comes due.
-pub(crate) enum TimerAction {
-    /// Unpark the coroutine if its armed timer is still `seq`.
-    Unpark(TaskRef),
-    /// Run a callback on the worker (it must not block; it may spawn).
-    Call(Box<dyn FnOnce() + Send>),
+/// Something a timer entry fires: an alarm (`time/alarm.rs`) or a
+/// `Callback`.
+pub(crate) trait TimerTarget: Send + Sync + 'static {
+    /// The sequence number of the entry armed now, 0 if none (see the
+    /// module doc).
+    fn armed(&self) -> &AtomicU64;
+    /// Entry `seq` came due and the heap took it from `armed`. Runs on a
+    /// worker's scheduler or on the monitor, outside any coroutine: it must
+    /// not block, park or run user code; it may spawn, unpark and
+    /// `try_send`.
+    fn fire(self: Arc<Self>, seq: u64, now: Instant);
 }
 
-struct Entry {
+/// What an entry does when it comes due.
+pub(crate) enum TimerAction {
+    /// Unpark the coroutine in this slot of the heap's worker, if its
+    /// `timer_seq` is still the entry's.
+    Unpark(u32),
+    /// Fire the target, if its `armed` is still the entry's.
+    Target(Arc<dyn TimerTarget>),
+}
+
+/// A due entry taken from the heap, to be performed with no lock held.
+pub(crate) enum Due {
+    Unpark(TaskRef),
+    Fire(Arc<dyn TimerTarget>, u64),
+}
+
+impl Due {
+    pub(crate) fn perform(self, now: Instant) {
+        match self {
+            Due::Unpark(task) => super::park::unpark(task.header()),
+            Due::Fire(target, seq) => target.fire(seq, now),
+        }
+    }
+}
+
+/// The started coroutines of a worker, by slot (`WorkerShared::registry`).
+pub(crate) type Registry = SpinLock<Vec<Option<TaskRef>>>;
+
+pub(crate) struct Entry {
     when: Instant,
     seq: u64,
     action: TimerAction,
 }
 
 impl Entry {
-    fn is_stale(&self) -> bool {
+    /// Takes the entry's number from its owner: true if it was still armed
+    /// (the entry fires), false if it is stale.
+    fn claim(&self, registry: &Registry) -> Option<Due> {
         match &self.action {
-            TimerAction::Unpark(task) => {
-                task.header().timer_seq.load(Ordering::Relaxed) != self.seq
+            TimerAction::Unpark(slot) => {
+                let reg = registry.lock();
+                let task = reg.get(*slot as usize)?.as_ref()?;
+                task.header()
+                    .timer_seq
+                    .compare_exchange(self.seq, 0, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+                    .then(|| Due::Unpark(task.clone()))
             }
-            TimerAction::Call(_) => false,
+            TimerAction::Target(t) => t
+                .armed()
+                .compare_exchange(self.seq, 0, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+                .then(|| Due::Fire(t.clone(), self.seq)),
         }
+    }
+
+    /// Whether the entry is still armed (`reg`: the locked registry).
+    fn is_armed(&self, reg: &[Option<TaskRef>]) -> bool {
+        let seq = match &self.action {
+            TimerAction::Unpark(slot) => match reg.get(*slot as usize) {
+                Some(Some(task)) => task.header().timer_seq.load(Ordering::Acquire),
+                _ => 0,
+            },
+            TimerAction::Target(t) => t.armed().load(Ordering::Acquire),
+        };
+        seq == self.seq
     }
 }
 
@@ -72,8 +156,8 @@ pub(crate) struct TimerHeap {
     heap: BinaryHeap<Entry>,
 }
 
-/// Sequence numbers for timers, process-wide so that a coroutine's `timer_seq`
-/// can never match an entry armed by an earlier park. Starts at 1: 0 means
+/// Sequence numbers for timers, process-wide so that an owner's armed
+/// number can never match an entry armed earlier. Starts at 1: 0 means
 /// "no timer armed".
 static NEXT_SEQ: AtomicU64 = AtomicU64::new(1);
 
@@ -97,38 +181,49 @@ impl TimerHeap {
         self.heap.peek().map_or(u64::MAX, |e| clock::nanos(e.when))
     }
 
-    /// Removes the timers due at `now` into `due`, skipping stale ones.
-    pub(crate) fn pop_due(&mut self, now: Instant, due: &mut Vec<TimerAction>) {
-        while let Some(e) = self.heap.peek() {
-            if e.when > now {
-                break;
-            }
+    /// Removes the entries due at `now`, moving those still armed into
+    /// `due`. Returns how many stale ones it dropped.
+    pub(crate) fn pop_due(
+        &mut self,
+        now: Instant,
+        registry: &Registry,
+        due: &mut Vec<Due>,
+    ) -> usize {
+        let mut stale = 0;
+        while self.heap.peek().is_some_and(|e| e.when <= now) {
             let Some(e) = self.heap.pop() else { break };
-            match e.action {
-                TimerAction::Unpark(task) => {
-                    // Fire only the armed timer, exactly once.
-                    if task
-                        .header()
-                        .timer_seq
-                        .compare_exchange(e.seq, 0, Ordering::AcqRel, Ordering::Relaxed)
-                        .is_ok()
-                    {
-                        due.push(TimerAction::Unpark(task));
-                    }
-                }
-                call => due.push(call),
+            match e.claim(registry) {
+                Some(d) => due.push(d),
+                None => stale += 1,
             }
         }
+        stale
     }
 
-    /// Drops stale entries if they are many; `stale` is the caller's count of
-    /// cancellations since the last sweep, reset here when a sweep runs.
-    pub(crate) fn sweep_if_worth_it(&mut self, stale: &AtomicUsize) {
-        let len = self.heap.len();
-        if len >= SWEEP_MIN_LEN && stale.load(Ordering::Relaxed) * 2 > len {
-            self.heap.retain(|e| !e.is_stale());
-            stale.store(0, Ordering::Relaxed);
+    /// Whether a sweep would pay for itself, with `stale` entries counted.
+    pub(crate) fn worth_sweeping(len: usize, stale: isize) -> bool {
+        len >= SWEEP_MIN_LEN && stale > 0 && stale as usize * 2 > len
+    }
+
+    /// Removes every stale entry into `garbage` (to be dropped by the
+    /// caller once no lock is held) and gives back spare capacity.
+    pub(crate) fn sweep(&mut self, registry: &Registry, garbage: &mut Vec<Entry>) {
+        let mut entries = std::mem::take(&mut self.heap).into_vec();
+        {
+            let reg = registry.lock();
+            let mut i = 0;
+            while i < entries.len() {
+                if entries[i].is_armed(&reg) {
+                    i += 1;
+                } else {
+                    garbage.push(entries.swap_remove(i));
+                }
+            }
         }
+        if entries.capacity() > SHRINK_FACTOR * entries.len().max(SWEEP_MIN_LEN) {
+            entries.shrink_to(2 * entries.len());
+        }
+        self.heap = BinaryHeap::from(entries);
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -139,12 +234,11 @@ impl TimerHeap {
 /// Spreads timers started outside the runtime over the workers.
 static NEXT_WORKER: AtomicUsize = AtomicUsize::new(0);
 
-/// Calls `f` on a worker at `when` (at once if it has passed). Armed on the
+/// Arms `target` to fire at `when` (at once if it has passed): on the
 /// caller's worker, or on some worker when called from a plain thread.
-///
-/// `f` runs between coroutines, on the worker's own stack: it must not block
-/// or park. It may spawn, unpark, and send with `try_send`.
-pub(crate) fn call_at(when: Instant, f: Box<dyn FnOnce() + Send>) {
+/// Returns the entry's worker and sequence number; the target's `armed`
+/// word holds the number from now on.
+pub(crate) fn arm(when: Instant, target: Arc<dyn TimerTarget>) -> (usize, u64) {
     let (rt, w) = match Worker::current() {
         Some(w) => (w.rt, w.index()),
         None => {
@@ -155,5 +249,82 @@ pub(crate) fn call_at(when: Instant, f: Box<dyn FnOnce() + Send>) {
             )
         }
     };
-    rt.workers[w].add_timer(when, next_seq(), TimerAction::Call(f));
+    let seq = next_seq();
+    target.armed().store(seq, Ordering::Release);
+    rt.workers[w].add_timer(when, seq, TimerAction::Target(target));
+    (w, seq)
+}
+
+/// Takes entry `seq` of worker `w` back from `armed`, if it is still armed
+/// there, and counts it stale on that worker (which may sweep, dropping
+/// stale entries in the caller's context). True if this cancelled it.
+pub(crate) fn cancel(armed: &AtomicU64, w: usize, seq: u64) -> bool {
+    if armed
+        .compare_exchange(seq, 0, Ordering::AcqRel, Ordering::Relaxed)
+        .is_err()
+    {
+        return false;
+    }
+    if let Some(rt) = Runtime::started() {
+        rt.workers[w].timer_cancelled();
+    }
+    true
+}
+
+/// A one-shot call armed on a timer heap, that can be cancelled.
+pub(crate) struct Callback {
+    /// The armed entry's number, 0 once fired or cancelled.
+    armed: AtomicU64,
+    /// The call; taken by the firing or by `CallbackTimer::cancel`,
+    /// whichever takes `armed` first.
+    f: SpinLock<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl TimerTarget for Callback {
+    fn armed(&self) -> &AtomicU64 {
+        &self.armed
+    }
+
+    fn fire(self: Arc<Self>, _seq: u64, _now: Instant) {
+        let f = self.f.lock().take();
+        if let Some(f) = f {
+            f();
+        }
+    }
+}
+
+/// The handle of a `call_at`.
+pub(crate) struct CallbackTimer {
+    callback: Arc<Callback>,
+    worker: usize,
+    seq: u64,
+}
+
+impl CallbackTimer {
+    /// Cancels the call if it has not fired; the closure is dropped here.
+    pub(crate) fn cancel(&self) {
+        if cancel(&self.callback.armed, self.worker, self.seq) {
+            let f = self.callback.f.lock().take();
+            drop(f);
+        }
+    }
+}
+
+/// Calls `f` on a worker at `when` (at once if it has passed). Armed on the
+/// caller's worker, or on some worker when called from a plain thread.
+///
+/// `f` runs between coroutines, on the worker's own stack: it must not block
+/// or park, nor run user code. It may spawn, unpark, and send with
+/// `try_send`.
+pub(crate) fn call_at(when: Instant, f: Box<dyn FnOnce() + Send>) -> CallbackTimer {
+    let callback = Arc::new(Callback {
+        armed: AtomicU64::new(0),
+        f: SpinLock::new(Some(f)),
+    });
+    let (worker, seq) = arm(when, callback.clone());
+    CallbackTimer {
+        callback,
+        worker,
+        seq,
+    }
 }

@@ -35,7 +35,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::ptr::{self, NonNull};
 use std::sync::Mutex;
-use std::sync::atomic::{self, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{self, AtomicIsize, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
@@ -48,7 +48,7 @@ use super::stack::{Stack, StackPool};
 use super::stats::{OwnerCounter, WorkerStats};
 use super::task::{Header, TaskRef};
 use super::task_alloc::TaskCache;
-use super::timer::{self, TimerAction, TimerHeap};
+use super::timer::{self, Due, TimerAction, TimerHeap};
 use super::{Runtime, clock, lock};
 
 /// Why a coroutine switched back to its worker.
@@ -118,8 +118,13 @@ pub(crate) struct WorkerShared {
     /// The earliest timer as `clock::nanos`, `u64::MAX` if none. Written
     /// under the `timers` lock; read without it.
     timer_next: AtomicU64,
-    /// Cancelled timers still in the heap (see `timer.rs`).
-    timers_stale: AtomicUsize,
+    /// The heap's length, written under the `timers` lock; read without it
+    /// to decide whether a sweep is worth the lock.
+    timers_len: AtomicUsize,
+    /// Cancelled entries still in the heap (see `timer.rs`). Exact once
+    /// cancellations settle; for a moment a due or swept entry may be
+    /// subtracted before its canceller added it, hence signed.
+    timers_stale: AtomicIsize,
     /// Fds registered with this worker's poller; when 0, busy picks skip the
     /// non-blocking poll.
     pub(crate) registered: AtomicUsize,
@@ -160,7 +165,8 @@ impl WorkerShared {
             poller: Poller::new()?,
             timers: Mutex::new(TimerHeap::new()),
             timer_next: AtomicU64::new(u64::MAX),
-            timers_stale: AtomicUsize::new(0),
+            timers_len: AtomicUsize::new(0),
+            timers_stale: AtomicIsize::new(0),
             registered: AtomicUsize::new(0),
             picks: AtomicU32::new(0),
             running_id: AtomicU64::new(0),
@@ -203,6 +209,7 @@ impl WorkerShared {
         let earlier = {
             let mut heap = lock(&self.timers);
             heap.push(when, seq, action);
+            self.timers_len.store(heap.len(), Ordering::Relaxed);
             let next = heap.next_nanos();
             let earlier = next < self.timer_next.load(Ordering::Relaxed);
             self.timer_next.store(next, Ordering::Relaxed);
@@ -213,17 +220,39 @@ impl WorkerShared {
         }
     }
 
-    /// Counts a timer entry made stale by an early wakeup.
+    /// Counts an entry its owner cancelled (see `timer.rs`), and sweeps the
+    /// heap if stale entries now outnumber live ones. What the sweep removes
+    /// is dropped here, in the canceller's context, after the lock.
     pub(crate) fn timer_cancelled(&self) {
-        self.timers_stale.fetch_add(1, Ordering::Relaxed);
+        let stale = self.timers_stale.fetch_add(1, Ordering::AcqRel) + 1;
+        if !TimerHeap::worth_sweeping(self.timers_len.load(Ordering::Relaxed), stale) {
+            return;
+        }
+        let mut garbage = Vec::new();
+        {
+            let mut heap = lock(&self.timers);
+            if !TimerHeap::worth_sweeping(heap.len(), self.timers_stale.load(Ordering::Acquire)) {
+                return;
+            }
+            heap.sweep(&self.registry, &mut garbage);
+            self.timers_stale
+                .fetch_sub(garbage.len() as isize, Ordering::AcqRel);
+            self.timers_len.store(heap.len(), Ordering::Relaxed);
+            self.timer_next.store(heap.next_nanos(), Ordering::Relaxed);
+        }
+        drop(garbage);
     }
 
     /// Moves the timers due at `now` into `due` (to be performed by the caller
     /// after the lock is released).
-    fn take_due_timers(&self, now: Instant, due: &mut Vec<TimerAction>) {
+    fn take_due_timers(&self, now: Instant, due: &mut Vec<Due>) {
         let mut heap = lock(&self.timers);
-        heap.pop_due(now, due);
-        heap.sweep_if_worth_it(&self.timers_stale);
+        let stale = heap.pop_due(now, &self.registry, due);
+        if stale > 0 {
+            self.timers_stale
+                .fetch_sub(stale as isize, Ordering::AcqRel);
+        }
+        self.timers_len.store(heap.len(), Ordering::Relaxed);
         self.timer_next.store(heap.next_nanos(), Ordering::Relaxed);
     }
 
@@ -237,8 +266,10 @@ impl WorkerShared {
         (next != u64::MAX).then(|| Duration::from_nanos(next.saturating_sub(clock::now_nanos())))
     }
 
-    pub(crate) fn timer_count(&self) -> usize {
-        lock(&self.timers).len()
+    /// Timers that can still fire: entries less the cancelled ones.
+    pub(crate) fn live_timer_count(&self) -> usize {
+        let len = lock(&self.timers).len();
+        len.saturating_sub(self.timers_stale.load(Ordering::Acquire).max(0) as usize)
     }
 
     /// Whether the worker sleeps in its poller.
@@ -272,8 +303,8 @@ impl WorkerShared {
         let mut due = Vec::new();
         self.take_due_timers(now, &mut due);
         let n = due.len();
-        for action in due {
-            perform(action);
+        for d in due {
+            d.perform(now);
         }
         n
     }
@@ -387,7 +418,7 @@ pub(crate) struct Worker {
     /// `(victim, its picks then, when first seen)`.
     lone: Cell<Option<(usize, u32, Instant)>>,
     events: RefCell<Box<[libc::epoll_event]>>,
-    due: RefCell<Vec<TimerAction>>,
+    due: RefCell<Vec<Due>>,
 }
 
 impl Worker {
@@ -415,7 +446,9 @@ impl Worker {
             running_guard: Cell::new(0),
             task_cache: RefCell::new(TaskCache::new()),
             ids: Cell::new((0, 0)),
-            rng: Cell::new(index as u32 * 0x9E37_79B9 + 1),
+            // Any nonzero seed works for xorshift; distinct ones spread the
+            // workers' first victims.
+            rng: Cell::new((index as u32).wrapping_mul(0x9E37_79B9) | 1),
             lone: Cell::new(None),
             events: RefCell::new(vec![empty; EVENTS_PER_WAIT].into_boxed_slice()),
             due: RefCell::new(Vec::new()),
@@ -602,11 +635,11 @@ impl Worker {
         }
         let mut due = self.due.borrow_mut();
         self.shared.take_due_timers(now, &mut due);
-        let actions: Vec<TimerAction> = due.drain(..).collect();
+        let actions: Vec<Due> = due.drain(..).collect();
         drop(due);
         self.shared.timers_fired.add(actions.len() as u64);
-        for action in actions {
-            perform(action);
+        for d in actions {
+            d.perform(now);
         }
     }
 
@@ -923,15 +956,19 @@ impl Worker {
 
     /// Parks the running coroutine until unparked or `deadline`.
     pub(crate) fn park_running_until(&self, deadline: Instant) {
-        let Some(task) = Worker::running_task() else {
+        let Some(header) = self.running_header() else {
             return;
         };
         let seq = timer::next_seq();
-        task.header().timer_seq.store(seq, Ordering::Relaxed);
+        header.timer_seq.store(seq, Ordering::Release);
         self.shared
-            .add_timer(deadline, seq, TimerAction::Unpark(task.clone()));
+            .add_timer(deadline, seq, TimerAction::Unpark(self.running.get()));
         self.park_running();
-        if task.header().timer_seq.swap(0, Ordering::AcqRel) == seq {
+        if header
+            .timer_seq
+            .compare_exchange(seq, 0, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
             // Woken before the timer: its entry is stale now.
             self.shared.timer_cancelled();
         }
@@ -940,14 +977,6 @@ impl Worker {
     /// Lets the other runnable coroutines of this worker run first.
     pub(crate) fn yield_running(&self) {
         self.switch_out(Switch::Yield);
-    }
-}
-
-/// Does what a due timer says.
-fn perform(action: TimerAction) {
-    match action {
-        TimerAction::Unpark(task) => super::park::unpark(task.header()),
-        TimerAction::Call(f) => f(),
     }
 }
 
@@ -1012,6 +1041,7 @@ impl<T> StealOne<T> for Stealer<T> {
 /// A worker thread's body.
 pub(crate) fn worker_main(rt: &'static Runtime, index: usize, fresh: Deque<TaskRef>) -> ! {
     super::overflow::prepare_thread();
+    super::thread::mark_scheduler();
     let w: &'static Worker = Box::leak(Box::new(Worker::new(rt, index, fresh)));
     WORKER.with(|c| c.set(Some(w)));
     w.run()

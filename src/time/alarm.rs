@@ -1,28 +1,35 @@
 //! The state that a `Timer`, `Ticker` or `FuncTimer` shares with its entries
 //! on the workers' timer heaps.
 //!
-//! A heap entry (`runtime::timer::call_at`) can be neither removed nor
-//! moved, so an alarm keeps at most one *live* entry, named by a generation;
-//! an entry of any other generation is stale and does nothing when it comes
-//! due. Stopping leaves the live entry where it is. Resetting to an instant
-//! at or after the live entry keeps it too: when it comes due before the
-//! alarm's deadline, it re-arms itself for that deadline. Only a reset to an
-//! instant before the live entry arms a new one (making the old one stale).
-//! So a timer pushed later again and again, as an idle timeout is, costs one
-//! heap entry rather than one per reset.
+//! An alarm keeps at most one *live* heap entry, whose sequence number is
+//! in `Shared::armed` (see `runtime/timer.rs`); any other entry of it is
+//! stale and does nothing when it comes due. Stopping cancels the live
+//! entry, so its heap can sweep it at once rather than hold it until its
+//! deadline. Resetting to an instant at or after the live entry keeps the
+//! entry: when it comes due before the alarm's deadline, it re-arms itself
+//! for that deadline. Only a reset to an instant before the live entry arms
+//! a new one (cancelling the old one). So a timer pushed later again and
+//! again, as an idle timeout is, costs one heap entry rather than one per
+//! reset.
+//!
+//! A timer channel nobody can receive from any more needs no entry: when
+//! the last receiver of `after`'s channel, or of a `Timer`'s or `Ticker`'s
+//! (all handles dropped), goes, its alarm stops (Go 1.23 collects such
+//! timers). A `FuncTimer`'s alarm goes on: its function must run.
 //!
 //! Every decision about a firing — the entry's check, `stop` and `reset`,
 //! and their drain of a value delivered but not yet received — is made under
 //! the alarm's lock, and a firing delivers under that lock too: once `stop`
 //! or `reset` returns, nothing armed before it can be received.
 
-use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use super::deadline_after;
 use crate::chan::{Receiver, Sender, TrySendError, chan};
 use crate::runtime::spin::SpinLock;
-use crate::runtime::timer::call_at;
+use crate::runtime::timer::{self, TimerTarget};
 
 /// What an alarm does when it goes off.
 pub(crate) trait Fire: Send + Sync + 'static {
@@ -36,12 +43,24 @@ pub(crate) trait Fire: Send + Sync + 'static {
 /// full is dropped (Go's ticker behaviour with a slow receiver).
 pub(crate) struct SendInstant(Sender<Instant>);
 
-/// A timer channel: one slot, never closed (as Go's, whose receive after the
-/// last value blocks), and the firing that feeds it.
-pub(crate) fn instant_channel() -> (SendInstant, Receiver<Instant>) {
+/// An alarm that sends the instant on a timer channel at `when`, then every
+/// `period` if given, and stops when the channel's last receiver drops. The
+/// channel has one slot and is never closed (as Go's, whose receive after
+/// the last value blocks).
+pub(crate) fn instant_alarm(
+    when: Instant,
+    period: Option<Duration>,
+) -> (Alarm<SendInstant>, Receiver<Instant>) {
     let (tx, rx) = chan(1);
     tx.keep_open();
-    (SendInstant(tx), rx)
+    let alarm = Alarm::new(SendInstant(tx), when, period);
+    let weak = alarm.downgrade();
+    alarm
+        .shared
+        .fire
+        .0
+        .on_receivers_gone(Box::new(move || weak.stop()));
+    (alarm, rx)
 }
 
 impl Fire for SendInstant {
@@ -58,6 +77,9 @@ pub(crate) struct Alarm<F> {
 
 struct Shared<F> {
     state: SpinLock<State>,
+    /// The live entry's sequence number, 0 if none; taken by its firing or
+    /// its cancelling, whichever comes first.
+    armed: AtomicU64,
     /// What going off does.
     fire: F,
 }
@@ -68,10 +90,19 @@ struct State {
     when: Option<Instant>,
     /// The interval of a periodic alarm, never zero; `None` for a one-shot.
     period: Option<Duration>,
-    /// Instant and generation of the live heap entry while it is pending.
-    entry: Option<(Instant, u64)>,
-    /// Generations handed out so far: the next entry gets the next one.
-    generations: u64,
+    /// The live heap entry while it is pending.
+    entry: Option<LiveEntry>,
+}
+
+/// Where an alarm's live heap entry is.
+#[derive(Clone, Copy)]
+struct LiveEntry {
+    /// When it comes due.
+    at: Instant,
+    /// The worker whose heap holds it.
+    worker: usize,
+    /// Its sequence number.
+    seq: u64,
 }
 
 impl<F: Fire> Alarm<F> {
@@ -82,8 +113,8 @@ impl<F: Fire> Alarm<F> {
                 when: Some(when),
                 period,
                 entry: None,
-                generations: 0,
             }),
+            armed: AtomicU64::new(0),
             fire,
         });
         arm(&shared, &mut shared.state.lock(), when);
@@ -94,10 +125,12 @@ impl<F: Fire> Alarm<F> {
     /// delivered but not yet received. Returns whether the alarm was armed
     /// or `drain` took a value back: whether this call stopped a delivery.
     pub(crate) fn stop(&self, drain: impl FnOnce() -> bool) -> bool {
-        let mut st = self.shared.state.lock();
-        let armed = st.when.take().is_some();
-        let drained = drain();
-        armed || drained
+        stop(&self.shared, drain)
+    }
+
+    /// A handle that stops the alarm without keeping it alive.
+    pub(crate) fn downgrade(&self) -> WeakAlarm<F> {
+        WeakAlarm(Arc::downgrade(&self.shared))
     }
 
     /// Re-arms the alarm for `when`, then every `period` if given, as
@@ -113,8 +146,18 @@ impl<F: Fire> Alarm<F> {
         let drained = drain();
         st.when = Some(when);
         st.period = period;
-        if st.entry.is_none_or(|(at, _)| at > when) {
-            arm(&self.shared, &mut st, when);
+        let cancelled = match st.entry {
+            Some(e) if e.at <= when => None,
+            _ => {
+                let old = st.entry.take();
+                arm(&self.shared, &mut st, when);
+                old
+            }
+        };
+        drop(st);
+        // After the lock: cancelling may sweep a heap.
+        if let Some(e) = cancelled {
+            timer::cancel(&self.shared.armed, e.worker, e.seq);
         }
         armed || drained
     }
@@ -125,20 +168,52 @@ impl<F: Fire> Alarm<F> {
     }
 }
 
-/// Makes a heap entry at `at` the live one.
-fn arm<F: Fire>(shared: &Arc<Shared<F>>, st: &mut State, at: Instant) {
-    st.generations += 1;
-    let generation = st.generations;
-    st.entry = Some((at, generation));
-    let shared = shared.clone();
-    call_at(at, Box::new(move || on_due(&shared, generation)));
+/// A handle on an alarm that does not keep it alive.
+pub(crate) struct WeakAlarm<F>(Weak<Shared<F>>);
+
+impl<F: Fire> WeakAlarm<F> {
+    /// Stops the alarm if it still exists.
+    pub(crate) fn stop(&self) {
+        if let Some(shared) = self.0.upgrade() {
+            stop(&shared, || false);
+        }
+    }
 }
 
-/// A heap entry of generation `generation` came due.
-fn on_due<F: Fire>(shared: &Arc<Shared<F>>, generation: u64) {
-    let now = Instant::now();
+fn stop<F: Fire>(shared: &Shared<F>, drain: impl FnOnce() -> bool) -> bool {
     let mut st = shared.state.lock();
-    if st.entry.map(|(_, g)| g) != Some(generation) {
+    let armed = st.when.take().is_some();
+    let drained = drain();
+    let cancelled = st.entry.take();
+    drop(st);
+    // After the lock: cancelling may sweep a heap.
+    if let Some(e) = cancelled {
+        timer::cancel(&shared.armed, e.worker, e.seq);
+    }
+    armed || drained
+}
+
+/// Makes a heap entry at `at` the live one. The previous live entry, if
+/// any, must have been taken out of `st.entry` and cancelled or fired.
+fn arm<F: Fire>(shared: &Arc<Shared<F>>, st: &mut State, at: Instant) {
+    let (worker, seq) = timer::arm(at, shared.clone());
+    st.entry = Some(LiveEntry { at, worker, seq });
+}
+
+impl<F: Fire> TimerTarget for Shared<F> {
+    fn armed(&self) -> &AtomicU64 {
+        &self.armed
+    }
+
+    fn fire(self: Arc<Self>, seq: u64, now: Instant) {
+        on_due(&self, seq, now);
+    }
+}
+
+/// The heap entry `seq` came due (and the heap took it from `armed`).
+fn on_due<F: Fire>(shared: &Arc<Shared<F>>, seq: u64, now: Instant) {
+    let mut st = shared.state.lock();
+    if st.entry.map(|e| e.seq) != Some(seq) {
         return;
     }
     st.entry = None;
@@ -184,8 +259,9 @@ mod tests {
         }
     }
 
-    fn generations<F>(alarm: &Alarm<F>) -> u64 {
-        alarm.shared.state.lock().generations
+    /// The live entry's sequence number.
+    fn entry<F>(alarm: &Alarm<F>) -> Option<u64> {
+        alarm.shared.state.lock().entry.map(|e| e.seq)
     }
 
     #[test]
@@ -194,16 +270,23 @@ mod tests {
         let start = Instant::now();
         let hour = Duration::from_secs(3600);
         let alarm = Alarm::new(Count(fired.clone()), start + hour, None);
+        let first = entry(&alarm);
+        assert!(first.is_some());
         for i in 0..1000 {
             alarm.reset(start + hour + Duration::from_millis(i), None, || false);
         }
-        assert_eq!(generations(&alarm), 1, "later deadlines keep the entry");
+        assert_eq!(entry(&alarm), first, "later deadlines keep the entry");
         alarm.stop(|| false);
+        assert_eq!(entry(&alarm), None, "a stop cancels it");
         alarm.reset(start + hour, None, || false);
-        assert_eq!(generations(&alarm), 1, "so does a stop and reset");
+        let second = entry(&alarm);
+        assert!(second.is_some() && second != first);
 
         alarm.reset(Instant::now() + Duration::from_millis(5), None, || false);
-        assert_eq!(generations(&alarm), 2, "an earlier deadline needs one");
+        assert!(
+            entry(&alarm) != second,
+            "an earlier deadline needs a new one"
+        );
         // Generous: only a starved runtime takes seconds to fire it.
         let give_up = Instant::now() + Duration::from_secs(10);
         while fired.load(Ordering::SeqCst) == 0 && Instant::now() < give_up {

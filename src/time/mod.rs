@@ -19,8 +19,10 @@
 //! does not block. A firing only sends without waiting (`try_send`) or
 //! spawns: it never runs user code on the worker's own stack.
 //!
-//! Heap entries cannot be cancelled; see `alarm.rs` for how stopped and
-//! reset timers keep them few and harmless. Timer and ticker channels hold
+//! Stopping a timer, or dropping every receiver of its channel, cancels its
+//! heap entry, which the heap sweeps soon after (see `alarm.rs` and
+//! `runtime/timer.rs`): a stopped timer does not hold memory until its
+//! deadline. Timer and ticker channels hold
 //! one value and are never closed, as in Go; since Go 1.23, and here, `stop`
 //! and `reset` also take back a value delivered but not yet received, so
 //! that no stale instant is received after they return.
@@ -37,10 +39,8 @@ use std::time::{Duration, Instant};
 
 use crate::chan::Receiver;
 use crate::runtime::park;
-use crate::runtime::timer::call_at;
 use crate::runtime::worker::Worker;
 use crate::runtime::{Wait, WaitGuard};
-use alarm::Fire as _;
 
 pub use ticker::{Ticker, tick};
 pub use timer::{FuncTimer, Timer, after_func};
@@ -68,9 +68,16 @@ pub(crate) fn deadline_after(d: Duration) -> Instant {
 /// goro::run(|| goro::time::sleep(Duration::from_millis(10)));
 /// assert!(start.elapsed() >= Duration::from_millis(10));
 /// ```
+///
+/// A positive `d` always goes through the scheduler, as Go's does, even if
+/// it has passed by the time the clock is read: a loop of short sleeps lets
+/// the other coroutines of its worker run.
 pub fn sleep(d: Duration) {
+    if d.is_zero() {
+        return;
+    }
     match Instant::now().checked_add(d) {
-        Some(deadline) => sleep_until(deadline),
+        Some(deadline) => sleep_deadline(deadline, true),
         None => sleep_forever(),
     }
 }
@@ -85,6 +92,12 @@ pub fn sleep(d: Duration) {
 /// assert!(Instant::now() >= deadline);
 /// ```
 pub fn sleep_until(deadline: Instant) {
+    sleep_deadline(deadline, false);
+}
+
+/// Sleeps until `deadline`; with `at_least_once`, a coroutine goes through
+/// the scheduler even if the deadline has passed.
+fn sleep_deadline(deadline: Instant, at_least_once: bool) {
     if Worker::current_in_coroutine().is_none() {
         let now = Instant::now();
         if deadline > now {
@@ -93,6 +106,10 @@ pub fn sleep_until(deadline: Instant) {
         return;
     }
     let _wait = WaitGuard::set(Wait::Sleep);
+    if at_least_once && Instant::now() >= deadline {
+        park::yield_coroutine();
+        return;
+    }
     while Instant::now() < deadline {
         park::park_until(deadline);
     }
@@ -108,7 +125,9 @@ fn sleep_forever() -> ! {
 
 /// A channel that receives the current instant once, at least `d` from now
 /// (Go's `time.After`). It holds one value and is never closed: a second
-/// receive waits for ever. Use a `Timer` to be able to stop it.
+/// receive waits for ever. Use a `Timer` to be able to stop it; dropping
+/// the channel (a `select!` arm that lost) stops it too and frees it at
+/// once, as Go 1.23 does.
 ///
 /// ```
 /// use std::time::Duration;
@@ -122,12 +141,8 @@ fn sleep_forever() -> ! {
 /// });
 /// ```
 pub fn after(d: Duration) -> Receiver<Instant> {
-    let (tx, rx) = alarm::instant_channel();
-    call_at(
-        deadline_after(d),
-        Box::new(move || {
-            tx.fire(Instant::now());
-        }),
-    );
+    // The heap entry keeps the alarm alive until it fires, or until the
+    // receiver drops and stops it.
+    let (_alarm, rx) = alarm::instant_alarm(deadline_after(d), None);
     rx
 }

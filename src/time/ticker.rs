@@ -4,7 +4,7 @@ use std::fmt;
 use std::io;
 use std::time::{Duration, Instant};
 
-use super::alarm::{Alarm, SendInstant, instant_channel};
+use super::alarm::{Alarm, SendInstant, instant_alarm};
 use super::deadline_after;
 use crate::chan::Receiver;
 
@@ -58,11 +58,8 @@ impl Ticker {
     /// `InvalidInput` if `period` is zero.
     pub fn new(period: Duration) -> io::Result<Ticker> {
         check_period(period, "Ticker::new")?;
-        let (tx, rx) = instant_channel();
-        Ok(Ticker {
-            alarm: Alarm::new(tx, deadline_after(period), Some(period)),
-            rx,
-        })
+        let (alarm, rx) = instant_alarm(deadline_after(period), Some(period));
+        Ok(Ticker { alarm, rx })
     }
 
     /// The channel the ticks arrive on (Go's `Ticker.C`). Usable in
@@ -107,7 +104,7 @@ impl fmt::Debug for Ticker {
 
 /// The channel of a ticker with no handle (Go's `time.Tick`): ticks every
 /// `period`, as `Ticker` does, until the receiver and its clones are all
-/// dropped; the ticker then stops at its next tick.
+/// dropped, which stops it and frees it.
 ///
 /// # Errors
 /// `InvalidInput` if `period` is zero.
@@ -124,9 +121,8 @@ impl fmt::Debug for Ticker {
 /// ```
 pub fn tick(period: Duration) -> io::Result<Receiver<Instant>> {
     check_period(period, "tick")?;
-    let (tx, rx) = instant_channel();
     // The handle is dropped; the pending heap entry keeps the alarm alive
-    // until a tick finds no receiver.
-    Alarm::new(tx, deadline_after(period), Some(period));
+    // until the last receiver drops and stops it.
+    let (_alarm, rx) = instant_alarm(deadline_after(period), Some(period));
     Ok(rx)
 }

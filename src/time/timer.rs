@@ -4,9 +4,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::alarm::{Alarm, Fire, SendInstant, instant_channel};
+use super::alarm::{Alarm, Fire, SendInstant, instant_alarm};
 use super::deadline_after;
 use crate::chan::Receiver;
+use crate::runtime::user_value::UserValue;
 
 /// A single event: the current instant is sent on the timer's channel once
 /// its duration has passed (Go's `time.Timer`), unless it is stopped first.
@@ -14,7 +15,9 @@ use crate::chan::Receiver;
 /// The channel holds one value and is never closed. As in Go 1.23, `stop`
 /// and `reset` take back a value sent but not yet received, so that no
 /// stale instant is received after either returns. Dropping the timer does
-/// not stop it: clones of its channel still receive the instant.
+/// not stop it while clones of its channel can still receive the instant;
+/// once every receiver is gone it stops, and its memory comes back at once
+/// (as Go 1.23 collects unreferenced timers).
 ///
 /// ```
 /// use goro::time::Timer;
@@ -41,11 +44,8 @@ pub struct Timer {
 impl Timer {
     /// A timer that sends the current instant on its channel `d` from now.
     pub fn new(d: Duration) -> Timer {
-        let (tx, rx) = instant_channel();
-        Timer {
-            alarm: Alarm::new(tx, deadline_after(d), None),
-            rx,
-        }
+        let (alarm, rx) = instant_alarm(deadline_after(d), None);
+        Timer { alarm, rx }
     }
 
     /// The channel the instant arrives on (Go's `Timer.C`). Usable in
@@ -80,7 +80,9 @@ impl fmt::Debug for Timer {
 }
 
 /// Spawns a coroutine running the function each time its alarm goes off.
-struct SpawnFunc(Arc<dyn Fn() + Send + Sync>);
+/// The function is a user value: its last reference may go on a worker (a
+/// stale heap entry), where `UserValue` keeps its `Drop` off the scheduler.
+struct SpawnFunc(Arc<UserValue<Box<dyn Fn() + Send + Sync>>>);
 
 impl Fire for SpawnFunc {
     fn fire(&self, _now: Instant) -> bool {
@@ -122,7 +124,11 @@ where
     F: Fn() + Send + Sync + 'static,
 {
     FuncTimer {
-        alarm: Alarm::new(SpawnFunc(Arc::new(f)), deadline_after(d), None),
+        alarm: Alarm::new(
+            SpawnFunc(Arc::new(UserValue::new(Box::new(f)))),
+            deadline_after(d),
+            None,
+        ),
     }
 }
 

@@ -241,3 +241,34 @@ pub fn gettid() -> i64 {
     // SAFETY: gettid has no preconditions.
     unsafe { libc::syscall(libc::SYS_gettid) }
 }
+
+/// Resident memory of this process, in bytes.
+pub fn rss() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize
+}
+
+/// Runs `round` `rounds` times (at least 3) and returns how much resident
+/// memory grew from the end of the second round to the end of the last:
+/// what a program repeating `round` keeps growing by, once its allocator
+/// has warmed up.
+pub fn steady_rss_growth(rounds: usize, round: impl Fn()) -> isize {
+    assert!(rounds >= 3);
+    round();
+    round();
+    let base = rss() as isize;
+    for _ in 2..rounds {
+        round();
+    }
+    rss() as isize - base
+}
+
+/// Most a steady state may grow by in `steady_rss_growth`: noise from the
+/// allocator, not a leak (a leak of 100 bytes per round item is 10 MB).
+pub const RSS_SLACK: isize = 1 << 20;
