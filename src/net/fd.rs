@@ -3,7 +3,7 @@
 
 use std::io;
 use std::mem;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -81,11 +81,13 @@ impl NetFd {
                 protocol,
             )
         })?;
+        // SAFETY: `fd` was just created and is owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         Ok(NetFd::adopt(fd, ty == libc::SOCK_STREAM))
     }
 
-    /// Takes ownership of an open fd that is already non-blocking.
-    fn adopt(fd: RawFd, stream: bool) -> NetFd {
+    /// Takes ownership of a socket that is already non-blocking.
+    fn adopt(fd: OwnedFd, stream: bool) -> NetFd {
         let nfd = NetFd {
             pd: PollDesc::new(fd, stream),
             lent: AtomicBool::new(false),
@@ -109,7 +111,7 @@ impl NetFd {
             let fdfl = cvt(libc::fcntl(raw, libc::F_GETFD))?;
             cvt(libc::fcntl(raw, libc::F_SETFD, fdfl | libc::FD_CLOEXEC))?;
         }
-        Ok(NetFd::adopt(fd.into_raw_fd(), stream))
+        Ok(NetFd::adopt(fd, stream))
     }
 
     /// Gives up the fd, blocking again, to a caller that now owns it. The
@@ -189,7 +191,7 @@ impl NetFd {
     /// deadlines and its own close.
     pub(crate) fn try_clone(&self) -> io::Result<NetFd> {
         let stream = self.sotype()? == libc::SOCK_STREAM;
-        Ok(NetFd::adopt(self.dup()?.into_raw_fd(), stream))
+        Ok(NetFd::adopt(self.dup()?, stream))
     }
 
     /// The socket type (`SOCK_STREAM`, `SOCK_DGRAM`).
@@ -303,9 +305,9 @@ impl NetFd {
         })
     }
 
-    /// Accepts a connection: the new socket (non-blocking, close-on-exec)
-    /// and the peer's raw address. Connections aborted before we took them
-    /// are skipped, as Go does.
+    /// Accepts a connection: the new socket (non-blocking, close-on-exec,
+    /// of the listener's type) and the peer's raw address. Connections
+    /// aborted before we took them are skipped, as Go does.
     pub(crate) fn accept(&self) -> io::Result<(NetFd, libc::sockaddr_storage, libc::socklen_t)> {
         let (fd, addr, len) = self.pd.io(Dir::Read, |fd| {
             // SAFETY: a zeroed sockaddr_storage is a valid "no address".
@@ -323,12 +325,20 @@ impl NetFd {
                 };
                 match cvt(r) {
                     Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => continue,
-                    other => return other.map(|new| ((new, addr, len), false)),
+                    Err(e) => return Err(e),
+                    Ok(new) => {
+                        // Owned at once: whatever fails from here on closes
+                        // the connection, so its peer learns that it ended.
+                        // SAFETY: accept4 just returned `new`; nobody else
+                        // owns it.
+                        let new = unsafe { OwnedFd::from_raw_fd(new) };
+                        return Ok(((new, addr, len), false));
+                    }
                 }
             }
         })?;
-        let stream = self.sotype()? == libc::SOCK_STREAM;
-        Ok((NetFd::adopt(fd, stream), addr, len))
+        // An accepted socket has its listener's type.
+        Ok((NetFd::adopt(fd, self.pd.is_stream()), addr, len))
     }
 
     /// Connects to a raw address, parking until the connection is made, it
