@@ -55,6 +55,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use libc::c_int;
 
 use crate::chan::{self, Receiver, Sender, TrySendError};
+use crate::error::described;
 use crate::runtime::lock;
 use crate::runtime::netpoll::{Dir, PollDesc};
 
@@ -271,9 +272,9 @@ pub fn notify(signals: &[Signal]) -> io::Result<Receiver<Signal>> {
         if let Err(e) = st.install(sig) {
             st.receivers.pop();
             st.reset_unwanted();
-            return Err(io::Error::new(
-                e.kind(),
+            return Err(described(
                 format!("signal::notify: cannot handle {sig}: {e}"),
+                e,
             ));
         }
     }
