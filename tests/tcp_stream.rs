@@ -269,6 +269,38 @@ fn a_write_hitting_its_deadline_reports_how_much_it_wrote() {
     });
 }
 
+/// A `write_all` cut short, after part of its buffer went out, by a
+/// `close` elsewhere fails with the closed error itself (kind, text and
+/// `is_closed`); one cut short by a `shutdown` fails with the system's own
+/// error, `raw_os_error` and all, as std's `write_all` does.
+#[test]
+fn a_write_all_cut_short_keeps_the_error_identity() {
+    within(|| {
+        for round in 0..6 {
+            let (c, mut s) = pair();
+            let c = Arc::new(c);
+            let writer = {
+                let c = c.clone();
+                goro::go!(move || (&*c).write_all(&vec![0; 64 << 20]))
+            };
+            // Part of the buffer went out; the rest cannot fit in the
+            // socket buffers, so the writer is still at it.
+            s.read_exact(&mut [0; 1]).unwrap();
+            if round % 2 == 0 {
+                c.close().unwrap();
+                let e = writer.join().unwrap().unwrap_err();
+                assert_closed(&e);
+            } else {
+                c.shutdown(Shutdown::Write).unwrap();
+                let e = writer.join().unwrap().unwrap_err();
+                assert_eq!(e.kind(), io::ErrorKind::BrokenPipe, "{e}");
+                assert_eq!(e.raw_os_error(), Some(libc::EPIPE), "{e}");
+                assert!(!goro::net::is_closed(&e), "{e}");
+            }
+        }
+    });
+}
+
 #[test]
 fn std_timeouts_apply_to_each_call() {
     within(|| {

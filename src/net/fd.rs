@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use crate::error::described;
 use crate::runtime::netpoll::{Dir, PollDesc, closed_error};
 
 /// A socket owned by the runtime: non-blocking, close-on-exec, with its
@@ -231,8 +232,11 @@ impl NetFd {
         })
     }
 
-    /// Writes all of `buf`. On an error (a deadline, a close) after part of
-    /// it was written, the error says how much was.
+    /// Writes all of `buf`. An error is `write`'s, unchanged (as with
+    /// std's `write_all`: the same kind, `raw_os_error` and closed
+    /// marker), except that a deadline passing after part of `buf` was
+    /// written says how much was: the connection is still good, and a
+    /// caller may carry on from there.
     pub(crate) fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
         let total = buf.len();
         while !buf.is_empty() {
@@ -244,14 +248,18 @@ impl NetFd {
                     ));
                 }
                 Ok(n) => buf = &buf[n..],
-                Err(e) if total == buf.len() => return Err(e),
-                Err(e) => {
+                // A deadline's timeout, not the system's ETIMEDOUT (which
+                // ends the connection and has its own number).
+                Err(e)
+                    if e.kind() == io::ErrorKind::TimedOut
+                        && e.raw_os_error().is_none()
+                        && buf.len() < total =>
+                {
                     let written = total - buf.len();
-                    return Err(io::Error::new(
-                        e.kind(),
-                        format!("{e} (after writing {written} of {total} bytes)"),
-                    ));
+                    let text = format!("{e} (after writing {written} of {total} bytes)");
+                    return Err(described(text, e));
                 }
+                Err(e) => return Err(e),
             }
         }
         Ok(())

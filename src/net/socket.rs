@@ -178,8 +178,8 @@ impl Socket {
         self.fd.write(buf)
     }
 
-    /// Writes all of `buf`; on an error after part of it, the error says
-    /// how much was written. A write timeout applies to the whole call.
+    /// Writes all of `buf`; see `NetFd::write_all` for its errors. A write
+    /// timeout applies to the whole call.
     pub(crate) fn write_all(&self, buf: &[u8]) -> io::Result<()> {
         self.start(Dir::Write);
         self.fd.write_all(buf)
