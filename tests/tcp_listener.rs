@@ -337,3 +337,33 @@ fn close_racing_accept_never_leaks_the_connection() {
         assert_eq!(common::open_fds(), before, "fds leaked");
     });
 }
+
+#[test]
+fn nonblocking_accept_returns_would_block_instead_of_parking() {
+    within(|| {
+        let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+        ln.set_nonblocking(true).unwrap();
+        let e = ln.accept().unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        let c = TcpStream::connect(ln.local_addr().unwrap()).unwrap();
+        let (s, peer) = loop {
+            match ln.accept() {
+                Ok(accepted) => break accepted,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => goro::sleep(MS),
+                Err(e) => panic!("{e}"),
+            }
+        };
+        assert_eq!(peer, c.local_addr().unwrap());
+        // The accepted stream starts in the default mode: a read parks.
+        s.set_read_timeout(Some(20 * MS)).unwrap();
+        assert_timeout(&(&s).read(&mut [0; 4]).unwrap_err());
+        // A clone keeps the mode; std's listener does too.
+        let clone = ln.try_clone().unwrap();
+        assert_eq!(
+            clone.accept().unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        let back = ln.into_std().unwrap();
+        assert!(common::is_nonblocking(back.as_raw_fd()));
+    });
+}

@@ -601,3 +601,115 @@ fn close_racing_read_never_hangs_or_leaks() {
         assert_eq!(common::open_fds(), before, "fds leaked");
     });
 }
+
+#[test]
+fn peek_parks_like_read_and_leaves_the_data() {
+    within(|| {
+        let (mut c, s) = pair();
+        let s = Arc::new(s);
+        let peeker = {
+            let s = s.clone();
+            goro::go!(move || {
+                let mut b = [0; 64];
+                let n = s.peek(&mut b).unwrap();
+                b[..n].to_vec()
+            })
+        };
+        goro::sleep(20 * MS);
+        c.write_all(b"hello").unwrap();
+        assert_eq!(peeker.join().unwrap(), b"hello");
+        // The short peek did not prove the socket drained: the data is
+        // still there for a second peek and a read, which must not park.
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut b = [0; 3];
+        assert_eq!(s.peek(&mut b).unwrap(), 3);
+        assert_eq!(&b, b"hel");
+        let mut all = [0; 5];
+        (&*s).read_exact(&mut all).unwrap();
+        assert_eq!(&all, b"hello");
+        assert_eq!(s.peek(&mut []).unwrap(), 0);
+        // A read deadline applies to a peek, and end of file is `Ok(0)`.
+        s.set_read_deadline(Some(Instant::now() - MS)).unwrap();
+        assert_timeout(&s.peek(&mut [0; 8]).unwrap_err());
+        s.set_read_deadline(None).unwrap();
+        drop(c);
+        assert_eq!(s.peek(&mut [0; 8]).unwrap(), 0);
+        s.close().unwrap();
+        assert_closed(&s.peek(&mut [0; 8]).unwrap_err());
+    });
+}
+
+#[test]
+fn linger_is_off_by_default_and_zero_resets_on_close() {
+    within(|| {
+        let (c, mut s) = pair();
+        assert_eq!(c.linger().unwrap(), None);
+        c.set_linger(Some(Duration::from_millis(2500))).unwrap();
+        assert_eq!(c.linger().unwrap(), Some(Duration::from_secs(2)));
+        c.set_linger(Some(Duration::MAX)).unwrap();
+        let max = Duration::from_secs(libc::c_int::MAX as u64);
+        assert_eq!(c.linger().unwrap(), Some(max));
+        c.set_linger(None).unwrap();
+        assert_eq!(c.linger().unwrap(), None);
+        // A zero linger discards what is unsent and resets the connection.
+        c.set_linger(Some(Duration::ZERO)).unwrap();
+        assert_eq!(c.linger().unwrap(), Some(Duration::ZERO));
+        drop(c);
+        let e = s.read(&mut [0; 8]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionReset, "{e}");
+    });
+}
+
+#[test]
+fn nonblocking_mode_returns_would_block_instead_of_parking() {
+    within(|| {
+        let (mut c, s) = pair();
+        s.set_nonblocking(true).unwrap();
+        let would_block = |r: io::Result<usize>| {
+            let e = r.unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::WouldBlock, "{e}");
+        };
+        would_block((&s).read(&mut [0; 8]));
+        would_block(s.peek(&mut [0; 8]));
+        // A clone starts in the same mode.
+        let clone = s.try_clone().unwrap();
+        would_block((&clone).read(&mut [0; 8]));
+        drop(clone);
+        c.write_all(b"now").unwrap();
+        let mut b = [0; 8];
+        let n = loop {
+            match (&s).read(&mut b) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => goro::sleep(MS),
+                Err(e) => panic!("{e}"),
+            }
+        };
+        assert_eq!(&b[..n], b"now");
+        // Writes too: they fill the send buffer and then refuse, at once.
+        let chunk = vec![0; 1 << 16];
+        let mut refused = false;
+        for _ in 0..10_000 {
+            match (&s).write(&chunk) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    refused = true;
+                    break;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert!(refused, "the send buffer never filled");
+        // Back in the default mode, a read parks (here until its timeout).
+        s.set_nonblocking(false).unwrap();
+        s.set_read_timeout(Some(20 * MS)).unwrap();
+        assert_timeout(&(&s).read(&mut b).unwrap_err());
+        // std's stream keeps the mode; a closed one cannot change it.
+        s.set_nonblocking(true).unwrap();
+        let back = s.into_std().unwrap();
+        assert!(common::is_nonblocking(back.as_raw_fd()));
+        let (c2, _s2) = pair();
+        c2.close().unwrap();
+        assert_closed(&c2.set_nonblocking(true).unwrap_err());
+        drop(c);
+    });
+}

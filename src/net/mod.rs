@@ -81,6 +81,9 @@
 //! and setting one replaces the deadline of that direction (and the other
 //! way round).
 //!
+//! std's `set_nonblocking(true)` makes calls return `WouldBlock` at once
+//! instead of parking, as std's do; the default is to park.
+//!
 //! `close(&self)` is Go's `Close`: every coroutine blocked on the socket
 //! wakes with the closed error (distinct from a timeout and from end of
 //! file, `Ok(0)`), and so does every later call. The fd itself is closed
