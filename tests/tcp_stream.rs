@@ -244,9 +244,12 @@ fn a_write_hitting_its_deadline_reports_how_much_it_wrote() {
     within(|| {
         let (c, mut s) = pair();
         let total = 64 << 20;
+        // Filled before the deadline is set, so that filling it (slow on a
+        // loaded machine) cannot use up the time the writes have.
+        let data = vec![1; total];
         c.set_write_deadline(Some(Instant::now() + 200 * MS))
             .unwrap();
-        let e = (&c).write_all(&vec![1; total]).unwrap_err();
+        let e = (&c).write_all(&data).unwrap_err();
         assert_timeout(&e);
         let text = e.to_string();
         let written: usize = text
@@ -264,7 +267,7 @@ fn a_write_hitting_its_deadline_reports_how_much_it_wrote() {
         let (c, _s) = pair();
         c.set_write_deadline(Some(Instant::now() + 200 * MS))
             .unwrap();
-        let n = (&c).write(&vec![1; total]).unwrap();
+        let n = (&c).write(&data).unwrap();
         assert!(n > 0 && n < total);
     });
 }
