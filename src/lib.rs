@@ -31,6 +31,7 @@ mod block_on;
 pub mod chan;
 pub mod context;
 mod coroutine;
+mod error;
 pub mod fs;
 mod macros;
 pub mod net;

@@ -47,6 +47,7 @@
 use std::fmt;
 use std::io;
 use std::mem;
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::ptr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -54,6 +55,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use libc::c_int;
 
 use crate::chan::{self, Receiver, Sender, TrySendError};
+use crate::error::described;
 use crate::runtime::lock;
 use crate::runtime::netpoll::{Dir, PollDesc};
 
@@ -270,9 +272,9 @@ pub fn notify(signals: &[Signal]) -> io::Result<Receiver<Signal>> {
         if let Err(e) = st.install(sig) {
             st.receivers.pop();
             st.reset_unwanted();
-            return Err(io::Error::new(
-                e.kind(),
+            return Err(described(
                 format!("signal::notify: cannot handle {sig}: {e}"),
+                e,
             ));
         }
     }
@@ -302,20 +304,19 @@ impl State {
         if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } < 0 {
             return Err(io::Error::last_os_error());
         }
-        let pd = PollDesc::new(fds[0], false);
+        // SAFETY: pipe2 succeeded: both fds are open and ours alone.
+        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let pd = PollDesc::new(read, false);
         let spawned = crate::Builder::new()
             .name("goro-signal")
             .spawn(move || dispatch(pd));
         if let Err(e) = spawned {
-            // SAFETY: nothing else has seen `pd` or the write end: we own
-            // both, and no operation is in flight on `pd`.
-            unsafe {
-                pd.recycle();
-                libc::close(fds[1]);
-            }
+            // SAFETY: nothing else has seen `pd`: we own it, and no
+            // operation is in flight on it. `write` closes as it drops.
+            unsafe { pd.recycle() };
             return Err(e);
         }
-        PIPE_WRITE.store(fds[1], Ordering::Release);
+        PIPE_WRITE.store(write.into_raw_fd(), Ordering::Release);
         self.started = true;
         Ok(())
     }

@@ -284,3 +284,86 @@ fn is_closed_tells_a_local_close_from_other_errors() {
         assert!(!goro::net::is_closed(&other));
     });
 }
+
+/// `close` racing `accept`s that are busy taking connections, 200 rounds:
+/// every client's connection ends — accepted and dropped, or reset by the
+/// close while it waited in the backlog — and no fd is left open. A
+/// connection that the system accepted but that nobody then owned would
+/// stay open, its client waiting for an end that never comes (the read
+/// timeout, not end of file). The clients connect and close the listener
+/// from a plain thread, which runs alongside the acceptors whatever the
+/// worker count. In a child process, so that no other test opens fds
+/// meanwhile.
+#[test]
+fn close_racing_accept_never_leaks_the_connection() {
+    const NAME: &str = "close_racing_accept_never_leaks_the_connection";
+    const CLIENTS: usize = 16;
+    if !common::is_child(NAME) {
+        common::child(NAME, &[]);
+        return;
+    }
+    goro::run(|| {
+        // Warm up: the runtime's and the first socket's lazily made fds.
+        drop(TcpListener::bind("127.0.0.1:0").unwrap());
+        let before = common::open_fds();
+        for round in 0..200 {
+            let ln = Arc::new(TcpListener::bind("127.0.0.1:0").unwrap());
+            let addr = ln.local_addr().unwrap();
+            let acceptors: Vec<_> = (0..2)
+                .map(|_| {
+                    let ln = ln.clone();
+                    goro::go!(move || while ln.accept().is_ok() {})
+                })
+                .collect();
+            let clients = std::thread::spawn(move || {
+                let clients: Vec<_> = (0..CLIENTS)
+                    .map(|_| std::net::TcpStream::connect(addr).unwrap())
+                    .collect();
+                ln.close().unwrap();
+                clients
+            });
+            for a in acceptors {
+                a.join().unwrap();
+            }
+            for mut c in clients.join().unwrap() {
+                c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                match c.read(&mut [0; 1]) {
+                    Ok(0) => {}
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
+                    other => panic!("round {round}: a connection did not end: {other:?}"),
+                }
+            }
+        }
+        assert_eq!(common::open_fds(), before, "fds leaked");
+    });
+}
+
+#[test]
+fn nonblocking_accept_returns_would_block_instead_of_parking() {
+    within(|| {
+        let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+        ln.set_nonblocking(true).unwrap();
+        let e = ln.accept().unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        let c = TcpStream::connect(ln.local_addr().unwrap()).unwrap();
+        let (s, peer) = loop {
+            match ln.accept() {
+                Ok(accepted) => break accepted,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => goro::sleep(MS),
+                Err(e) => panic!("{e}"),
+            }
+        };
+        assert_eq!(peer, c.local_addr().unwrap());
+        // The accepted stream starts in the default mode: a read parks.
+        s.set_read_timeout(Some(20 * MS)).unwrap();
+        assert_timeout(&(&s).read(&mut [0; 4]).unwrap_err());
+        // A clone keeps the mode; std's listener does too.
+        let clone = ln.try_clone().unwrap();
+        assert_eq!(
+            clone.accept().unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        let back = ln.into_std().unwrap();
+        assert!(common::is_nonblocking(back.as_raw_fd()));
+    });
+}

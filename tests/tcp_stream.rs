@@ -244,9 +244,12 @@ fn a_write_hitting_its_deadline_reports_how_much_it_wrote() {
     within(|| {
         let (c, mut s) = pair();
         let total = 64 << 20;
+        // Filled before the deadline is set, so that filling it (slow on a
+        // loaded machine) cannot use up the time the writes have.
+        let data = vec![1; total];
         c.set_write_deadline(Some(Instant::now() + 200 * MS))
             .unwrap();
-        let e = (&c).write_all(&vec![1; total]).unwrap_err();
+        let e = (&c).write_all(&data).unwrap_err();
         assert_timeout(&e);
         let text = e.to_string();
         let written: usize = text
@@ -264,8 +267,40 @@ fn a_write_hitting_its_deadline_reports_how_much_it_wrote() {
         let (c, _s) = pair();
         c.set_write_deadline(Some(Instant::now() + 200 * MS))
             .unwrap();
-        let n = (&c).write(&vec![1; total]).unwrap();
+        let n = (&c).write(&data).unwrap();
         assert!(n > 0 && n < total);
+    });
+}
+
+/// A `write_all` cut short, after part of its buffer went out, by a
+/// `close` elsewhere fails with the closed error itself (kind, text and
+/// `is_closed`); one cut short by a `shutdown` fails with the system's own
+/// error, `raw_os_error` and all, as std's `write_all` does.
+#[test]
+fn a_write_all_cut_short_keeps_the_error_identity() {
+    within(|| {
+        for round in 0..6 {
+            let (c, mut s) = pair();
+            let c = Arc::new(c);
+            let writer = {
+                let c = c.clone();
+                goro::go!(move || (&*c).write_all(&vec![0; 64 << 20]))
+            };
+            // Part of the buffer went out; the rest cannot fit in the
+            // socket buffers, so the writer is still at it.
+            s.read_exact(&mut [0; 1]).unwrap();
+            if round % 2 == 0 {
+                c.close().unwrap();
+                let e = writer.join().unwrap().unwrap_err();
+                assert_closed(&e);
+            } else {
+                c.shutdown(Shutdown::Write).unwrap();
+                let e = writer.join().unwrap().unwrap_err();
+                assert_eq!(e.kind(), io::ErrorKind::BrokenPipe, "{e}");
+                assert_eq!(e.raw_os_error(), Some(libc::EPIPE), "{e}");
+                assert!(!goro::net::is_closed(&e), "{e}");
+            }
+        }
     });
 }
 
@@ -567,5 +602,117 @@ fn close_racing_read_never_hangs_or_leaks() {
         }
         drop(ln);
         assert_eq!(common::open_fds(), before, "fds leaked");
+    });
+}
+
+#[test]
+fn peek_parks_like_read_and_leaves_the_data() {
+    within(|| {
+        let (mut c, s) = pair();
+        let s = Arc::new(s);
+        let peeker = {
+            let s = s.clone();
+            goro::go!(move || {
+                let mut b = [0; 64];
+                let n = s.peek(&mut b).unwrap();
+                b[..n].to_vec()
+            })
+        };
+        goro::sleep(20 * MS);
+        c.write_all(b"hello").unwrap();
+        assert_eq!(peeker.join().unwrap(), b"hello");
+        // The short peek did not prove the socket drained: the data is
+        // still there for a second peek and a read, which must not park.
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut b = [0; 3];
+        assert_eq!(s.peek(&mut b).unwrap(), 3);
+        assert_eq!(&b, b"hel");
+        let mut all = [0; 5];
+        (&*s).read_exact(&mut all).unwrap();
+        assert_eq!(&all, b"hello");
+        assert_eq!(s.peek(&mut []).unwrap(), 0);
+        // A read deadline applies to a peek, and end of file is `Ok(0)`.
+        s.set_read_deadline(Some(Instant::now() - MS)).unwrap();
+        assert_timeout(&s.peek(&mut [0; 8]).unwrap_err());
+        s.set_read_deadline(None).unwrap();
+        drop(c);
+        assert_eq!(s.peek(&mut [0; 8]).unwrap(), 0);
+        s.close().unwrap();
+        assert_closed(&s.peek(&mut [0; 8]).unwrap_err());
+    });
+}
+
+#[test]
+fn linger_is_off_by_default_and_zero_resets_on_close() {
+    within(|| {
+        let (c, mut s) = pair();
+        assert_eq!(c.linger().unwrap(), None);
+        c.set_linger(Some(Duration::from_millis(2500))).unwrap();
+        assert_eq!(c.linger().unwrap(), Some(Duration::from_secs(2)));
+        c.set_linger(Some(Duration::MAX)).unwrap();
+        let max = Duration::from_secs(libc::c_int::MAX as u64);
+        assert_eq!(c.linger().unwrap(), Some(max));
+        c.set_linger(None).unwrap();
+        assert_eq!(c.linger().unwrap(), None);
+        // A zero linger discards what is unsent and resets the connection.
+        c.set_linger(Some(Duration::ZERO)).unwrap();
+        assert_eq!(c.linger().unwrap(), Some(Duration::ZERO));
+        drop(c);
+        let e = s.read(&mut [0; 8]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionReset, "{e}");
+    });
+}
+
+#[test]
+fn nonblocking_mode_returns_would_block_instead_of_parking() {
+    within(|| {
+        let (mut c, s) = pair();
+        s.set_nonblocking(true).unwrap();
+        let would_block = |r: io::Result<usize>| {
+            let e = r.unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::WouldBlock, "{e}");
+        };
+        would_block((&s).read(&mut [0; 8]));
+        would_block(s.peek(&mut [0; 8]));
+        // A clone starts in the same mode.
+        let clone = s.try_clone().unwrap();
+        would_block((&clone).read(&mut [0; 8]));
+        drop(clone);
+        c.write_all(b"now").unwrap();
+        let mut b = [0; 8];
+        let n = loop {
+            match (&s).read(&mut b) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => goro::sleep(MS),
+                Err(e) => panic!("{e}"),
+            }
+        };
+        assert_eq!(&b[..n], b"now");
+        // Writes too: they fill the send buffer and then refuse, at once.
+        let chunk = vec![0; 1 << 16];
+        let mut refused = false;
+        for _ in 0..10_000 {
+            match (&s).write(&chunk) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    refused = true;
+                    break;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert!(refused, "the send buffer never filled");
+        // Back in the default mode, a read parks (here until its timeout).
+        s.set_nonblocking(false).unwrap();
+        s.set_read_timeout(Some(20 * MS)).unwrap();
+        assert_timeout(&(&s).read(&mut b).unwrap_err());
+        // std's stream keeps the mode; a closed one cannot change it.
+        s.set_nonblocking(true).unwrap();
+        let back = s.into_std().unwrap();
+        assert!(common::is_nonblocking(back.as_raw_fd()));
+        let (c2, _s2) = pair();
+        c2.close().unwrap();
+        assert_closed(&c2.set_nonblocking(true).unwrap_err());
+        drop(c);
     });
 }

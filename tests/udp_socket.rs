@@ -194,3 +194,65 @@ fn plain_threads_send_and_receive() {
         t.join().unwrap();
     });
 }
+
+#[test]
+fn peek_and_peek_from_park_and_leave_the_datagram() {
+    within(|| {
+        let (a, b) = (Arc::new(bound()), bound());
+        let a_addr = a.local_addr().unwrap();
+        let peeker = {
+            let a = a.clone();
+            goro::go!(move || {
+                let mut buf = [0; 16];
+                let (n, from) = a.peek_from(&mut buf).unwrap();
+                (buf[..n].to_vec(), from)
+            })
+        };
+        goro::sleep(20 * MS);
+        b.send_to(b"first", a_addr).unwrap();
+        let b_addr = b.local_addr().unwrap();
+        assert_eq!(peeker.join().unwrap(), (b"first".to_vec(), b_addr));
+        // Still there: peeked again, then received.
+        let mut buf = [0; 16];
+        assert_eq!(a.peek_from(&mut buf).unwrap(), (5, b_addr));
+        assert_eq!(a.recv_from(&mut buf).unwrap(), (5, b_addr));
+        // Connected: `peek`, then `recv`, see the same datagram.
+        a.connect(b_addr).unwrap();
+        b.send_to(b"second", a_addr).unwrap();
+        assert_eq!(a.peek(&mut buf).unwrap(), 6);
+        assert_eq!(&buf[..6], b"second");
+        assert_eq!(recv(&a), b"second");
+        // A read deadline applies, and so does close.
+        a.set_read_deadline(Some(Instant::now() - MS)).unwrap();
+        assert_timeout(&a.peek(&mut buf).unwrap_err());
+        a.close().unwrap();
+        assert_closed(&a.peek_from(&mut buf).unwrap_err());
+    });
+}
+
+#[test]
+fn nonblocking_mode_returns_would_block_instead_of_parking() {
+    within(|| {
+        let (a, b) = (bound(), bound());
+        a.set_nonblocking(true).unwrap();
+        let mut buf = [0; 16];
+        for r in [
+            a.recv_from(&mut buf).map(|(n, _)| n),
+            a.peek_from(&mut buf).map(|(n, _)| n),
+        ] {
+            assert_eq!(r.unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        }
+        b.send_to(b"x", a.local_addr().unwrap()).unwrap();
+        let n = loop {
+            match a.recv_from(&mut buf) {
+                Ok((n, _)) => break n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => goro::sleep(MS),
+                Err(e) => panic!("{e}"),
+            }
+        };
+        assert_eq!(&buf[..n], b"x");
+        a.set_nonblocking(false).unwrap();
+        a.set_read_timeout(Some(20 * MS)).unwrap();
+        assert_timeout(&a.recv_from(&mut buf).unwrap_err());
+    });
+}

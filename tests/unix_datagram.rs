@@ -138,3 +138,30 @@ fn conversions_and_plain_threads() {
         assert!(!common::is_nonblocking(back.as_raw_fd()));
     });
 }
+
+#[test]
+fn peek_and_peek_from_leave_the_datagram() {
+    within(|| {
+        let (a, b) = UnixDatagram::pair().unwrap();
+        let b = Arc::new(b);
+        let peeker = {
+            let b = b.clone();
+            goro::go!(move || {
+                let mut buf = [0; 16];
+                let n = b.peek(&mut buf).unwrap();
+                buf[..n].to_vec()
+            })
+        };
+        goro::sleep(20 * MS);
+        a.send(b"dgram").unwrap();
+        assert_eq!(peeker.join().unwrap(), b"dgram");
+        let mut buf = [0; 16];
+        let (n, from) = b.peek_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"dgram");
+        assert!(from.is_unnamed());
+        assert_eq!(b.recv(&mut buf).unwrap(), 5);
+        b.set_nonblocking(true).unwrap();
+        let e = b.peek(&mut buf).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+    });
+}

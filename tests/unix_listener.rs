@@ -163,3 +163,21 @@ fn a_plain_thread_accepts() {
         std::fs::remove_file(&path).unwrap();
     });
 }
+
+#[test]
+fn nonblocking_accept_returns_would_block_instead_of_parking() {
+    within(|| {
+        let name = common::abstract_name("listener-nonblocking");
+        let addr = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let ln = UnixListener::bind_addr(&addr).unwrap();
+        ln.set_nonblocking(true).unwrap();
+        let e = ln.accept().unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        // A Unix connection waits in the backlog as soon as it is made.
+        let _c = UnixStream::connect_addr(&addr).unwrap();
+        let (s, _) = ln.accept().unwrap();
+        // The accepted stream starts in the default mode: a read parks.
+        s.set_read_timeout(Some(20 * MS)).unwrap();
+        assert_timeout(&(&s).read(&mut [0; 4]).unwrap_err());
+    });
+}

@@ -174,3 +174,44 @@ fn plain_threads_read_and_write() {
         t.join().unwrap();
     });
 }
+
+#[test]
+fn peek_parks_like_read_and_leaves_the_data() {
+    within(|| {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        let b = Arc::new(b);
+        let peeker = {
+            let b = b.clone();
+            goro::go!(move || {
+                let mut buf = [0; 16];
+                let n = b.peek(&mut buf).unwrap();
+                buf[..n].to_vec()
+            })
+        };
+        goro::sleep(20 * MS);
+        a.write_all(b"unix").unwrap();
+        assert_eq!(peeker.join().unwrap(), b"unix");
+        b.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut got = [0; 4];
+        (&*b).read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"unix");
+        drop(a);
+        assert_eq!(b.peek(&mut [0; 4]).unwrap(), 0);
+    });
+}
+
+#[test]
+fn nonblocking_mode_returns_would_block_instead_of_parking() {
+    within(|| {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        for r in [(&b).read(&mut [0; 4]), b.peek(&mut [0; 4])] {
+            assert_eq!(r.unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        }
+        // A Unix socket's data is there as soon as the write returns.
+        a.write_all(b"now").unwrap();
+        let mut got = [0; 3];
+        (&b).read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"now");
+    });
+}

@@ -2,36 +2,15 @@
 //! connection refused`. The `ErrorKind` is the underlying error's, and the
 //! underlying error (with its `raw_os_error`) is the `source()`.
 
-use std::error::Error;
 use std::fmt;
 use std::io;
 
-/// An error with the operation, network and address it happened on.
-#[derive(Debug)]
-struct OpError {
-    /// The whole message: `context: cause`.
-    text: String,
-    /// The error being described.
-    source: io::Error,
-}
-
-impl fmt::Display for OpError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
-impl Error for OpError {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        Some(&self.source)
-    }
-}
+use crate::error::described;
 
 /// `err` with its context (`dial tcp 127.0.0.1:1`, `lookup example.com`)
-/// in front, keeping its kind.
+/// in front, keeping its kind, and itself as the `source()`.
 pub(crate) fn op_error(context: fmt::Arguments<'_>, err: io::Error) -> io::Error {
-    let text = format!("{context}: {}", cause(&err));
-    io::Error::new(err.kind(), OpError { text, source: err })
+    described(format!("{context}: {}", cause(&err)), err)
 }
 
 /// An `InvalidInput` error with `msg`.
@@ -59,6 +38,7 @@ fn cause(err: &io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::error::Error;
 
     #[test]
     fn os_errors_read_as_go_prints_them() {
@@ -71,6 +51,16 @@ mod tests {
         let source = e.get_ref().and_then(Error::source).unwrap();
         let os = source.downcast_ref::<io::Error>().unwrap();
         assert_eq!(os.raw_os_error(), Some(libc::ECONNREFUSED));
+    }
+
+    #[test]
+    fn a_closed_error_stays_closed() {
+        let e = op_error(
+            format_args!("connect udp 127.0.0.1:1"),
+            crate::runtime::netpoll::closed_error(),
+        );
+        assert_eq!(e.kind(), io::ErrorKind::NotConnected);
+        assert!(crate::net::is_closed(&e), "{e}");
     }
 
     #[test]

@@ -3,11 +3,12 @@
 
 use std::io;
 use std::mem;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use crate::error::described;
 use crate::runtime::netpoll::{Dir, PollDesc, closed_error};
 
 /// A socket owned by the runtime: non-blocking, close-on-exec, with its
@@ -19,6 +20,10 @@ pub(crate) struct NetFd {
     /// drop (a `BorrowedFd` must stay valid for its lifetime), and `close`
     /// shuts the socket down instead of closing it.
     lent: AtomicBool,
+    /// std's non-blocking mode: each operation makes its system call once
+    /// and returns `WouldBlock` rather than park. The fd itself is
+    /// non-blocking either way.
+    nonblocking: AtomicBool,
 }
 
 /// An unconnected socket that `as_fd` lends for a socket already closed,
@@ -81,14 +86,17 @@ impl NetFd {
                 protocol,
             )
         })?;
+        // SAFETY: `fd` was just created and is owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         Ok(NetFd::adopt(fd, ty == libc::SOCK_STREAM))
     }
 
-    /// Takes ownership of an open fd that is already non-blocking.
-    fn adopt(fd: RawFd, stream: bool) -> NetFd {
+    /// Takes ownership of a socket that is already non-blocking.
+    fn adopt(fd: OwnedFd, stream: bool) -> NetFd {
         let nfd = NetFd {
             pd: PollDesc::new(fd, stream),
             lent: AtomicBool::new(false),
+            nonblocking: AtomicBool::new(false),
         };
         if !have_closed_standin() && nfd.pd.lend().is_some() {
             // Out of fds for the stand-in: lend the fd from birth instead,
@@ -109,22 +117,26 @@ impl NetFd {
             let fdfl = cvt(libc::fcntl(raw, libc::F_GETFD))?;
             cvt(libc::fcntl(raw, libc::F_SETFD, fdfl | libc::FD_CLOEXEC))?;
         }
-        Ok(NetFd::adopt(fd.into_raw_fd(), stream))
+        Ok(NetFd::adopt(fd, stream))
     }
 
-    /// Gives up the fd, blocking again, to a caller that now owns it. The
-    /// closed error if `close` already closed it.
+    /// Gives up the fd to a caller that now owns it: blocking again,
+    /// unless in non-blocking mode. The closed error if `close` already
+    /// closed it.
     pub(crate) fn into_owned(self) -> io::Result<OwnedFd> {
+        let nonblocking = self.nonblocking.load(Ordering::Relaxed);
         let raw = self.into_raw();
         if raw < 0 {
             return Err(closed_error());
         }
         // SAFETY: `into_raw` gave us sole ownership of the open fd `raw`.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // SAFETY: fcntl on an fd we own, with integer arguments only.
-        unsafe {
-            let fl = cvt(libc::fcntl(raw, libc::F_GETFL))?;
-            cvt(libc::fcntl(raw, libc::F_SETFL, fl & !libc::O_NONBLOCK))?;
+        if !nonblocking {
+            // SAFETY: fcntl on an fd we own, with integer arguments only.
+            unsafe {
+                let fl = cvt(libc::fcntl(raw, libc::F_GETFL))?;
+                cvt(libc::fcntl(raw, libc::F_SETFL, fl & !libc::O_NONBLOCK))?;
+            }
         }
         Ok(fd)
     }
@@ -189,7 +201,37 @@ impl NetFd {
     /// deadlines and its own close.
     pub(crate) fn try_clone(&self) -> io::Result<NetFd> {
         let stream = self.sotype()? == libc::SOCK_STREAM;
-        Ok(NetFd::adopt(self.dup()?.into_raw_fd(), stream))
+        Ok(NetFd::adopt(self.dup()?, stream))
+    }
+
+    /// Sets std's non-blocking mode (see `NetFd::nonblocking`).
+    pub(crate) fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        if self.is_closed() {
+            return Err(closed_error());
+        }
+        self.nonblocking.store(on, Ordering::Relaxed);
+        Ok(())
+    }
+
+    pub(crate) fn is_nonblocking(&self) -> bool {
+        self.nonblocking.load(Ordering::Relaxed)
+    }
+
+    /// Runs `op` on the fd in direction `dir` (see `PollDesc::io`), parking
+    /// while it would block; in non-blocking mode, once, `WouldBlock` and
+    /// all.
+    fn io<T>(&self, dir: Dir, mut op: impl FnMut(RawFd) -> io::Result<(T, bool)>) -> io::Result<T> {
+        if !self.is_nonblocking() {
+            return self.pd.io(dir, op);
+        }
+        self.with_fd(|fd| {
+            loop {
+                match op(fd) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    r => return r.map(|(v, _)| v),
+                }
+            }
+        })
     }
 
     /// The socket type (`SOCK_STREAM`, `SOCK_DGRAM`).
@@ -197,19 +239,21 @@ impl NetFd {
         self.getsockopt(libc::SOL_SOCKET, libc::SO_TYPE)
     }
 
-    /// Reads into `buf`, parking while nothing is there. A zero-length
-    /// `buf` returns `Ok(0)` at once.
-    pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+    /// Reads into `buf` (`recv` with `flags`), parking while nothing is
+    /// there. A zero-length `buf` returns `Ok(0)` at once.
+    pub(crate) fn recv(&self, buf: &mut [u8], flags: libc::c_int) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
         }
-        self.pd.io(Dir::Read, |fd| {
+        let peek = flags & libc::MSG_PEEK != 0;
+        self.io(Dir::Read, |fd| {
             // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
-            let n = cvt_size(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) })?;
+            let n = cvt_size(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags) })?;
             // A short, non-empty read of a stream socket means the receive
             // queue was drained. Not so at end of file: no event follows it,
-            // so the next read must make the system call.
-            Ok((n, n > 0 && n < buf.len()))
+            // so the next read must make the system call; nor after a peek,
+            // which left the data there.
+            Ok((n, !peek && n > 0 && n < buf.len()))
         })
     }
 
@@ -220,7 +264,7 @@ impl NetFd {
         if buf.is_empty() {
             return Ok(0);
         }
-        self.pd.io(Dir::Write, |fd| {
+        self.io(Dir::Write, |fd| {
             // SAFETY: `buf` is valid for reads of `buf.len()` bytes.
             let n = cvt_size(unsafe {
                 libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL)
@@ -229,8 +273,11 @@ impl NetFd {
         })
     }
 
-    /// Writes all of `buf`. On an error (a deadline, a close) after part of
-    /// it was written, the error says how much was.
+    /// Writes all of `buf`. An error is `write`'s, unchanged (as with
+    /// std's `write_all`: the same kind, `raw_os_error` and closed
+    /// marker), except that a deadline passing after part of `buf` was
+    /// written says how much was: the connection is still good, and a
+    /// caller may carry on from there.
     pub(crate) fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
         let total = buf.len();
         while !buf.is_empty() {
@@ -242,25 +289,30 @@ impl NetFd {
                     ));
                 }
                 Ok(n) => buf = &buf[n..],
-                Err(e) if total == buf.len() => return Err(e),
-                Err(e) => {
+                // A deadline's timeout, not the system's ETIMEDOUT (which
+                // ends the connection and has its own number).
+                Err(e)
+                    if e.kind() == io::ErrorKind::TimedOut
+                        && e.raw_os_error().is_none()
+                        && buf.len() < total =>
+                {
                     let written = total - buf.len();
-                    return Err(io::Error::new(
-                        e.kind(),
-                        format!("{e} (after writing {written} of {total} bytes)"),
-                    ));
+                    let text = format!("{e} (after writing {written} of {total} bytes)");
+                    return Err(described(text, e));
                 }
+                Err(e) => return Err(e),
             }
         }
         Ok(())
     }
 
-    /// `recvfrom`: a datagram and its sender's raw address.
+    /// `recvfrom` with `flags`: a datagram and its sender's raw address.
     pub(crate) fn recv_from(
         &self,
         buf: &mut [u8],
+        flags: libc::c_int,
     ) -> io::Result<(usize, libc::sockaddr_storage, libc::socklen_t)> {
-        self.pd.io(Dir::Read, |fd| {
+        self.io(Dir::Read, |fd| {
             // SAFETY: a zeroed sockaddr_storage is a valid "no address".
             let mut addr: libc::sockaddr_storage = unsafe { mem::zeroed() };
             let mut len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
@@ -270,7 +322,7 @@ impl NetFd {
                     fd,
                     buf.as_mut_ptr().cast(),
                     buf.len(),
-                    0,
+                    flags,
                     (&raw mut addr).cast(),
                     &mut len,
                 )
@@ -286,7 +338,7 @@ impl NetFd {
         addr: *const libc::sockaddr,
         len: libc::socklen_t,
     ) -> io::Result<usize> {
-        self.pd.io(Dir::Write, |fd| {
+        self.io(Dir::Write, |fd| {
             // SAFETY: `buf` is valid for reads; `addr` points to `len` valid
             // bytes for the duration of the call (caller's contract).
             let n = cvt_size(unsafe {
@@ -303,11 +355,11 @@ impl NetFd {
         })
     }
 
-    /// Accepts a connection: the new socket (non-blocking, close-on-exec)
-    /// and the peer's raw address. Connections aborted before we took them
-    /// are skipped, as Go does.
+    /// Accepts a connection: the new socket (non-blocking, close-on-exec,
+    /// of the listener's type) and the peer's raw address. Connections
+    /// aborted before we took them are skipped, as Go does.
     pub(crate) fn accept(&self) -> io::Result<(NetFd, libc::sockaddr_storage, libc::socklen_t)> {
-        let (fd, addr, len) = self.pd.io(Dir::Read, |fd| {
+        let (fd, addr, len) = self.io(Dir::Read, |fd| {
             // SAFETY: a zeroed sockaddr_storage is a valid "no address".
             let mut addr: libc::sockaddr_storage = unsafe { mem::zeroed() };
             let mut len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
@@ -323,12 +375,20 @@ impl NetFd {
                 };
                 match cvt(r) {
                     Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => continue,
-                    other => return other.map(|new| ((new, addr, len), false)),
+                    Err(e) => return Err(e),
+                    Ok(new) => {
+                        // Owned at once: whatever fails from here on closes
+                        // the connection, so its peer learns that it ended.
+                        // SAFETY: accept4 just returned `new`; nobody else
+                        // owns it.
+                        let new = unsafe { OwnedFd::from_raw_fd(new) };
+                        return Ok(((new, addr, len), false));
+                    }
                 }
             }
         })?;
-        let stream = self.sotype()? == libc::SOCK_STREAM;
-        Ok((NetFd::adopt(fd, stream), addr, len))
+        // An accepted socket has its listener's type.
+        Ok((NetFd::adopt(fd, self.pd.is_stream()), addr, len))
     }
 
     /// Connects to a raw address, parking until the connection is made, it
@@ -405,31 +465,31 @@ impl NetFd {
         self.with_fd(|fd| cvt(unsafe { libc::shutdown(fd, how) }).map(drop))
     }
 
-    /// `getsockopt` of an integer option.
-    pub(crate) fn getsockopt(
+    /// `getsockopt`.
+    pub(crate) fn getsockopt<T: OptionValue>(
         &self,
         level: libc::c_int,
         name: libc::c_int,
-    ) -> io::Result<libc::c_int> {
+    ) -> io::Result<T> {
         self.with_fd(|fd| sockopt(fd, level, name))
     }
 
-    /// `setsockopt` of an integer option.
-    pub(crate) fn setsockopt(
+    /// `setsockopt`.
+    pub(crate) fn setsockopt<T: OptionValue>(
         &self,
         level: libc::c_int,
         name: libc::c_int,
-        value: libc::c_int,
+        value: T,
     ) -> io::Result<()> {
         self.with_fd(|fd| {
-            // SAFETY: passes a live c_int of the size given.
+            // SAFETY: passes a live `T` of the size given.
             cvt(unsafe {
                 libc::setsockopt(
                     fd,
                     level,
                     name,
                     (&raw const value).cast(),
-                    mem::size_of::<libc::c_int>() as libc::socklen_t,
+                    mem::size_of::<T>() as libc::socklen_t,
                 )
             })
             .map(drop)
@@ -437,10 +497,25 @@ impl NetFd {
     }
 }
 
-fn sockopt(fd: RawFd, level: libc::c_int, name: libc::c_int) -> io::Result<libc::c_int> {
-    let mut v: libc::c_int = 0;
-    let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `v` and `len` are valid for the size given.
+/// The type of a socket option's value: a plain C value.
+///
+/// # Safety
+/// Every bit pattern, all zeros included, must be a valid value, since the
+/// kernel writes what it likes into one.
+pub(crate) unsafe trait OptionValue: Copy {}
+
+// SAFETY: an integer is valid for every bit pattern.
+unsafe impl OptionValue for libc::c_int {}
+
+// SAFETY: two integers.
+unsafe impl OptionValue for libc::linger {}
+
+fn sockopt<T: OptionValue>(fd: RawFd, level: libc::c_int, name: libc::c_int) -> io::Result<T> {
+    // SAFETY: all zeros is a valid `T` (`OptionValue`'s contract).
+    let mut v: T = unsafe { mem::zeroed() };
+    let mut len = mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: `v` and `len` are valid for the size given, and any bytes the
+    // kernel writes make a valid `T`.
     cvt(unsafe { libc::getsockopt(fd, level, name, (&raw mut v).cast(), &mut len) })?;
     Ok(v)
 }
@@ -498,7 +573,7 @@ mod tests {
                 let (conn, _, _) = ln.accept().unwrap();
                 let mut buf = [0u8; 64];
                 loop {
-                    let n = conn.read(&mut buf).unwrap();
+                    let n = conn.recv(&mut buf, 0).unwrap();
                     if n == 0 {
                         return;
                     }
@@ -511,7 +586,7 @@ mod tests {
                 c.write_all(&[i; 5]).unwrap();
                 let mut got = 0;
                 while got < 5 {
-                    got += c.read(&mut buf[got..]).unwrap();
+                    got += c.recv(&mut buf[got..], 0).unwrap();
                 }
                 assert_eq!(buf, [i; 5]);
             }
@@ -529,12 +604,12 @@ mod tests {
             let c = connect(&addr).unwrap();
             let (s, _, _) = ln.accept().unwrap();
             s.set_deadline(Dir::Read, Some(Instant::now()));
-            let e = s.read(&mut [0u8; 8]).unwrap_err();
+            let e = s.recv(&mut [0u8; 8], 0).unwrap_err();
             assert_eq!(e.kind(), io::ErrorKind::TimedOut);
             s.set_deadline(Dir::Read, None);
             let s = std::sync::Arc::new(s);
             let s2 = s.clone();
-            let reader = crate::spawn(move || s2.read(&mut [0u8; 8]));
+            let reader = crate::spawn(move || s2.recv(&mut [0u8; 8], 0));
             crate::sleep(Duration::from_millis(20));
             s.close().unwrap();
             let e = reader.join().unwrap().unwrap_err();

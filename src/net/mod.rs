@@ -81,6 +81,9 @@
 //! and setting one replaces the deadline of that direction (and the other
 //! way round).
 //!
+//! std's `set_nonblocking(true)` makes calls return `WouldBlock` at once
+//! instead of parking, as std's do; the default is to park.
+//!
 //! `close(&self)` is Go's `Close`: every coroutine blocked on the socket
 //! wakes with the closed error (distinct from a timeout and from end of
 //! file, `Ok(0)`), and so does every later call. The fd itself is closed
@@ -95,6 +98,10 @@
 //! their `ErrorKind` (`ConnectionRefused`, `AddrInUse`...) and say, as in
 //! Go, what failed where: `dial tcp 127.0.0.1:1: connection refused`. The
 //! system's error itself, with its `raw_os_error`, is the `source()`.
+//! Reads, writes and `write_all` return the system's error as it is, as
+//! std does (a `write_all` that hits its deadline adds how much it wrote).
+//! Whatever goro adds, an error keeps its kind, and a closed socket's error
+//! stays one for `is_closed`.
 //!
 //! # Conversions
 //!
@@ -138,7 +145,10 @@ use error::{invalid_input, op_error};
 /// Whether `err` says its socket was closed locally (`close`, or a drop
 /// elsewhere): Go's `errors.Is(err, net.ErrClosed)`. Such an error has kind
 /// `NotConnected` and reads "use of closed network connection"; this tells
-/// it apart from a peer that is not connected.
+/// it apart from a peer that is not connected. It looks for the marker
+/// type inside the error, never at the text, through whatever context goro
+/// or the caller wrapped around it (`io::Error::new(kind, err)`, or an
+/// error whose `source()` leads to it).
 pub fn is_closed(err: &io::Error) -> bool {
     let mut e: Option<&(dyn std::error::Error + 'static)> = err.get_ref().map(|e| e as _);
     while let Some(cur) = e {
@@ -346,7 +356,8 @@ macro_rules! deadline_methods {
 
         /// Sets the write deadline (Go's `SetWriteDeadline`), as
         /// `set_read_deadline` for writes. A `write` that times out after
-        /// sending part of its buffer returns the part it sent.
+        /// sending part of its buffer returns the part it sent; a
+        /// `write_all`'s `TimedOut` error then says how much it sent.
         pub fn set_write_deadline(
             &self,
             deadline: Option<::std::time::Instant>,

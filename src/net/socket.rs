@@ -97,9 +97,11 @@ impl Socket {
         self.fd.as_fd()
     }
 
-    /// An independent handle to the same socket, with the same timeouts.
+    /// An independent handle to the same socket, with the same timeouts
+    /// and mode.
     pub(crate) fn try_clone(&self) -> io::Result<Socket> {
         let clone = Socket::new(self.fd.try_clone()?);
+        clone.fd.set_nonblocking(self.fd.is_nonblocking())?;
         for (from, to) in [
             (&self.read_timeout, &clone.read_timeout),
             (&self.write_timeout, &clone.write_timeout),
@@ -170,7 +172,14 @@ impl Socket {
 
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.start(Dir::Read);
-        self.fd.read(buf)
+        self.fd.recv(buf, 0)
+    }
+
+    /// Reads without taking (`MSG_PEEK`): the next `read` returns the same
+    /// bytes. Parks, and times out, as `read`.
+    pub(crate) fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.start(Dir::Read);
+        self.fd.recv(buf, libc::MSG_PEEK)
     }
 
     pub(crate) fn write(&self, buf: &[u8]) -> io::Result<usize> {
@@ -178,8 +187,8 @@ impl Socket {
         self.fd.write(buf)
     }
 
-    /// Writes all of `buf`; on an error after part of it, the error says
-    /// how much was written. A write timeout applies to the whole call.
+    /// Writes all of `buf`; see `NetFd::write_all` for its errors. A write
+    /// timeout applies to the whole call.
     pub(crate) fn write_all(&self, buf: &[u8]) -> io::Result<()> {
         self.start(Dir::Write);
         self.fd.write_all(buf)
@@ -187,8 +196,17 @@ impl Socket {
 
     /// Receives a datagram and its sender's address.
     pub(crate) fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, RawAddr)> {
+        self.recv_from_with(buf, 0)
+    }
+
+    /// As `recv_from`, leaving the datagram to be received (`MSG_PEEK`).
+    pub(crate) fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, RawAddr)> {
+        self.recv_from_with(buf, libc::MSG_PEEK)
+    }
+
+    fn recv_from_with(&self, buf: &mut [u8], flags: libc::c_int) -> io::Result<(usize, RawAddr)> {
         self.start(Dir::Read);
-        let (n, storage, len) = self.fd.recv_from(buf)?;
+        let (n, storage, len) = self.fd.recv_from(buf, flags)?;
         Ok((n, RawAddr::from_parts(storage, len)))
     }
 
@@ -246,6 +264,12 @@ impl Socket {
         Ok(())
     }
 
+    /// Sets std's non-blocking mode: operations return `WouldBlock` rather
+    /// than wait.
+    pub(crate) fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        self.fd.set_nonblocking(on)
+    }
+
     pub(crate) fn timeout(&self, dir: Dir) -> Option<Duration> {
         match self.timeout_cell(dir).load(Ordering::Relaxed) {
             0 => None,
@@ -288,6 +312,24 @@ impl Socket {
 
     pub(crate) fn ttl(&self) -> io::Result<u32> {
         Ok(self.option(libc::IPPROTO_IP, libc::IP_TTL)? as u32)
+    }
+
+    /// Sets `SO_LINGER`: `None` turns it off; a time is rounded down to
+    /// whole seconds (at most `c_int::MAX`), as the kernel counts them.
+    pub(crate) fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        let value = libc::linger {
+            l_onoff: linger.is_some().into(),
+            l_linger: linger.map_or(0, |d| {
+                libc::c_int::try_from(d.as_secs()).unwrap_or(libc::c_int::MAX)
+            }),
+        };
+        self.fd.setsockopt(libc::SOL_SOCKET, libc::SO_LINGER, value)
+    }
+
+    /// `SO_LINGER`: `None` if off.
+    pub(crate) fn linger(&self) -> io::Result<Option<Duration>> {
+        let value: libc::linger = self.fd.getsockopt(libc::SOL_SOCKET, libc::SO_LINGER)?;
+        Ok((value.l_onoff != 0).then(|| Duration::from_secs(value.l_linger.max(0) as u64)))
     }
 
     /// The pending socket error (`SO_ERROR`), clearing it.

@@ -98,6 +98,34 @@ impl TcpStream {
         Ok(TcpStream::accepted(sock))
     }
 
+    /// Reads into `buf` without taking the data (`MSG_PEEK`, std's
+    /// `peek`): the next `peek` or `read` returns it again. Parks, times
+    /// out and ends (`Ok(0)` at end of file) as `read` does; an empty
+    /// `buf` returns `Ok(0)` at once.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use goro::net::{TcpListener, TcpStream};
+    ///
+    /// goro::run(|| -> std::io::Result<()> {
+    ///     let ln = TcpListener::bind("127.0.0.1:0")?;
+    ///     let mut client = TcpStream::connect(ln.local_addr()?)?;
+    ///     let (mut server, _) = ln.accept()?;
+    ///     client.write_all(b"GET /")?;
+    ///     let mut first = [0; 3];
+    ///     server.peek(&mut first)?;
+    ///     assert_eq!(&first, b"GET");
+    ///     let mut all = [0; 5];
+    ///     server.read_exact(&mut all)?;
+    ///     assert_eq!(&all, b"GET /");
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// ```
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock.peek(buf)
+    }
+
     /// The peer's address (Go's `RemoteAddr`).
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.sock.peer_addr()?.to_ip()
@@ -136,6 +164,23 @@ impl TcpStream {
         Ok(self.sock.option(libc::IPPROTO_TCP, libc::TCP_NODELAY)? != 0)
     }
 
+    /// Sets `SO_LINGER` (std's `set_linger`, Go's `SetLinger`), which says
+    /// what closing does with data not yet sent. `None`, the default: the
+    /// close returns at once and the system sends the data in the
+    /// background. `Some(Duration::ZERO)`: the close discards it and resets
+    /// the connection. `Some(t)`: on Linux, the close that ends the
+    /// connection waits up to `t` (in whole seconds) for the data to go,
+    /// holding the worker or thread that closes the fd (as Go warns for
+    /// `SetLinger`), so keep `t` short or leave it off.
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        self.sock.set_linger(linger)
+    }
+
+    /// `SO_LINGER`: `None` if off, else the time in whole seconds.
+    pub fn linger(&self) -> io::Result<Option<Duration>> {
+        self.sock.linger()
+    }
+
     /// Sets `IP_TTL`.
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
         self.sock.set_ttl(ttl)
@@ -158,6 +203,19 @@ impl TcpStream {
         Ok(TcpStream {
             sock: self.sock.try_clone()?,
         })
+    }
+
+    /// Moves the stream into or out of std's non-blocking mode: reads,
+    /// peeks and writes then make their system call once and fail with
+    /// `WouldBlock` rather than park (so deadlines and timeouts have
+    /// nothing left to bound). Off by default: calls park the coroutine.
+    /// `try_clone` copies the mode, and `into_std` keeps the fd
+    /// non-blocking in it.
+    ///
+    /// # Errors
+    /// The closed error once `close` has run.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.sock.set_nonblocking(nonblocking)
     }
 
     super::deadline_methods!();

@@ -120,6 +120,19 @@ impl UdpSocket {
         Ok((n, raw.to_ip()?))
     }
 
+    /// As `recv_from`, but leaves the datagram to be received again
+    /// (`MSG_PEEK`, std's `peek_from`).
+    pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let (n, raw) = self.sock.peek_from(buf)?;
+        Ok((n, raw.to_ip()?))
+    }
+
+    /// As `recv`, but leaves the datagram to be received again
+    /// (`MSG_PEEK`, std's `peek`).
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock.peek(buf)
+    }
+
     /// Sends `buf` as one datagram to the connected peer (an empty `buf`
     /// sends an empty datagram).
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
@@ -147,6 +160,19 @@ impl UdpSocket {
     /// Dropping closes too.
     pub fn close(&self) -> io::Result<()> {
         self.sock.close()
+    }
+
+    /// Moves the socket into or out of std's non-blocking mode: receives,
+    /// peeks and sends then make their system call once and fail with
+    /// `WouldBlock` rather than park (so deadlines and timeouts have
+    /// nothing left to bound). Off by default: calls park the coroutine.
+    /// `try_clone` copies the mode, and `into_std` keeps the fd
+    /// non-blocking in it.
+    ///
+    /// # Errors
+    /// The closed error once `close` has run.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.sock.set_nonblocking(nonblocking)
     }
 
     super::deadline_methods!();

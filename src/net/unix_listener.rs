@@ -105,6 +105,19 @@ impl UnixListener {
         self.sock.set_deadline(&[Dir::Read], deadline)
     }
 
+    /// Moves the listener into or out of std's non-blocking mode: `accept`
+    /// then makes its system call once and fails with `WouldBlock` rather
+    /// than park (so the deadline has nothing left to bound). Off by
+    /// default: `accept` parks the coroutine. Accepted connections start
+    /// in the default mode. `try_clone` copies the mode, and `into_std`
+    /// keeps the fd non-blocking in it.
+    ///
+    /// # Errors
+    /// The closed error once `close` has run.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.sock.set_nonblocking(nonblocking)
+    }
+
     /// Another handle to the same listening socket (a duplicated fd).
     pub fn try_clone(&self) -> io::Result<UnixListener> {
         Ok(UnixListener {

@@ -80,6 +80,13 @@ impl UnixStream {
         Ok((UnixStream { sock: a }, UnixStream { sock: b }))
     }
 
+    /// Reads into `buf` without taking the data (`MSG_PEEK`, std's
+    /// `peek`): the next `peek` or `read` returns it again. Parks, times
+    /// out and ends as `read` does; an empty `buf` returns `Ok(0)` at once.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock.peek(buf)
+    }
+
     /// The peer's address.
     pub fn peer_addr(&self) -> io::Result<UnixSocketAddr> {
         self.sock.peer_addr()?.to_unix()
@@ -106,6 +113,19 @@ impl UnixStream {
         Ok(UnixStream {
             sock: self.sock.try_clone()?,
         })
+    }
+
+    /// Moves the stream into or out of std's non-blocking mode: reads,
+    /// peeks and writes then make their system call once and fail with
+    /// `WouldBlock` rather than park (so deadlines and timeouts have
+    /// nothing left to bound). Off by default: calls park the coroutine.
+    /// `try_clone` copies the mode, and `into_std` keeps the fd
+    /// non-blocking in it.
+    ///
+    /// # Errors
+    /// The closed error once `close` has run.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.sock.set_nonblocking(nonblocking)
     }
 
     super::deadline_methods!();

@@ -61,6 +61,8 @@ use std::time::Duration;
 
 use crossbeam_deque::{Injector, Worker as Deque};
 
+use crate::error::described;
+
 pub(crate) use clock::now_nanos;
 pub use dump::{CoroutineInfo, CoroutineState, Dump, WaitingOn, dump};
 use idle::IdleSet;
@@ -366,13 +368,10 @@ impl Builder {
             thread::start(format!("goro-worker-{i}"), move || {
                 worker::worker_main(rt, i, d)
             })
-            .map_err(|e| {
-                io::Error::new(e.kind(), format!("cannot start worker thread {i}: {e}"))
-            })?;
+            .map_err(|e| described(format!("cannot start worker thread {i}: {e}"), e))?;
         }
-        sysmon::start(rt).map_err(|e| {
-            io::Error::new(e.kind(), format!("cannot start the monitor thread: {e}"))
-        })?;
+        sysmon::start(rt)
+            .map_err(|e| described(format!("cannot start the monitor thread: {e}"), e))?;
         // Only now may work arrive: it comes through RUNTIME.
         let _ = RUNTIME.set(rt);
         Ok(rt)

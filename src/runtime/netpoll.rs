@@ -26,7 +26,7 @@
 //! socket that reused the fd number.
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
@@ -173,9 +173,9 @@ pub(crate) static IO_WAITERS: AtomicUsize = AtomicUsize::new(0);
 static FREE: SpinLock<Vec<&'static PollDesc>> = SpinLock::new(Vec::new());
 
 impl PollDesc {
-    /// A descriptor for `fd`, which must be open and non-blocking; the
-    /// descriptor closes it. `stream`: see `PollDesc::stream`.
-    pub(crate) fn new(fd: RawFd, stream: bool) -> &'static PollDesc {
+    /// A descriptor owning `fd`, which must be non-blocking; the descriptor
+    /// closes it. `stream`: see `PollDesc::stream`.
+    pub(crate) fn new(fd: OwnedFd, stream: bool) -> &'static PollDesc {
         let pd = FREE.lock().pop().unwrap_or_else(|| {
             Box::leak(Box::new(PollDesc {
                 generation: AtomicU16::new(0),
@@ -189,7 +189,7 @@ impl PollDesc {
                 write: Side::new(),
             }))
         });
-        pd.fd.store(fd, Ordering::Release);
+        pd.fd.store(fd.into_raw_fd(), Ordering::Release);
         pd.stream.store(stream, Ordering::Relaxed);
         pd.hung_up.store(false, Ordering::Relaxed);
         pd
@@ -198,6 +198,11 @@ impl PollDesc {
     /// The fd (-1 once closed).
     pub(crate) fn fd(&self) -> RawFd {
         self.fd.load(Ordering::Acquire)
+    }
+
+    /// Whether the fd is a stream socket (see `PollDesc::stream`).
+    pub(crate) fn is_stream(&self) -> bool {
+        self.stream.load(Ordering::Relaxed)
     }
 
     fn side(&self, dir: Dir) -> &Side {

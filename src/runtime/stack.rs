@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use super::lock;
+use crate::error::described;
 
 /// Default usable bytes of a coroutine's stack (Go starts at 8 KiB and grows;
 /// goro cannot grow stacks, so it reserves generously and pays only for
@@ -227,9 +228,9 @@ fn map_slab(stride: usize) -> io::Result<(usize, usize)> {
     };
     if p == libc::MAP_FAILED {
         let e = io::Error::last_os_error();
-        return Err(io::Error::new(
-            e.kind(),
+        return Err(described(
             format!("cannot reserve {} MiB for coroutine stacks: {e}", len >> 20),
+            e,
         ));
     }
     // Transparent huge pages would turn one touched page per stack into 2 MiB
@@ -272,10 +273,7 @@ fn guard_error(e: io::Error) -> io::Error {
     } else {
         ""
     };
-    io::Error::new(
-        e.kind(),
-        format!("cannot install a stack guard page: {e}{hint}"),
-    )
+    described(format!("cannot install a stack guard page: {e}{hint}"), e)
 }
 
 /// Whether guard pages are page-table markers (true) or mprotect mappings.

@@ -190,7 +190,7 @@ pub fn abstract_name(tag: &str) -> String {
 }
 
 /// Asserts that `e` is the closed error: `NotConnected`, "use of closed
-/// network connection".
+/// network connection", and `goro::net::is_closed`.
 #[track_caller]
 pub fn assert_closed(e: &std::io::Error) {
     assert_eq!(e.kind(), std::io::ErrorKind::NotConnected, "{e}");
@@ -198,6 +198,7 @@ pub fn assert_closed(e: &std::io::Error) {
         e.to_string().contains("use of closed network connection"),
         "{e}"
     );
+    assert!(goro::net::is_closed(e), "{e}");
 }
 
 /// Asserts that `e` is a timeout.
