@@ -4,7 +4,9 @@
 //! selects cannot deadlock), poll the arms in a random order and complete
 //! the first one ready (so among ready arms each is chosen uniformly); if
 //! none is ready and there is no `default`, link one node per arm, all
-//! pointing at one `Blocker`, unlock, and park once. The first completer to
+//! pointing at one `Blocker`, unlock, and park once. Nodes are linked in
+//! that same random order, so that when several arms wait on one channel,
+//! the one a later peer finds first is also uniform. The first completer to
 //! claim the blocker wins; on waking, the selecting coroutine relocks the
 //! channels and unlinks its other nodes, so losing arms neither consume nor
 //! send a value.
@@ -339,10 +341,12 @@ pub fn select(arms: &mut [&mut dyn Arm], mode: Mode) -> bool {
     }
 
     let blocker = Blocker::new(false);
-    for (case, arm) in arms.iter_mut().enumerate() {
+    // Linked in poll order, not arm order: a completer takes the first node
+    // of its queue, so among arms on one channel, the one linked first wins.
+    for &case in &poll {
         // SAFETY: every channel is locked; `blocker` outlives the links, as
         // every node is unlinked below before it goes out of scope.
-        unsafe { arm.link(&blocker, case) };
+        unsafe { arms[case].link(&blocker, case) };
     }
     // SAFETY: locked above.
     unsafe { unlock_all(arms, &order) };
@@ -378,9 +382,10 @@ pub fn select(arms: &mut [&mut dyn Arm], mode: Mode) -> bool {
 ///
 /// Channel and value expressions are evaluated once, in order, before
 /// anything else. If several arms are ready, one is chosen uniformly at
-/// random; the others neither receive nor send. With neither `default` nor
-/// `timeout`, the select waits until an arm completes; a select with no arm
-/// at all waits forever.
+/// random; the others neither receive nor send. So is the arm that a later
+/// peer completes when several arms wait on the same channel. With neither
+/// `default` nor `timeout`, the select waits until an arm completes; a
+/// select with no arm at all waits forever.
 ///
 /// ```
 /// use goro::chan::chan;
