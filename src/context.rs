@@ -15,6 +15,8 @@
 //! - `without_cancel` derives a child that keeps the values but is never
 //!   done.
 //!
+//! `after_func` runs a function in a new coroutine once a context is done.
+//!
 //! ```
 //! use goro::context::{self, Context, ContextError};
 //! use std::time::Duration;
@@ -43,14 +45,16 @@
 //! weakly, in the parent's `children` table, so that a child dropped
 //! without being cancelled frees itself; its `Drop` then removes its entry.
 //! A child cancelled on its own removes its entry too, so short-lived
-//! children of a long-lived parent do not pile up in it.
+//! children of a long-lived parent do not pile up in it. A node with
+//! functions from `after_func` waiting also holds itself, until it is done
+//! or they are stopped, since they must run even if nobody else holds it.
 //!
 //! Being done is a channel that is closed, never sent on: every receive
 //! from a closed channel, in any number of coroutines and `select!`s, sees
 //! it at once. Cancelling sets the error and cause under the node's lock,
-//! takes its children, releases the lock, closes the channel and cancels
-//! the children with the same error and cause, iteratively (no recursion,
-//! however deep the tree). No
+//! takes its children and waiting functions, releases the lock, closes the
+//! channel, spawns the functions and cancels the children with the same
+//! error and cause, iteratively (no recursion, however deep the tree). No
 //! two node locks are held together, except a parent's over its new
 //! child's while registering it, which nobody else can yet reach.
 //!
@@ -163,6 +167,16 @@ pub struct CancelCauseFunc {
     node: Weak<Node>,
 }
 
+/// A function `after_func` registered on a context (Go's `stop` function
+/// returned by `context.AfterFunc`). Dropping it does not stop the call.
+pub struct AfterFunc {
+    /// The context's node. While the function waits, the node holds itself,
+    /// so this upgrades; once it fails, the function was spawned.
+    node: Weak<Node>,
+    /// The function's key in the node's `after_funcs`.
+    id: u64,
+}
+
 /// One value attached by `with_value`.
 struct Value<V: ?Sized> {
     /// The values of the context it was attached to.
@@ -203,9 +217,15 @@ struct State {
     children: HashMap<u64, Weak<Node>>,
     /// Whether this node is in its parent's `children`.
     registered: bool,
+    /// Functions to spawn when the context is done (`after_func`), by id:
+    /// not yet spawned or stopped. Empty once `err` is set.
+    after_funcs: HashMap<u64, Box<dyn FnOnce() + Send>>,
+    /// This node itself, exactly while `after_funcs` is not empty: they
+    /// must run when it is done, even if nothing else holds it.
+    keep_alive: Option<Arc<Node>>,
 }
 
-/// Node ids; 0 is background's.
+/// Node and function ids; 0 is background's.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Context {
@@ -367,6 +387,36 @@ impl CancelCauseFunc {
 impl fmt::Debug for CancelCauseFunc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CancelCauseFunc").finish_non_exhaustive()
+    }
+}
+
+impl AfterFunc {
+    /// Unregisters the function: true if this stopped it from running,
+    /// false if it was already spawned (the context is done) or stopped.
+    pub fn stop(&self) -> bool {
+        let Some(node) = self.node.upgrade() else {
+            return false;
+        };
+        let (f, keep_alive) = {
+            let mut st = node.state.lock();
+            let f = st.after_funcs.remove(&self.id);
+            let keep_alive = if st.after_funcs.is_empty() {
+                st.keep_alive.take()
+            } else {
+                None
+            };
+            (f, keep_alive)
+        };
+        // Dropped unlocked: their captures may be contexts of this tree,
+        // whose drops lock nodes.
+        drop(keep_alive);
+        f.is_some()
+    }
+}
+
+impl fmt::Debug for AfterFunc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AfterFunc").finish_non_exhaustive()
     }
 }
 
@@ -555,6 +605,45 @@ pub fn without_cancel(parent: &Context) -> Context {
     }
 }
 
+/// Runs `f` in a new coroutine once `ctx` is done, or at once (in a new
+/// coroutine) if it is done already (Go's `context.AfterFunc`). Each call
+/// registers its own function. `AfterFunc::stop` unregisters it; until it
+/// runs or is stopped, it keeps the context alive. On a context that is
+/// never done (background, `without_cancel`), `f` never runs.
+///
+/// ```
+/// use goro::context::{self, Context};
+///
+/// goro::run(|| {
+///     let (ctx, cancel) = context::with_cancel(&Context::background());
+///     let (tx, rx) = goro::chan::chan(1);
+///     let _after = context::after_func(&ctx, move || tx.send("cleaned up").unwrap());
+///     let stopped = context::after_func(&ctx, || unreachable!("stopped"));
+///     assert!(stopped.stop(), "stopped before it ran");
+///     cancel.cancel();
+///     assert_eq!(rx.recv(), Ok("cleaned up"));
+/// });
+/// ```
+pub fn after_func<F>(ctx: &Context, f: F) -> AfterFunc
+where
+    F: FnOnce() + Send + 'static,
+{
+    let node = &ctx.node;
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let mut st = node.state.lock();
+    if st.err.is_some() {
+        drop(st);
+        crate::spawn(f);
+    } else {
+        st.after_funcs.insert(id, Box::new(f));
+        st.keep_alive.get_or_insert_with(|| node.clone());
+    }
+    AfterFunc {
+        node: Arc::downgrade(node),
+        id,
+    }
+}
+
 /// A child of `parent` done at `deadline` with `cause`, or a plain child if
 /// the parent's deadline comes first.
 fn deadline_child(
@@ -665,15 +754,16 @@ fn cancel(node: &Arc<Node>, err: ContextError, cause: Option<Cause>) {
     }
 }
 
-/// Sets `node`'s error and cause and closes its channel, unless it is done.
-/// Returns whether it was registered with its parent (it no longer is, as
-/// far as it knows) and its children, alive, no longer registered with it.
+/// Sets `node`'s error and cause, closes its channel and spawns its
+/// `after_func`s, unless it is done. Returns whether it was registered with
+/// its parent (it no longer is, as far as it knows) and its children,
+/// alive, no longer registered with it.
 fn mark_done(
     node: &Node,
     err: ContextError,
     cause: &Option<Cause>,
 ) -> Option<(bool, Vec<Arc<Node>>)> {
-    let (registered, children) = {
+    let (registered, children, funcs, keep_alive) = {
         let mut st = node.state.lock();
         if st.err.is_some() {
             return None;
@@ -683,9 +773,16 @@ fn mark_done(
         (
             std::mem::replace(&mut st.registered, false),
             std::mem::take(&mut st.children),
+            std::mem::take(&mut st.after_funcs),
+            st.keep_alive.take(),
         )
     };
     node.done_tx.close();
+    for f in funcs.into_values() {
+        crate::spawn(f);
+    }
+    // The caller holds the node too: this drop does not free it.
+    drop(keep_alive);
     Some((
         registered,
         children.into_values().filter_map(|w| w.upgrade()).collect(),
@@ -750,6 +847,27 @@ mod tests {
         let node = Arc::downgrade(&ctx.node);
         drop(ctx);
         assert!(node.upgrade().is_none());
+    }
+
+    #[test]
+    fn after_funcs_keep_their_context_only_while_they_wait() {
+        let (ctx, _cancel) = with_cancel(&Context::background());
+        let first = after_func(&ctx, || {});
+        let second = after_func(&ctx, || {});
+        let node = Arc::downgrade(&ctx.node);
+        drop(ctx);
+        assert!(node.upgrade().is_some(), "kept while they wait");
+        assert!(first.stop());
+        assert!(node.upgrade().is_some(), "one still waits");
+        assert!(second.stop());
+        assert!(node.upgrade().is_none(), "freed once none waits");
+
+        let (ctx, cancel) = with_cancel(&Context::background());
+        let _after = after_func(&ctx, || {});
+        let node = Arc::downgrade(&ctx.node);
+        drop(ctx);
+        cancel.cancel();
+        assert!(node.upgrade().is_none(), "freed once spawned");
     }
 
     #[test]

@@ -357,6 +357,101 @@ fn err_on_a_descendant_expires_the_context_that_set_the_deadline() {
 }
 
 #[test]
+fn after_func_runs_in_a_new_coroutine_once_done() {
+    goro::run(|| {
+        let me = goro::current().unwrap().id();
+        let (ctx, cancel) = context::with_cancel_cause(&Context::background());
+        let (tx, rx) = goro::chan::chan(2);
+        let seen = ctx.clone();
+        let tx2 = tx.clone();
+        let _first = context::after_func(&ctx, move || {
+            let id = goro::current().map(|c| c.id());
+            tx.send((id, cause_of(&seen))).unwrap();
+        });
+        let _second = context::after_func(&ctx, move || tx2.send((None, None)).unwrap());
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "not before done");
+        cancel.cancel(Why("stop"));
+        let mut got: Vec<_> = (0..2)
+            .map(|_| rx.recv_timeout(EVENTUALLY).unwrap())
+            .collect();
+        got.sort_by_key(|(id, _)| id.is_some());
+        assert_eq!(got[0], (None, None), "each registered function runs");
+        let (id, cause) = got[1];
+        assert!(id.is_some_and(|id| id != me), "in a new coroutine");
+        assert_eq!(cause, Some(Ok("stop")), "after the context is done");
+        // Both ran once and are gone, with their senders.
+        assert!(rx.recv_timeout(EVENTUALLY).is_err());
+    });
+}
+
+#[test]
+fn after_func_stopped_never_runs() {
+    let (ctx, cancel) = context::with_cancel(&Context::background());
+    let (tx, rx) = goro::chan::chan::<()>(1);
+    let after = context::after_func(&ctx, move || tx.send(()).unwrap());
+    assert!(after.stop(), "stopped before it ran");
+    assert!(!after.stop(), "a second stop stops nothing");
+    // Stopping dropped the function, and with it the only sender.
+    assert!(rx.recv().is_err());
+    cancel.cancel();
+    assert!(!after.stop());
+}
+
+#[test]
+fn after_func_stop_reports_false_once_it_started() {
+    goro::run(|| {
+        let (ctx, _cancel) = context::with_timeout(&Context::background(), 10 * MS);
+        let (tx, rx) = goro::chan::chan(1);
+        let after = context::after_func(&ctx, move || tx.send(()).unwrap());
+        rx.recv_timeout(EVENTUALLY).unwrap();
+        assert!(!after.stop());
+    });
+}
+
+#[test]
+fn after_func_on_a_done_context_runs_at_once() {
+    let (ctx, cancel) = context::with_cancel(&Context::background());
+    cancel.cancel();
+    let (tx, rx) = goro::chan::chan(1);
+    let after = context::after_func(&ctx, move || tx.send(()).unwrap());
+    assert_eq!(rx.recv_timeout(EVENTUALLY), Ok(()));
+    assert!(!after.stop());
+}
+
+#[test]
+fn after_func_keeps_its_context_until_it_runs() {
+    goro::run(|| {
+        // Only the registration holds each context now.
+        let (ctx, cancel) = context::with_cancel(&Context::background());
+        let (tx, rx) = goro::chan::chan(2);
+        let tx2 = tx.clone();
+        context::after_func(&ctx, move || tx.send("cancelled").unwrap());
+        drop(ctx);
+        let (timed, _t) = context::with_timeout(&Context::background(), 10 * MS);
+        context::after_func(&timed, move || tx2.send("expired").unwrap());
+        drop(timed);
+        cancel.cancel();
+        let mut got: Vec<_> = (0..2)
+            .map(|_| rx.recv_timeout(EVENTUALLY).unwrap())
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, ["cancelled", "expired"]);
+    });
+}
+
+#[test]
+fn after_func_on_a_context_never_done_never_runs() {
+    let (ctx, cancel) = context::with_cancel(&Context::background());
+    let detached = context::without_cancel(&ctx);
+    let (tx, rx) = goro::chan::chan::<()>(1);
+    let after = context::after_func(&detached, move || tx.send(()).unwrap());
+    cancel.cancel();
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    assert!(after.stop(), "it was still waiting");
+    assert!(rx.recv().is_err(), "and is gone");
+}
+
+#[test]
 fn without_cancel_keeps_values_but_never_ends() {
     let root = context::with_value(&Context::background(), RequestId(7));
     let (ctx, cancel) = context::with_timeout(&root, Duration::from_secs(3600));
