@@ -1,11 +1,21 @@
-//! Cancellation and deadlines across coroutines (Go's `context`).
+//! Cancellation, deadlines and request-scoped values across coroutines
+//! (Go's `context`).
 //!
 //! A `Context` says when the work it is handed to should stop: when someone
-//! cancels it, when its deadline passes, or when its parent is done.
-//! Contexts form a tree rooted at `Context::background()`, which is never
-//! done; `with_cancel`, `with_timeout` and `with_deadline` derive a child
-//! and return it with the `CancelFunc` that cancels it (and only it, and
-//! its descendants).
+//! cancels it, when its deadline passes, or when its parent is done; and
+//! it carries values for that work (a request id, a user). Contexts form a
+//! tree rooted at `Context::background()`, which is never done. From a
+//! parent:
+//! - `with_cancel`, `with_timeout` and `with_deadline` derive a child and
+//!   return it with the `CancelFunc` that cancels it (and only it, and its
+//!   descendants); `with_cancel_cause`, `with_timeout_cause` and
+//!   `with_deadline_cause` also say why, which `Context::cause` reports;
+//! - `with_value` derives a child carrying a value, found by type with
+//!   `Context::value`;
+//! - `without_cancel` derives a child that keeps the values but is never
+//!   done.
+//!
+//! `after_func` runs a function in a new coroutine once a context is done.
 //!
 //! ```
 //! use goro::context::{self, Context, ContextError};
@@ -26,27 +36,36 @@
 //!
 //! # Design
 //!
-//! Each context is a node behind an `Arc`; clones share it. A node holds its
-//! parent strongly (the chain up must outlive it) and is held by its parent
-//! only weakly, in the parent's `children` table, so that a child dropped
+//! A context is two chains: a node for cancellation, and a list of values.
+//! `with_value` and `without_cancel` make no node: the first shares its
+//! parent's, the second background's, which is never done.
+//!
+//! Each node is behind an `Arc`; clones share it. A node holds its parent
+//! strongly (the chain up must outlive it) and is held by its parent only
+//! weakly, in the parent's `children` table, so that a child dropped
 //! without being cancelled frees itself; its `Drop` then removes its entry.
 //! A child cancelled on its own removes its entry too, so short-lived
-//! children of a long-lived parent do not pile up in it.
+//! children of a long-lived parent do not pile up in it. A node with
+//! functions from `after_func` waiting also holds itself, until it is done
+//! or they are stopped, since they must run even if nobody else holds it.
 //!
 //! Being done is a channel that is closed, never sent on: every receive
 //! from a closed channel, in any number of coroutines and `select!`s, sees
-//! it at once. Cancelling sets the error under the node's lock, takes its
-//! children, releases the lock, closes the channel and cancels the children
-//! with the same error, iteratively (no recursion, however deep the tree).
-//! No two node locks are held together, except a parent's over its new
+//! it at once. Cancelling sets the error and cause under the node's lock,
+//! takes its children and waiting functions, releases the lock, closes the
+//! channel, spawns the functions and cancels the children with the same
+//! error and cause, iteratively (no recursion, however deep the tree). No
+//! two node locks are held together, except a parent's over its new
 //! child's while registering it, which nobody else can yet reach.
 //!
 //! A deadline is a timer (`runtime::timer::call_at`) holding the node
 //! weakly, so a dropped context is not kept alive by its deadline.
 //! Because timers fire between coroutines, a coroutine computing without
 //! blocking delays its worker's timers; `err` and `is_done` therefore also
-//! compare the deadline with the clock themselves.
+//! compare the deadline with the clock themselves, and if it has passed,
+//! cancel the node that set it, as its timer would.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::error::Error;
 use std::fmt;
@@ -95,8 +114,11 @@ impl fmt::Display for ContextError {
 
 impl Error for ContextError {}
 
-/// Carries cancellation and a deadline to the work it is passed to (Go's
-/// `context.Context`). Cloning is cheap and shares the context.
+/// Why a context is done, in the words of whoever ended it.
+type Cause = Arc<dyn Error + Send + Sync>;
+
+/// Carries cancellation, a deadline and values to the work it is passed to
+/// (Go's `context.Context`). Cloning is cheap and shares the context.
 ///
 /// Work that honours a context checks `err()` between steps, or waits on
 /// `done()` alongside its own channels:
@@ -120,8 +142,12 @@ impl Error for ContextError {}
 /// ```
 #[derive(Clone)]
 pub struct Context {
-    /// Shared by the clones of this context.
+    /// Cancellation: shared by the clones of this context, and by the
+    /// contexts `with_value` derived from it; background's for
+    /// `without_cancel`.
     node: Arc<Node>,
+    /// The values of this context and its ancestors, nearest first.
+    values: Option<Arc<Value<dyn Any + Send + Sync>>>,
 }
 
 /// Cancels the context it came with, and that context's descendants (Go's
@@ -134,14 +160,43 @@ pub struct CancelFunc {
     node: Weak<Node>,
 }
 
+/// As `CancelFunc`, with a cause (Go's `context.CancelCauseFunc`).
+#[derive(Clone)]
+pub struct CancelCauseFunc {
+    /// As `CancelFunc::node`.
+    node: Weak<Node>,
+}
+
+/// A function `after_func` registered on a context (Go's `stop` function
+/// returned by `context.AfterFunc`). Dropping it does not stop the call.
+pub struct AfterFunc {
+    /// The context's node. While the function waits, the node holds itself,
+    /// so this upgrades; once it fails, the function was spawned.
+    node: Weak<Node>,
+    /// The function's key in the node's `after_funcs`.
+    id: u64,
+}
+
+/// One value attached by `with_value`.
+struct Value<V: ?Sized> {
+    /// The values of the context it was attached to.
+    parent: Option<Arc<Value<dyn Any + Send + Sync>>>,
+    /// Found by its type.
+    value: V,
+}
+
 struct Node {
     /// The context this one derives from; `None` only for background. Held
     /// strongly: cancellation flows down through it.
     parent: Option<Arc<Node>>,
     /// Unique: this node's key in its parent's `children`.
     id: u64,
-    /// The earliest deadline of this node and its ancestors.
+    /// The earliest deadline of this node and its ancestors. The node set it
+    /// itself (and has its timer) iff it differs from its parent's.
     deadline: Option<Instant>,
+    /// The cause to cancel with when this node's own deadline passes, if
+    /// given (`with_deadline_cause`); `None` otherwise.
+    deadline_cause: Option<Cause>,
     /// Closed when the context is cancelled. Background's is never closed.
     done_tx: Sender<()>,
     /// The receiving end of `done_tx`'s channel, lent out by `done`.
@@ -154,24 +209,34 @@ struct State {
     /// Why the context is done; `None` until it is. Set once, never
     /// cleared, and set before `done_tx` is closed.
     err: Option<ContextError>,
+    /// The cause given with the cancellation, or inherited from the parent
+    /// it came from; set with `err`, `None` if none was given.
+    cause: Option<Cause>,
     /// Descendants to cancel with this node, by id: derived contexts not
     /// yet cancelled or dropped. Empty once `err` is set.
     children: HashMap<u64, Weak<Node>>,
     /// Whether this node is in its parent's `children`.
     registered: bool,
-    /// The timer that cancels this node at its deadline, while it may still
+    /// Functions to spawn when the context is done (`after_func`), by id:
+    /// not yet spawned or stopped. Empty once `err` is set.
+    after_funcs: HashMap<u64, Box<dyn FnOnce() + Send>>,
+    /// This node itself, exactly while `after_funcs` is not empty: they
+    /// must run when it is done, even if nothing else holds it.
+    keep_alive: Option<Arc<Node>>,
+    /// The timer that expires this node at its deadline, while it may still
     /// fire; cancelled once the node is done or dropped, so that a context
     /// cancelled early (a request that finished) frees its heap entry at
     /// once instead of at the deadline.
     deadline_timer: Option<CallbackTimer>,
 }
 
-/// Node ids; 0 is background's.
+/// Node and function ids; 0 is background's.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Context {
-    /// The root of every context tree: never cancelled, no deadline (Go's
-    /// `context.Background()`). Its `done` channel never closes.
+    /// The root of every context tree: never cancelled, no deadline, no
+    /// values (Go's `context.Background()`). Its `done` channel never
+    /// closes.
     pub fn background() -> Context {
         static BACKGROUND: OnceLock<Context> = OnceLock::new();
         BACKGROUND
@@ -182,10 +247,12 @@ impl Context {
                         parent: None,
                         id: 0,
                         deadline: None,
+                        deadline_cause: None,
                         done_tx,
                         done_rx,
                         state: SpinLock::new(State::default()),
                     }),
+                    values: None,
                 }
             })
             .clone()
@@ -206,7 +273,7 @@ impl Context {
     pub fn err(&self) -> Option<ContextError> {
         let err = self.node.state.lock().err;
         if err.is_none() && self.node.deadline.is_some_and(|d| Instant::now() >= d) {
-            cancel(&self.node, ContextError::DeadlineExceeded);
+            expire(&self.node);
             return self.node.state.lock().err;
         }
         err
@@ -217,10 +284,61 @@ impl Context {
         self.err().is_some()
     }
 
+    /// Why the context is done, in more detail than `err` (Go's
+    /// `context.Cause`): the cause given to `CancelCauseFunc::cancel` or
+    /// `with_deadline_cause`, by this context or by the ancestor whose
+    /// cancellation reached it; otherwise the `ContextError` that `err`
+    /// gives. `None` while the context is not done.
+    ///
+    /// ```
+    /// use goro::context::{self, Context, ContextError};
+    ///
+    /// #[derive(Debug)]
+    /// struct Shutdown;
+    /// impl std::fmt::Display for Shutdown {
+    ///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    ///         f.write_str("server shutting down")
+    ///     }
+    /// }
+    /// impl std::error::Error for Shutdown {}
+    ///
+    /// let (server, cancel) = context::with_cancel_cause(&Context::background());
+    /// let (request, _cancel) = context::with_cancel(&server);
+    /// assert!(request.cause().is_none());
+    /// cancel.cancel(Shutdown);
+    /// assert_eq!(request.err(), Some(ContextError::Cancelled));
+    /// let cause = request.cause().unwrap();
+    /// assert!(cause.downcast_ref::<Shutdown>().is_some());
+    ///
+    /// // Without a cause, the cause is the error.
+    /// let (ctx, cancel) = context::with_cancel(&Context::background());
+    /// cancel.cancel();
+    /// assert_eq!(ctx.cause().unwrap().to_string(), "context canceled");
+    /// ```
+    pub fn cause(&self) -> Option<Arc<dyn Error + Send + Sync>> {
+        let err = self.err()?;
+        let cause = self.node.state.lock().cause.clone();
+        Some(cause.unwrap_or_else(|| Arc::new(err)))
+    }
+
     /// The instant the context will be done by, if any: the earliest
     /// deadline of it and its ancestors (Go's `ctx.Deadline()`).
     pub fn deadline(&self) -> Option<Instant> {
         self.node.deadline
+    }
+
+    /// The value of type `T` attached to this context, or to its nearest
+    /// ancestor that has one (Go's `ctx.Value(key)`, keyed by type): see
+    /// `with_value`.
+    pub fn value<T: Any>(&self) -> Option<&T> {
+        let mut link = self.values.as_deref();
+        while let Some(v) = link {
+            if let Some(value) = v.value.downcast_ref::<T>() {
+                return Some(value);
+            }
+            link = v.parent.as_deref();
+        }
+        None
     }
 }
 
@@ -245,7 +363,7 @@ impl CancelFunc {
     /// already done; its descendants too. Its parent is unaffected.
     pub fn cancel(&self) {
         if let Some(node) = self.node.upgrade() {
-            cancel(&node, ContextError::Cancelled);
+            cancel(&node, ContextError::Cancelled, None);
         }
     }
 }
@@ -253,6 +371,57 @@ impl CancelFunc {
 impl fmt::Debug for CancelFunc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CancelFunc").finish_non_exhaustive()
+    }
+}
+
+impl CancelCauseFunc {
+    /// Cancels the context with `ContextError::Cancelled` and `cause`
+    /// (any error, or a message), unless it is already done; its
+    /// descendants too, with the same cause. Its parent is unaffected.
+    pub fn cancel(&self, cause: impl Into<Box<dyn Error + Send + Sync>>) {
+        if let Some(node) = self.node.upgrade() {
+            cancel(
+                &node,
+                ContextError::Cancelled,
+                Some(Arc::from(cause.into())),
+            );
+        }
+    }
+}
+
+impl fmt::Debug for CancelCauseFunc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelCauseFunc").finish_non_exhaustive()
+    }
+}
+
+impl AfterFunc {
+    /// Unregisters the function: true if this stopped it from running,
+    /// false if it was already spawned (the context is done) or stopped.
+    pub fn stop(&self) -> bool {
+        let Some(node) = self.node.upgrade() else {
+            return false;
+        };
+        let (f, keep_alive) = {
+            let mut st = node.state.lock();
+            let f = st.after_funcs.remove(&self.id);
+            let keep_alive = if st.after_funcs.is_empty() {
+                st.keep_alive.take()
+            } else {
+                None
+            };
+            (f, keep_alive)
+        };
+        // Dropped unlocked: their captures may be contexts of this tree,
+        // whose drops lock nodes.
+        drop(keep_alive);
+        f.is_some()
+    }
+}
+
+impl fmt::Debug for AfterFunc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AfterFunc").finish_non_exhaustive()
     }
 }
 
@@ -274,7 +443,24 @@ impl fmt::Debug for CancelFunc {
 /// assert!(child.done().recv().is_err(), "done is closed");
 /// ```
 pub fn with_cancel(parent: &Context) -> (Context, CancelFunc) {
-    derive(parent, parent.node.deadline)
+    derive(parent, parent.node.deadline, None)
+}
+
+/// As `with_cancel`, but the cancel function takes a cause, which
+/// `Context::cause` then reports, on the child and its descendants (Go's
+/// `context.WithCancelCause`).
+///
+/// ```
+/// use goro::context::{self, Context, ContextError};
+///
+/// let (ctx, cancel) = context::with_cancel_cause(&Context::background());
+/// cancel.cancel("the client went away");
+/// assert_eq!(ctx.err(), Some(ContextError::Cancelled));
+/// assert_eq!(ctx.cause().unwrap().to_string(), "the client went away");
+/// ```
+pub fn with_cancel_cause(parent: &Context) -> (Context, CancelCauseFunc) {
+    let (ctx, cancel) = with_cancel(parent);
+    (ctx, CancelCauseFunc { node: cancel.node })
 }
 
 /// A child of `parent` that is also done, with `DeadlineExceeded`, at
@@ -295,32 +481,29 @@ pub fn with_cancel(parent: &Context) -> (Context, CancelFunc) {
 /// });
 /// ```
 pub fn with_deadline(parent: &Context, deadline: Instant) -> (Context, CancelFunc) {
-    if parent.node.deadline.is_some_and(|d| d <= deadline) {
-        // The parent's deadline comes first and will cancel the child.
-        return with_cancel(parent);
-    }
-    let (ctx, cancel_fn) = derive(parent, Some(deadline));
-    if Instant::now() >= deadline {
-        cancel(&ctx.node, ContextError::DeadlineExceeded);
-    } else if ctx.node.state.lock().err.is_none() {
-        let node = Arc::downgrade(&ctx.node);
-        let timer = call_at(
-            deadline,
-            Box::new(move || {
-                if let Some(node) = node.upgrade() {
-                    cancel(&node, ContextError::DeadlineExceeded);
-                }
-            }),
-        );
-        let mut st = ctx.node.state.lock();
-        if st.err.is_none() {
-            st.deadline_timer = Some(timer);
-        } else {
-            drop(st);
-            timer.cancel();
-        }
-    }
-    (ctx, cancel_fn)
+    deadline_child(parent, deadline, None)
+}
+
+/// As `with_deadline`, but when `deadline` passes, `Context::cause` reports
+/// `cause` (Go's `context.WithDeadlineCause`). The `CancelFunc` cancels
+/// with no cause; if the parent's deadline comes first, the parent's cause
+/// applies.
+///
+/// ```
+/// use goro::context::{self, Context, ContextError};
+/// use std::time::Instant;
+///
+/// let (ctx, _cancel) =
+///     context::with_deadline_cause(&Context::background(), Instant::now(), "too slow");
+/// assert_eq!(ctx.err(), Some(ContextError::DeadlineExceeded));
+/// assert_eq!(ctx.cause().unwrap().to_string(), "too slow");
+/// ```
+pub fn with_deadline_cause(
+    parent: &Context,
+    deadline: Instant,
+    cause: impl Into<Box<dyn Error + Send + Sync>>,
+) -> (Context, CancelFunc) {
+    deadline_child(parent, deadline, Some(Arc::from(cause.into())))
 }
 
 /// `with_deadline(parent, now + timeout)` (Go's `context.WithTimeout`).
@@ -341,14 +524,180 @@ pub fn with_timeout(parent: &Context, timeout: Duration) -> (Context, CancelFunc
     with_deadline(parent, deadline_after(timeout))
 }
 
-/// A new child of `parent` with deadline `deadline`, registered with the
-/// parent, or born cancelled if the parent is done.
-fn derive(parent: &Context, deadline: Option<Instant>) -> (Context, CancelFunc) {
+/// `with_deadline_cause(parent, now + timeout, cause)` (Go's
+/// `context.WithTimeoutCause`).
+///
+/// ```
+/// use goro::context::{self, Context};
+/// use std::time::Duration;
+///
+/// goro::run(|| {
+///     let (ctx, _cancel) = context::with_timeout_cause(
+///         &Context::background(),
+///         Duration::from_millis(10),
+///         "the backend took over 10 ms",
+///     );
+///     assert!(ctx.done().recv().is_err());
+///     assert_eq!(ctx.cause().unwrap().to_string(), "the backend took over 10 ms");
+/// });
+/// ```
+pub fn with_timeout_cause(
+    parent: &Context,
+    timeout: Duration,
+    cause: impl Into<Box<dyn Error + Send + Sync>>,
+) -> (Context, CancelFunc) {
+    with_deadline_cause(parent, deadline_after(timeout), cause)
+}
+
+/// A child of `parent` carrying `value`, which `Context::value::<T>()`
+/// finds on it and its descendants (Go's `context.WithValue`). Values are
+/// keyed by type, so give each its own (a newtype such as `struct
+/// RequestId(u64)`); a nearer `T` hides a farther one. The child is done
+/// exactly when `parent` is.
+///
+/// ```
+/// use goro::context::{self, Context};
+///
+/// #[derive(Debug, PartialEq)]
+/// struct RequestId(u64);
+/// #[derive(Debug, PartialEq)]
+/// struct User(&'static str);
+///
+/// let ctx = context::with_value(&Context::background(), RequestId(7));
+/// let ctx = context::with_value(&ctx, User("ann"));
+/// let (child, _cancel) = context::with_cancel(&ctx);
+/// assert_eq!(child.value::<RequestId>(), Some(&RequestId(7)));
+/// assert_eq!(child.value::<User>(), Some(&User("ann")));
+/// assert_eq!(Context::background().value::<User>(), None);
+///
+/// let inner = context::with_value(&child, User("bob"));
+/// assert_eq!(inner.value::<User>(), Some(&User("bob")), "the nearest wins");
+/// ```
+pub fn with_value<T: Any + Send + Sync>(parent: &Context, value: T) -> Context {
+    let link: Arc<Value<dyn Any + Send + Sync>> = Arc::new(Value {
+        parent: parent.values.clone(),
+        value,
+    });
+    Context {
+        node: parent.node.clone(),
+        values: Some(link),
+    }
+}
+
+/// A child of `parent` with its values, but never done and with no
+/// deadline, whatever happens to `parent` (Go's `context.WithoutCancel`):
+/// for work that must finish, such as a cleanup, yet wants the request's
+/// values.
+///
+/// ```
+/// use goro::context::{self, Context};
+///
+/// struct RequestId(u64);
+///
+/// let ctx = context::with_value(&Context::background(), RequestId(7));
+/// let (ctx, cancel) = context::with_cancel(&ctx);
+/// let detached = context::without_cancel(&ctx);
+/// cancel.cancel();
+/// assert!(ctx.is_done());
+/// assert!(!detached.is_done());
+/// assert_eq!(detached.deadline(), None);
+/// assert_eq!(detached.value::<RequestId>().map(|id| id.0), Some(7));
+/// ```
+pub fn without_cancel(parent: &Context) -> Context {
+    Context {
+        node: Context::background().node,
+        values: parent.values.clone(),
+    }
+}
+
+/// Runs `f` in a new coroutine once `ctx` is done, or at once (in a new
+/// coroutine) if it is done already (Go's `context.AfterFunc`). Each call
+/// registers its own function. `AfterFunc::stop` unregisters it; until it
+/// runs or is stopped, it keeps the context alive. On a context that is
+/// never done (background, `without_cancel`), `f` never runs.
+///
+/// ```
+/// use goro::context::{self, Context};
+///
+/// goro::run(|| {
+///     let (ctx, cancel) = context::with_cancel(&Context::background());
+///     let (tx, rx) = goro::chan::chan(1);
+///     let _after = context::after_func(&ctx, move || tx.send("cleaned up").unwrap());
+///     let stopped = context::after_func(&ctx, || unreachable!("stopped"));
+///     assert!(stopped.stop(), "stopped before it ran");
+///     cancel.cancel();
+///     assert_eq!(rx.recv(), Ok("cleaned up"));
+/// });
+/// ```
+pub fn after_func<F>(ctx: &Context, f: F) -> AfterFunc
+where
+    F: FnOnce() + Send + 'static,
+{
+    let node = &ctx.node;
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let mut st = node.state.lock();
+    if st.err.is_some() {
+        drop(st);
+        crate::spawn(f);
+    } else {
+        st.after_funcs.insert(id, Box::new(f));
+        st.keep_alive.get_or_insert_with(|| node.clone());
+    }
+    AfterFunc {
+        node: Arc::downgrade(node),
+        id,
+    }
+}
+
+/// A child of `parent` done at `deadline` with `cause`, or a plain child if
+/// the parent's deadline comes first.
+fn deadline_child(
+    parent: &Context,
+    deadline: Instant,
+    cause: Option<Cause>,
+) -> (Context, CancelFunc) {
+    if parent.node.deadline.is_some_and(|d| d <= deadline) {
+        // The parent's deadline comes first and will cancel the child.
+        return with_cancel(parent);
+    }
+    let (ctx, cancel_fn) = derive(parent, Some(deadline), cause);
+    if Instant::now() >= deadline {
+        expire(&ctx.node);
+    } else if ctx.node.state.lock().err.is_none() {
+        let node = Arc::downgrade(&ctx.node);
+        let timer = call_at(
+            deadline,
+            Box::new(move || {
+                if let Some(node) = node.upgrade() {
+                    expire(&node);
+                }
+            }),
+        );
+        let mut st = ctx.node.state.lock();
+        if st.err.is_none() {
+            st.deadline_timer = Some(timer);
+        } else {
+            drop(st);
+            timer.cancel();
+        }
+    }
+    (ctx, cancel_fn)
+}
+
+/// A new child of `parent` with deadline `deadline` (whose cause, if it is
+/// its own, is `deadline_cause`), registered with the parent, or born
+/// cancelled if the parent is done.
+fn derive(
+    parent: &Context,
+    deadline: Option<Instant>,
+    deadline_cause: Option<Cause>,
+) -> (Context, CancelFunc) {
     let (done_tx, done_rx) = chan(0);
     let node = Arc::new(Node {
         parent: Some(parent.node.clone()),
         id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         deadline,
+        deadline_cause,
         done_tx,
         done_rx,
         state: SpinLock::new(State::default()),
@@ -358,8 +707,9 @@ fn derive(parent: &Context, deadline: Option<Instant>) -> (Context, CancelFunc) 
         let mut parent_st = parent.node.state.lock();
         match parent_st.err {
             Some(err) => {
+                let cause = parent_st.cause.clone();
                 drop(parent_st);
-                cancel(&node, err);
+                cancel(&node, err, cause);
             }
             None => {
                 parent_st.children.insert(node.id, Arc::downgrade(&node));
@@ -370,12 +720,36 @@ fn derive(parent: &Context, deadline: Option<Instant>) -> (Context, CancelFunc) 
     let cancel_fn = CancelFunc {
         node: Arc::downgrade(&node),
     };
-    (Context { node }, cancel_fn)
+    (
+        Context {
+            node,
+            values: parent.values.clone(),
+        },
+        cancel_fn,
+    )
 }
 
-/// Cancels `node` and its descendants with `err`, unless it is done.
-fn cancel(node: &Arc<Node>, err: ContextError) {
-    let Some((registered, mut pending)) = mark_done(node, err) else {
+/// Cancels, as its timer does, the node that set `node`'s deadline (`node`
+/// or an ancestor), and so `node`: the deadline has passed.
+fn expire(node: &Arc<Node>) {
+    let mut owner = node;
+    while let Some(parent) = &owner.parent {
+        if parent.deadline != owner.deadline {
+            break;
+        }
+        owner = parent;
+    }
+    cancel(
+        owner,
+        ContextError::DeadlineExceeded,
+        owner.deadline_cause.clone(),
+    );
+}
+
+/// Cancels `node` and its descendants with `err` and `cause`, unless it is
+/// done.
+fn cancel(node: &Arc<Node>, err: ContextError, cause: Option<Cause>) {
+    let Some((registered, mut pending)) = mark_done(node, err, &cause) else {
         return;
     };
     if registered {
@@ -386,25 +760,33 @@ fn cancel(node: &Arc<Node>, err: ContextError) {
     // Descendants are taken out of their parents' tables as they are marked:
     // none needs to unregister.
     while let Some(child) = pending.pop() {
-        if let Some((_, grandchildren)) = mark_done(&child, err) {
+        if let Some((_, grandchildren)) = mark_done(&child, err, &cause) {
             pending.extend(grandchildren);
         }
     }
 }
 
-/// Sets `node`'s error and closes its channel, unless it is done. Returns
-/// whether it was registered with its parent (it no longer is, as far as it
-/// knows) and its children, alive, no longer registered with it.
-fn mark_done(node: &Node, err: ContextError) -> Option<(bool, Vec<Arc<Node>>)> {
-    let (registered, children, timer) = {
+/// Sets `node`'s error and cause, closes its channel and spawns its
+/// `after_func`s, unless it is done. Returns whether it was registered with
+/// its parent (it no longer is, as far as it knows) and its children,
+/// alive, no longer registered with it.
+fn mark_done(
+    node: &Node,
+    err: ContextError,
+    cause: &Option<Cause>,
+) -> Option<(bool, Vec<Arc<Node>>)> {
+    let (registered, children, funcs, keep_alive, timer) = {
         let mut st = node.state.lock();
         if st.err.is_some() {
             return None;
         }
         st.err = Some(err);
+        st.cause.clone_from(cause);
         (
             std::mem::replace(&mut st.registered, false),
             std::mem::take(&mut st.children),
+            std::mem::take(&mut st.after_funcs),
+            st.keep_alive.take(),
             st.deadline_timer.take(),
         )
     };
@@ -412,6 +794,11 @@ fn mark_done(node: &Node, err: ContextError) -> Option<(bool, Vec<Arc<Node>>)> {
         t.cancel();
     }
     node.done_tx.close();
+    for f in funcs.into_values() {
+        crate::spawn(f);
+    }
+    // The caller holds the node too: this drop does not free it.
+    drop(keep_alive);
     Some((
         registered,
         children.into_values().filter_map(|w| w.upgrade()).collect(),
@@ -479,6 +866,27 @@ mod tests {
         let node = Arc::downgrade(&ctx.node);
         drop(ctx);
         assert!(node.upgrade().is_none());
+    }
+
+    #[test]
+    fn after_funcs_keep_their_context_only_while_they_wait() {
+        let (ctx, _cancel) = with_cancel(&Context::background());
+        let first = after_func(&ctx, || {});
+        let second = after_func(&ctx, || {});
+        let node = Arc::downgrade(&ctx.node);
+        drop(ctx);
+        assert!(node.upgrade().is_some(), "kept while they wait");
+        assert!(first.stop());
+        assert!(node.upgrade().is_some(), "one still waits");
+        assert!(second.stop());
+        assert!(node.upgrade().is_none(), "freed once none waits");
+
+        let (ctx, cancel) = with_cancel(&Context::background());
+        let _after = after_func(&ctx, || {});
+        let node = Arc::downgrade(&ctx.node);
+        drop(ctx);
+        cancel.cancel();
+        assert!(node.upgrade().is_none(), "freed once spawned");
     }
 
     #[test]

@@ -209,4 +209,283 @@ fn cancelled_timeouts_give_their_memory_back() {
         return;
     }
     common::child("cancelled_timeouts_give_their_memory_back", &[]);
+
+#[derive(Debug, PartialEq)]
+struct RequestId(u64);
+#[derive(Debug, PartialEq)]
+struct User(&'static str);
+
+/// A cause for tests: an error type of our own, to downcast to.
+#[derive(Debug, PartialEq)]
+struct Why(&'static str);
+
+impl std::fmt::Display for Why {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for Why {}
+
+/// The cause of `ctx`, as a `Why` if it is one, else as the `ContextError`
+/// it must then be.
+fn cause_of(ctx: &Context) -> Option<Result<&'static str, ContextError>> {
+    let cause = ctx.cause()?;
+    if let Some(why) = cause.downcast_ref::<Why>() {
+        return Some(Ok(why.0));
+    }
+    match cause.downcast_ref::<ContextError>() {
+        Some(err) => Some(Err(*err)),
+        None => panic!("unexpected cause {cause}"),
+    }
+}
+
+#[test]
+fn values_are_found_by_type_from_descendants_nearest_first() {
+    let bg = Context::background();
+    let root = context::with_value(&bg, RequestId(1));
+    let (cancellable, _c) = context::with_cancel(&root);
+    let with_user = context::with_value(&cancellable, User("ann"));
+    let (timed, _t) = context::with_timeout(&with_user, Duration::from_secs(3600));
+    let shadowed = context::with_value(&timed, RequestId(2));
+
+    assert_eq!(bg.value::<RequestId>(), None);
+    assert_eq!(root.value::<RequestId>(), Some(&RequestId(1)));
+    assert_eq!(
+        root.value::<User>(),
+        None,
+        "a parent does not see its child's"
+    );
+    assert_eq!(cancellable.value::<RequestId>(), Some(&RequestId(1)));
+    assert_eq!(timed.value::<User>(), Some(&User("ann")));
+    assert_eq!(timed.value::<RequestId>(), Some(&RequestId(1)));
+    assert_eq!(shadowed.value::<RequestId>(), Some(&RequestId(2)));
+    assert_eq!(shadowed.value::<User>(), Some(&User("ann")));
+    assert_eq!(shadowed.value::<u64>(), None, "keyed by type, not by shape");
+    assert_eq!(shadowed.clone().value::<RequestId>(), Some(&RequestId(2)));
+}
+
+#[test]
+fn a_value_child_is_done_with_its_parent() {
+    let (parent, cancel) = context::with_timeout(&Context::background(), Duration::from_secs(3600));
+    let child = context::with_value(&parent, User("ann"));
+    assert_eq!(child.deadline(), parent.deadline());
+    assert_eq!(child.err(), None);
+    cancel.cancel();
+    assert_eq!(child.err(), Some(ContextError::Cancelled));
+    assert!(child.done().recv().is_err());
+}
+
+#[test]
+fn a_cancel_cause_reaches_every_descendant() {
+    let (parent, cancel) = context::with_cancel_cause(&Context::background());
+    let (child, _c) = context::with_cancel(&parent);
+    let valued = context::with_value(&child, User("ann"));
+    let (grandchild, _g) = context::with_timeout(&valued, Duration::from_secs(3600));
+    assert_eq!(cause_of(&grandchild), None, "not done, no cause");
+    cancel.cancel(Why("shutting down"));
+    cancel.cancel(Why("again")); // the first cause stays
+    for ctx in [&parent, &child, &valued, &grandchild] {
+        assert_eq!(ctx.err(), Some(ContextError::Cancelled));
+        assert_eq!(cause_of(ctx), Some(Ok("shutting down")));
+    }
+    let (late, _l) = context::with_cancel(&parent);
+    assert_eq!(cause_of(&late), Some(Ok("shutting down")), "born with it");
+    assert_eq!(
+        parent.cause().unwrap().to_string(),
+        "shutting down",
+        "a message is a cause too"
+    );
+}
+
+#[test]
+fn a_child_cancelled_first_keeps_its_own_cause() {
+    let (parent, cancel_parent) = context::with_cancel_cause(&Context::background());
+    let (child, cancel_child) = context::with_cancel_cause(&parent);
+    cancel_child.cancel("the child's");
+    cancel_parent.cancel(Why("the parent's"));
+    assert_eq!(child.cause().unwrap().to_string(), "the child's");
+    assert_eq!(cause_of(&parent), Some(Ok("the parent's")));
+}
+
+#[test]
+fn without_a_cause_the_cause_is_the_error() {
+    let (ctx, cancel) = context::with_cancel(&Context::background());
+    let (child, _c) = context::with_cancel(&ctx);
+    cancel.cancel();
+    assert_eq!(cause_of(&ctx), Some(Err(ContextError::Cancelled)));
+    assert_eq!(cause_of(&child), Some(Err(ContextError::Cancelled)));
+    let (expired, _e) = context::with_deadline(&Context::background(), Instant::now());
+    assert_eq!(
+        cause_of(&expired),
+        Some(Err(ContextError::DeadlineExceeded))
+    );
+    assert_eq!(Context::background().cause().map(|c| c.to_string()), None);
+}
+
+#[test]
+fn a_deadline_cause_is_reported_when_the_deadline_passes() {
+    goro::run(|| {
+        let (ctx, _cancel) =
+            context::with_timeout_cause(&Context::background(), 20 * MS, Why("too slow"));
+        let (child, _c) = context::with_cancel(&ctx);
+        assert_eq!(cause_of(&ctx), None);
+        assert!(child.done().recv_timeout(EVENTUALLY).is_err());
+        for c in [&ctx, &child] {
+            assert_eq!(c.err(), Some(ContextError::DeadlineExceeded));
+            assert_eq!(cause_of(c), Some(Ok("too slow")));
+        }
+    });
+}
+
+#[test]
+fn cancelling_a_deadline_context_early_gives_no_cause() {
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    let (ctx, cancel) =
+        context::with_deadline_cause(&Context::background(), deadline, Why("too slow"));
+    cancel.cancel();
+    assert_eq!(cause_of(&ctx), Some(Err(ContextError::Cancelled)));
+}
+
+#[test]
+fn an_earlier_parent_deadline_brings_the_parents_cause() {
+    let now = Instant::now();
+    let (parent, _p) = context::with_deadline_cause(&Context::background(), now, Why("parent"));
+    let (child, _c) =
+        context::with_deadline_cause(&parent, now + Duration::from_secs(3600), Why("child"));
+    assert_eq!(child.deadline(), Some(now));
+    assert_eq!(child.err(), Some(ContextError::DeadlineExceeded));
+    assert_eq!(cause_of(&child), Some(Ok("parent")));
+}
+
+#[test]
+fn err_on_a_descendant_expires_the_context_that_set_the_deadline() {
+    goro::run(|| {
+        let start = Instant::now();
+        let (parent, _p) =
+            context::with_timeout_cause(&Context::background(), 20 * MS, Why("parent's"));
+        let (child, _c) = context::with_cancel(&parent);
+        // Never blocks, so this worker fires no timers: `is_done` must
+        // notice the deadline, and expire it where it was set.
+        let give_up = start + EVENTUALLY;
+        while !child.is_done() && Instant::now() < give_up {
+            std::hint::spin_loop();
+        }
+        assert_eq!(cause_of(&child), Some(Ok("parent's")));
+        assert_eq!(parent.done().try_recv(), Err(TryRecvError::Closed));
+        assert_eq!(cause_of(&parent), Some(Ok("parent's")));
+    });
+}
+
+#[test]
+fn after_func_runs_in_a_new_coroutine_once_done() {
+    goro::run(|| {
+        let me = goro::current().unwrap().id();
+        let (ctx, cancel) = context::with_cancel_cause(&Context::background());
+        let (tx, rx) = goro::chan::chan(2);
+        let seen = ctx.clone();
+        let tx2 = tx.clone();
+        let _first = context::after_func(&ctx, move || {
+            let id = goro::current().map(|c| c.id());
+            tx.send((id, cause_of(&seen))).unwrap();
+        });
+        let _second = context::after_func(&ctx, move || tx2.send((None, None)).unwrap());
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "not before done");
+        cancel.cancel(Why("stop"));
+        let mut got: Vec<_> = (0..2)
+            .map(|_| rx.recv_timeout(EVENTUALLY).unwrap())
+            .collect();
+        got.sort_by_key(|(id, _)| id.is_some());
+        assert_eq!(got[0], (None, None), "each registered function runs");
+        let (id, cause) = got[1];
+        assert!(id.is_some_and(|id| id != me), "in a new coroutine");
+        assert_eq!(cause, Some(Ok("stop")), "after the context is done");
+        // Both ran once and are gone, with their senders.
+        assert!(rx.recv_timeout(EVENTUALLY).is_err());
+    });
+}
+
+#[test]
+fn after_func_stopped_never_runs() {
+    let (ctx, cancel) = context::with_cancel(&Context::background());
+    let (tx, rx) = goro::chan::chan::<()>(1);
+    let after = context::after_func(&ctx, move || tx.send(()).unwrap());
+    assert!(after.stop(), "stopped before it ran");
+    assert!(!after.stop(), "a second stop stops nothing");
+    // Stopping dropped the function, and with it the only sender.
+    assert!(rx.recv().is_err());
+    cancel.cancel();
+    assert!(!after.stop());
+}
+
+#[test]
+fn after_func_stop_reports_false_once_it_started() {
+    goro::run(|| {
+        let (ctx, _cancel) = context::with_timeout(&Context::background(), 10 * MS);
+        let (tx, rx) = goro::chan::chan(1);
+        let after = context::after_func(&ctx, move || tx.send(()).unwrap());
+        rx.recv_timeout(EVENTUALLY).unwrap();
+        assert!(!after.stop());
+    });
+}
+
+#[test]
+fn after_func_on_a_done_context_runs_at_once() {
+    let (ctx, cancel) = context::with_cancel(&Context::background());
+    cancel.cancel();
+    let (tx, rx) = goro::chan::chan(1);
+    let after = context::after_func(&ctx, move || tx.send(()).unwrap());
+    assert_eq!(rx.recv_timeout(EVENTUALLY), Ok(()));
+    assert!(!after.stop());
+}
+
+#[test]
+fn after_func_keeps_its_context_until_it_runs() {
+    goro::run(|| {
+        // Only the registration holds each context now.
+        let (ctx, cancel) = context::with_cancel(&Context::background());
+        let (tx, rx) = goro::chan::chan(2);
+        let tx2 = tx.clone();
+        context::after_func(&ctx, move || tx.send("cancelled").unwrap());
+        drop(ctx);
+        let (timed, _t) = context::with_timeout(&Context::background(), 10 * MS);
+        context::after_func(&timed, move || tx2.send("expired").unwrap());
+        drop(timed);
+        cancel.cancel();
+        let mut got: Vec<_> = (0..2)
+            .map(|_| rx.recv_timeout(EVENTUALLY).unwrap())
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, ["cancelled", "expired"]);
+    });
+}
+
+#[test]
+fn after_func_on_a_context_never_done_never_runs() {
+    let (ctx, cancel) = context::with_cancel(&Context::background());
+    let detached = context::without_cancel(&ctx);
+    let (tx, rx) = goro::chan::chan::<()>(1);
+    let after = context::after_func(&detached, move || tx.send(()).unwrap());
+    cancel.cancel();
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    assert!(after.stop(), "it was still waiting");
+    assert!(rx.recv().is_err(), "and is gone");
+}
+
+#[test]
+fn without_cancel_keeps_values_but_never_ends() {
+    let root = context::with_value(&Context::background(), RequestId(7));
+    let (ctx, cancel) = context::with_timeout(&root, Duration::from_secs(3600));
+    let detached = context::without_cancel(&ctx);
+    let (detached_child, _c) = context::with_cancel(&detached);
+    assert_eq!(detached.deadline(), None);
+    assert_eq!(detached.value::<RequestId>(), Some(&RequestId(7)));
+    assert_eq!(detached_child.value::<RequestId>(), Some(&RequestId(7)));
+    cancel.cancel();
+    assert_eq!(ctx.err(), Some(ContextError::Cancelled));
+    for c in [&detached, &detached_child] {
+        assert_eq!(c.err(), None);
+        assert!(c.cause().is_none());
+        assert_eq!(c.done().try_recv(), Err(TryRecvError::Empty));
+    }
 }

@@ -63,38 +63,48 @@ fn sleep_on_a_plain_thread_sleeps_the_thread() {
 mod common;
 
 /// Go's `TestTickerStress` shape: a loop of sleeps too short to wait at all
-/// still lets the other coroutines of its worker run (started coroutines
-/// never move, so on one worker nothing else could set the flag).
+/// still lets the other coroutines of its worker run. The other coroutine
+/// has started (it waits on a channel), so on one worker nothing but this
+/// worker can ever run it: started coroutines never move.
 #[test]
 fn short_sleeps_and_timeouts_let_others_run() {
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// Starts a coroutine that parks on a channel, then wakes it; `spin`
+    /// must let it run and set the flag.
+    fn starve_with(spin: impl Fn()) {
+        let state = Arc::new(AtomicU32::new(0));
+        let s = state.clone();
+        let (tx, rx) = goro::chan::chan::<()>(1);
+        goro::spawn(move || {
+            s.store(1, Ordering::SeqCst);
+            rx.recv().unwrap();
+            s.store(2, Ordering::SeqCst);
+        });
+        while state.load(Ordering::SeqCst) == 0 {
+            goro::yield_now();
+        }
+        tx.send(()).unwrap();
+        while state.load(Ordering::SeqCst) != 2 {
+            spin();
+        }
+    }
+
     if common::is_child("short_sleeps_and_timeouts_let_others_run") {
         goro::run(|| {
-            let flag = Arc::new(AtomicBool::new(false));
-            let f = flag.clone();
-            goro::spawn(move || f.store(true, Ordering::SeqCst));
-            while !flag.load(Ordering::SeqCst) {
-                goro::sleep(Duration::from_nanos(1));
-            }
-
+            let ns = Duration::from_nanos(1);
+            starve_with(|| goro::sleep(ns));
             let (_tx, rx) = goro::chan::chan::<()>(0);
-            flag.store(false, Ordering::SeqCst);
-            let f = flag.clone();
-            goro::spawn(move || f.store(true, Ordering::SeqCst));
-            while !flag.load(Ordering::SeqCst) {
-                let _ = rx.recv_timeout(Duration::from_nanos(1));
-            }
-
-            flag.store(false, Ordering::SeqCst);
-            let f = flag.clone();
-            goro::spawn(move || f.store(true, Ordering::SeqCst));
-            while !flag.load(Ordering::SeqCst) {
+            starve_with(|| {
+                let _ = rx.recv_timeout(ns);
+            });
+            starve_with(|| {
                 goro::select! {
                     recv(rx) -> _v => unreachable!(),
-                    timeout(Duration::from_nanos(1)) => {}
+                    timeout(ns) => {}
                 }
-            }
+            });
         });
         return;
     }
