@@ -209,6 +209,7 @@ fn cancelled_timeouts_give_their_memory_back() {
         return;
     }
     common::child("cancelled_timeouts_give_their_memory_back", &[]);
+}
 
 #[derive(Debug, PartialEq)]
 struct RequestId(u64);
