@@ -28,7 +28,10 @@ fn counters_move() {
     let after = goro::runtime::stats();
     // A row per worker; spare workers too (with one worker, the plain
     // thread's join above holds it long enough for the monitor to add one).
-    assert!(after.workers.len() >= goro::runtime::num_workers(), "{after}");
+    assert!(
+        after.workers.len() >= goro::runtime::num_workers(),
+        "{after}"
+    );
     let d = |f: fn(&goro::runtime::WorkerStats) -> u64| f(&after.total) - f(&before.total);
     assert!(d(|w| w.spawned) >= 1000, "{after}");
     assert!(d(|w| w.finished) >= 1001, "{after}");

@@ -48,6 +48,7 @@ pub use error::{
 
 use crate::runtime::Wait;
 use crate::runtime::blocker::{Blocker, Outcome, Wake};
+use crate::runtime::park;
 use crate::runtime::spin::SpinLock;
 use crate::runtime::waitq::{Node, WaitQueue};
 
@@ -161,6 +162,9 @@ impl<T> Chan<T> {
             Err(Refused::Full(v)) => v,
         };
         if deadline.is_some_and(|d| Instant::now() >= d) {
+            drop(st);
+            // Through the scheduler all the same (see `Blocker::wait`).
+            park::yield_coroutine();
             return Err(SendTimeoutError::Timeout(v));
         }
         let blocker = Blocker::new(deadline.is_none());
@@ -194,6 +198,9 @@ impl<T> Chan<T> {
             Err(false) => {}
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
+            drop(st);
+            // Through the scheduler all the same (see `Blocker::wait`).
+            park::yield_coroutine();
             return Err(RecvTimeoutError::Timeout);
         }
         let blocker = Blocker::new(deadline.is_none());

@@ -132,6 +132,9 @@ impl Semaphore {
             return true;
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
+            drop(st);
+            // Through the scheduler all the same (see `Blocker::wait`).
+            crate::runtime::park::yield_coroutine();
             return false;
         }
         let blocker = Blocker::new(deadline.is_none());
