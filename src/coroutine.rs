@@ -213,7 +213,8 @@ impl<T> Drop for JoinHandle<T> {
             // saw OUTPUT_WRITTEN, which the coroutine sets after its one
             // write; this unique handle takes it once, and the coroutine no
             // longer touches it.
-            drop(unsafe { self.task.take_output::<T>() });
+            let output = unsafe { self.task.take_output::<T>() };
+            drop(output);
         }
     }
 }
