@@ -41,6 +41,9 @@
 //! No two node locks are held together, except a parent's over its new
 //! child's while registering it, which nobody else can yet reach.
 //!
+//! Cancelling also wakes the callers of `goro::block_on_context` parked on
+//! the node (its `watchers`), since a future has no channel to wait on.
+//!
 //! A deadline is a timer (`runtime::timer::call_at`) holding the node
 //! weakly, so a dropped context is not kept alive by its deadline.
 //! Because timers fire between coroutines, a coroutine computing without
@@ -55,6 +58,7 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use crate::chan::{Receiver, Sender, chan};
+use crate::runtime::park::Waiter;
 use crate::runtime::spin::SpinLock;
 use crate::runtime::timer::call_at;
 use crate::time::deadline_after;
@@ -159,9 +163,13 @@ struct State {
     children: HashMap<u64, Weak<Node>>,
     /// Whether this node is in its parent's `children`.
     registered: bool,
+    /// Who to wake when the context is done, by watch id: callers of
+    /// `goro::block_on_context` parked on it, whose futures have no other
+    /// way to hear of a cancellation. Empty once `err` is set.
+    watchers: HashMap<u64, Waiter>,
 }
 
-/// Node ids; 0 is background's.
+/// Node and watch ids; 0 is background's.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Context {
@@ -216,6 +224,37 @@ impl Context {
     /// deadline of it and its ancestors (Go's `ctx.Deadline()`).
     pub fn deadline(&self) -> Option<Instant> {
         self.node.deadline
+    }
+
+    /// Wakes `waiter` once when the context is done, unless the returned
+    /// watch was dropped first. Registers nothing for a context that is
+    /// already done (`err` says so) or can never be (background).
+    pub(crate) fn watch(&self, waiter: Waiter) -> Watch<'_> {
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        if self.node.parent.is_some() {
+            let mut st = self.node.state.lock();
+            if st.err.is_none() {
+                st.watchers.insert(id, waiter);
+            }
+        }
+        Watch {
+            node: &self.node,
+            id,
+        }
+    }
+}
+
+/// A waiter registered by `Context::watch`; dropping it unregisters it.
+pub(crate) struct Watch<'a> {
+    /// The watched context's node.
+    node: &'a Node,
+    /// The waiter's key in `node`'s `watchers`, if it is still there.
+    id: u64,
+}
+
+impl Drop for Watch<'_> {
+    fn drop(&mut self) {
+        self.node.state.lock().watchers.remove(&self.id);
     }
 }
 
@@ -384,7 +423,7 @@ fn cancel(node: &Arc<Node>, err: ContextError) {
 /// whether it was registered with its parent (it no longer is, as far as it
 /// knows) and its children, alive, no longer registered with it.
 fn mark_done(node: &Node, err: ContextError) -> Option<(bool, Vec<Arc<Node>>)> {
-    let (registered, children) = {
+    let (registered, children, watchers) = {
         let mut st = node.state.lock();
         if st.err.is_some() {
             return None;
@@ -393,9 +432,13 @@ fn mark_done(node: &Node, err: ContextError) -> Option<(bool, Vec<Arc<Node>>)> {
         (
             std::mem::replace(&mut st.registered, false),
             std::mem::take(&mut st.children),
+            std::mem::take(&mut st.watchers),
         )
     };
     node.done_tx.close();
+    for waiter in watchers.values() {
+        waiter.wake_by_ref();
+    }
     Some((
         registered,
         children.into_values().filter_map(|w| w.upgrade()).collect(),
@@ -460,6 +503,28 @@ mod tests {
         let node = Arc::downgrade(&ctx.node);
         drop(ctx);
         assert!(node.upgrade().is_none());
+    }
+
+    fn watchers(ctx: &Context) -> usize {
+        ctx.node.state.lock().watchers.len()
+    }
+
+    #[test]
+    fn watches_unregister_when_dropped_or_done() {
+        let (ctx, cancel) = with_cancel(&Context::background());
+        for _ in 0..1000 {
+            let _watch = ctx.watch(Waiter::current());
+            assert_eq!(watchers(&ctx), 1);
+        }
+        assert_eq!(watchers(&ctx), 0, "dropped watches unregister");
+        let _kept = ctx.watch(Waiter::current());
+        cancel.cancel();
+        assert_eq!(watchers(&ctx), 0, "cancelling takes every watch");
+        let _late = ctx.watch(Waiter::current());
+        assert_eq!(watchers(&ctx), 0, "a done context registers none");
+        let bg = Context::background();
+        let _never = bg.watch(Waiter::current());
+        assert_eq!(watchers(&bg), 0, "background is never done");
     }
 
     #[test]
