@@ -21,16 +21,19 @@
 //! lives in the caller's frame, so when the bound fires it is dropped there,
 //! in the coroutine, like any local.
 //!
-//! Futures that need a specific reactor (tokio's sockets and timers, for
-//! instance) still need that reactor running somewhere; `block_on` is an
-//! executor, not a reactor.
+//! Futures that need a specific reactor still need it running somewhere.
+//! With the `tokio` feature, `block_on` provides tokio's (see `tokio.rs`);
+//! without it, `block_on` is an executor, not a reactor.
+
+#[cfg(feature = "tokio")]
+mod tokio;
 
 use std::convert::Infallible;
 use std::error::Error;
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
@@ -84,6 +87,14 @@ impl From<Elapsed> for io::Error {
 /// A panic in the future's `poll` resumes in the caller. A coroutine parked
 /// here shows in `runtime::dump` as waiting on a future
 /// (`WaitingOn::Future`).
+///
+/// With the crate's `tokio` feature, the future may use tokio's reactor and
+/// timer (`tokio::net`, `tokio::time`, `tokio::spawn`, and crates built on
+/// them): a tokio runtime driven by a thread of its own starts on first use
+/// and is entered while the future is polled. Values that need a tokio
+/// runtime when they are *created*, such as `tokio::time::sleep(d)`, must
+/// therefore be created inside the future: write
+/// `goro::block_on(async { tokio::time::sleep(d).await })`.
 ///
 /// ```
 /// async fn double(x: u32) -> u32 {
@@ -173,7 +184,7 @@ fn drive<F: Future, E>(
     }));
     let mut cx = TaskContext::from_waker(&waker);
     loop {
-        if let Poll::Ready(v) = future.as_mut().poll(&mut cx) {
+        if let Poll::Ready(v) = poll(future.as_mut(), &mut cx) {
             return Ok(v);
         }
         if let Some(e) = gave_up() {
@@ -189,4 +200,12 @@ fn drive<F: Future, E>(
             None => park::park(),
         }
     }
+}
+
+/// One poll of the future, inside tokio's runtime context with the `tokio`
+/// feature.
+fn poll<F: Future>(future: Pin<&mut F>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+    #[cfg(feature = "tokio")]
+    let _entered = tokio::enter();
+    future.poll(cx)
 }

@@ -18,8 +18,9 @@
 //!   A blocking system call or a long computation holds its worker: run it
 //!   in `goro::blocking`, as `goro::fs` does for file calls.
 //! - Async code runs in a coroutine through `goro::block_on` (bounded by
-//!   `block_on_timeout`, `block_on_deadline` or `block_on_context`);
-//!   signals arrive on channels through `goro::signal::notify`.
+//!   `block_on_timeout`, `block_on_deadline` or `block_on_context`); with
+//!   the `tokio` feature, that includes futures needing tokio's reactor and
+//!   timer. Signals arrive on channels through `goro::signal::notify`.
 //! - A started coroutine stays on its worker thread for life, so
 //!   thread-locals and `!Send` values on its stack are safe; only coroutines
 //!   that have not started yet move between workers.
