@@ -17,8 +17,10 @@
 //!   (a channel, a socket, `sleep`, a lock, `join`), yields or returns.
 //!   A blocking system call or a long computation holds its worker: run it
 //!   in `goro::blocking`, as `goro::fs` does for file calls.
-//! - Async code runs in a coroutine through `goro::block_on`; signals arrive
-//!   on channels through `goro::signal::notify`.
+//! - Async code runs in a coroutine through `goro::block_on` (bounded by
+//!   `block_on_timeout`, `block_on_deadline` or `block_on_context`); with
+//!   the `tokio` feature, that includes futures needing tokio's reactor and
+//!   timer. Signals arrive on channels through `goro::signal::notify`.
 //! - A started coroutine stays on its worker thread for life, so
 //!   thread-locals and `!Send` values on its stack are safe; only coroutines
 //!   that have not started yet move between workers.
@@ -40,7 +42,7 @@ pub mod signal;
 pub mod sync;
 pub mod time;
 
-pub use block_on::block_on;
+pub use block_on::{Elapsed, block_on, block_on_context, block_on_deadline, block_on_timeout};
 pub use coroutine::{Builder, Coroutine, CoroutineId, JoinHandle, current, run, spawn, yield_now};
 pub use runtime::blocking::blocking;
 pub use time::sleep;

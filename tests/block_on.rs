@@ -1,7 +1,10 @@
 //! `goro::block_on`: futures woken from threads and coroutines, a channel
 //! built on wakers, async fn chains, stale wakes, and other coroutines
-//! running while one waits.
+//! running while one waits; the bounded forms (timeout, deadline, context)
+//! and what a dump shows of a coroutine in `block_on`.
 
+use goro::context::{self, ContextError};
+use goro::runtime::{CoroutineState, WaitingOn};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
@@ -337,4 +340,242 @@ fn stale_wakes_are_harmless() {
     // The coroutine is gone; waking it does nothing.
     waker.expect("the coroutine parked in block_on").wake();
     assert_eq!(goro::run(|| goro::block_on(async { 1 })), 1);
+}
+
+/// Where a future was dropped: the coroutine (by id) or plain thread it was
+/// dropped on, recorded by its destructor.
+#[derive(Clone, Default)]
+struct DropSpy {
+    dropped_in: Arc<Mutex<Option<Option<goro::CoroutineId>>>>,
+}
+
+impl DropSpy {
+    /// A future that is never ready and reports its drop to this spy.
+    fn pending(&self) -> impl Future<Output = ()> + use<> {
+        struct Spied(DropSpy);
+        impl Drop for Spied {
+            fn drop(&mut self) {
+                *self.0.dropped_in.lock().unwrap() = Some(goro::current().map(|c| c.id()));
+            }
+        }
+        let spied = Spied(self.clone());
+        std::future::poll_fn(move |_| {
+            let _keep = &spied;
+            Poll::Pending
+        })
+    }
+
+    fn dropped_in(&self) -> Option<Option<goro::CoroutineId>> {
+        *self.dropped_in.lock().unwrap()
+    }
+}
+
+/// A future that is never ready but wakes itself on every poll, so its
+/// caller never stays parked: the bound must still be checked.
+fn busy_pending() -> impl Future<Output = ()> {
+    std::future::poll_fn(|cx| {
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+}
+
+#[test]
+fn timeout_gives_up_and_drops_the_future_in_the_coroutine() {
+    goro::run(|| {
+        let spy = DropSpy::default();
+        let me = goro::current().unwrap().id();
+        let start = Instant::now();
+        let err = goro::block_on_timeout(spy.pending(), Duration::from_millis(20)).unwrap_err();
+        assert!(start.elapsed() >= Duration::from_millis(20));
+        assert_eq!(spy.dropped_in(), Some(Some(me)));
+        assert_eq!(err.to_string(), "future not ready before its deadline");
+        let io = std::io::Error::from(err);
+        assert_eq!(io.kind(), std::io::ErrorKind::TimedOut);
+    });
+}
+
+#[test]
+fn timeout_returns_the_output_of_a_future_ready_in_time() {
+    let by = goro::run(|| {
+        let gate = Gate::default();
+        let opener = gate.clone();
+        goro::go!(move || {
+            goro::sleep(Duration::from_millis(10));
+            opener.open(OpenedBy::Opener);
+        });
+        goro::block_on_timeout(gate.wait(), Duration::from_secs(60))
+    });
+    assert_eq!(by, Ok(OpenedBy::Opener));
+}
+
+#[test]
+fn a_past_deadline_still_polls_once() {
+    goro::run(|| {
+        let past = Instant::now() - Duration::from_millis(1);
+        assert_eq!(goro::block_on_deadline(async { 5 }, past), Ok(5));
+        assert_eq!(goro::block_on_timeout(async { 6 }, Duration::ZERO), Ok(6));
+        assert!(goro::block_on_deadline(std::future::pending::<()>(), past).is_err());
+    });
+}
+
+#[test]
+fn a_future_that_keeps_waking_itself_still_times_out() {
+    goro::run(|| {
+        assert!(goro::block_on_timeout(busy_pending(), Duration::from_millis(20)).is_err());
+        let (ctx, _cancel) =
+            context::with_timeout(&context::Context::background(), Duration::from_millis(20));
+        assert_eq!(
+            goro::block_on_context(&ctx, busy_pending()),
+            Err(ContextError::DeadlineExceeded)
+        );
+    });
+}
+
+#[test]
+fn timeout_on_a_plain_thread() {
+    let spy = DropSpy::default();
+    assert!(goro::block_on_timeout(spy.pending(), Duration::from_millis(10)).is_err());
+    assert_eq!(spy.dropped_in(), Some(None));
+}
+
+#[test]
+fn context_cancelled_by_another_coroutine() {
+    goro::run(|| {
+        let spy = DropSpy::default();
+        let me = goro::current().unwrap().id();
+        let (ctx, cancel) = context::with_cancel(&context::Context::background());
+        goro::go!(move || {
+            goro::sleep(Duration::from_millis(10));
+            cancel.cancel();
+        });
+        assert_eq!(
+            goro::block_on_context(&ctx, spy.pending()),
+            Err(ContextError::Cancelled)
+        );
+        assert_eq!(spy.dropped_in(), Some(Some(me)));
+    });
+}
+
+#[test]
+fn context_cancelled_through_its_parent_from_a_plain_thread() {
+    let res = goro::run(|| {
+        let (parent, cancel) = context::with_cancel(&context::Context::background());
+        let (child, _cancel_child) = context::with_cancel(&parent);
+        thread::spawn(move || {
+            thread::sleep(Duration::from_millis(10));
+            cancel.cancel();
+        });
+        goro::block_on_context(&child, std::future::pending::<()>())
+    });
+    assert_eq!(res, Err(ContextError::Cancelled));
+}
+
+#[test]
+fn context_deadline_bounds_the_wait() {
+    goro::run(|| {
+        let (ctx, _cancel) =
+            context::with_timeout(&context::Context::background(), Duration::from_millis(20));
+        let deadline = ctx.deadline().unwrap();
+        assert_eq!(
+            goro::block_on_context(&ctx, std::future::pending::<()>()),
+            Err(ContextError::DeadlineExceeded)
+        );
+        assert!(Instant::now() >= deadline);
+    });
+}
+
+#[test]
+fn context_done_before_the_call() {
+    goro::run(|| {
+        let (ctx, cancel) = context::with_cancel(&context::Context::background());
+        cancel.cancel();
+        // Polled once all the same: a ready future succeeds.
+        assert_eq!(goro::block_on_context(&ctx, async { 3 }), Ok(3));
+        assert_eq!(
+            goro::block_on_context(&ctx, std::future::pending::<()>()),
+            Err(ContextError::Cancelled)
+        );
+    });
+}
+
+#[test]
+fn context_not_done_lets_the_future_finish() {
+    let res = goro::run(|| {
+        let (ctx, cancel) = context::with_cancel(&context::Context::background());
+        let gate = Gate::default();
+        let opener = gate.clone();
+        goro::go!(move || {
+            goro::sleep(Duration::from_millis(10));
+            opener.open(OpenedBy::Opener);
+        });
+        watchdog(&gate, Duration::from_secs(10));
+        let res = goro::block_on_context(&ctx, gate.wait());
+        // Cancelling after the call wakes nobody and changes nothing.
+        cancel.cancel();
+        assert_eq!(
+            goro::block_on_context(&context::Context::background(), async { 1 }),
+            Ok(1)
+        );
+        res
+    });
+    assert_eq!(res, Ok(OpenedBy::Opener));
+}
+
+/// A coroutine in `block_on`, bounded or not, shows in a dump as parked on
+/// a future, with how long.
+#[test]
+fn dump_shows_a_coroutine_waiting_on_a_future() {
+    goro::run(|| {
+        let gate = Gate::default();
+        let plain = {
+            let gate = gate.clone();
+            goro::Builder::new()
+                .name("on-future")
+                .spawn(move || goro::block_on(gate.wait()))
+                .unwrap()
+        };
+        let bounded = {
+            let gate = gate.clone();
+            goro::Builder::new()
+                .name("on-future-bounded")
+                .spawn(move || goro::block_on_timeout(gate.wait(), Duration::from_secs(60)))
+                .unwrap()
+        };
+        watchdog(&gate, Duration::from_secs(10));
+        // Both have parked once each has polled once.
+        while gate.state.lock().unwrap().polls < 2 {
+            goro::sleep(Duration::from_millis(1));
+        }
+        let d = loop {
+            let d = goro::runtime::dump();
+            let parked = d
+                .coroutines
+                .iter()
+                .filter(|c| {
+                    c.name
+                        .as_deref()
+                        .is_some_and(|n| n.starts_with("on-future"))
+                })
+                .filter(|c| c.state == CoroutineState::Parked)
+                .count();
+            if parked == 2 {
+                break d;
+            }
+            goro::sleep(Duration::from_millis(1));
+        };
+        for name in ["on-future", "on-future-bounded"] {
+            let c = d
+                .coroutines
+                .iter()
+                .find(|c| c.name.as_deref() == Some(name))
+                .unwrap_or_else(|| panic!("{name} missing from\n{d}"));
+            assert_eq!(c.waiting_on, Some(WaitingOn::Future), "{d}");
+            assert!(c.for_how_long.is_some(), "{d}");
+        }
+        let text = d.to_string();
+        assert!(text.contains("'on-future' [parked: future"), "{text}");
+        gate.open(OpenedBy::Opener);
+        assert_eq!(plain.join().unwrap(), OpenedBy::Opener);
+        assert_eq!(bounded.join().unwrap(), Ok(OpenedBy::Opener));
+    });
 }

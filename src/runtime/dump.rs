@@ -95,6 +95,8 @@ pub enum WaitingOn {
     Barrier,
     /// A call running in `goro::blocking`.
     BlockingCall,
+    /// A future driven by `goro::block_on` (or its bounded forms).
+    Future,
 }
 
 impl WaitingOn {
@@ -116,6 +118,7 @@ impl WaitingOn {
             Wait::Sync(SyncKind::Semaphore) => WaitingOn::Semaphore,
             Wait::Sync(SyncKind::Barrier) => WaitingOn::Barrier,
             Wait::Blocking => WaitingOn::BlockingCall,
+            Wait::Future => WaitingOn::Future,
         })
     }
 }
@@ -138,6 +141,7 @@ impl fmt::Display for WaitingOn {
             WaitingOn::Semaphore => f.write_str("semaphore"),
             WaitingOn::Barrier => f.write_str("barrier"),
             WaitingOn::BlockingCall => f.write_str("blocking call"),
+            WaitingOn::Future => f.write_str("future"),
         }
     }
 }

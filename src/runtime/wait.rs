@@ -29,6 +29,8 @@ pub(crate) enum Wait {
     Sync(SyncKind),
     /// A call running in `goro::blocking`.
     Blocking,
+    /// A future driven by `goro::block_on`.
+    Future,
 }
 
 /// Which `goro::sync` primitive.
@@ -69,6 +71,7 @@ impl Wait {
                 SYNC_KINDS.iter().position(|&s| s == k).unwrap_or(0) as u64,
             ),
             Wait::Blocking => (9, 0),
+            Wait::Future => (10, 0),
         };
         (kind << 56) | (arg & ((1 << 56) - 1))
     }
@@ -90,6 +93,7 @@ impl Wait {
                     .unwrap_or(SyncKind::Mutex),
             ),
             9 => Wait::Blocking,
+            10 => Wait::Future,
             _ => Wait::Nothing,
         }
     }
