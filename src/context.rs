@@ -807,10 +807,14 @@ fn mark_done(
 
 impl Drop for Node {
     fn drop(&mut self) {
-        if let Some(t) = self.state.lock().deadline_timer.take() {
+        let (timer, registered) = {
+            let mut st = self.state.lock();
+            (st.deadline_timer.take(), st.registered)
+        };
+        if let Some(t) = timer {
             t.cancel();
         }
-        if self.state.lock().registered {
+        if registered {
             if let Some(parent) = &self.parent {
                 parent.state.lock().children.remove(&self.id);
             }

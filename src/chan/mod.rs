@@ -48,7 +48,6 @@ pub use error::{
 
 use crate::runtime::Wait;
 use crate::runtime::blocker::{Blocker, Outcome, Wake};
-use crate::runtime::park;
 use crate::runtime::spin::SpinLock;
 use crate::runtime::waitq::{Node, WaitQueue};
 
@@ -161,12 +160,6 @@ impl<T> Chan<T> {
             Err(Refused::Closed(v)) => return Err(SendTimeoutError::Closed(v)),
             Err(Refused::Full(v)) => v,
         };
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            drop(st);
-            // Through the scheduler all the same (see `Blocker::wait`).
-            park::yield_coroutine();
-            return Err(SendTimeoutError::Timeout(v));
-        }
         let blocker = Blocker::new(deadline.is_none());
         let node = Node::new(&blocker, 0, Some(v));
         // SAFETY: `node` stays in this frame, unmoved, until a completer
@@ -196,12 +189,6 @@ impl<T> Chan<T> {
             }
             Err(true) => return Err(RecvTimeoutError::Closed),
             Err(false) => {}
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            drop(st);
-            // Through the scheduler all the same (see `Blocker::wait`).
-            park::yield_coroutine();
-            return Err(RecvTimeoutError::Timeout);
         }
         let blocker = Blocker::new(deadline.is_none());
         let node = Node::new(&blocker, 0, None);

@@ -207,19 +207,18 @@ impl Blocker {
         // its deadline has passed by the time it looks (as a Go timer
         // must fire before its channel is ready): a loop of short timeouts
         // must let the other coroutines of its worker run.
-        let mut yielded = false;
+        let mut scheduled = false;
         loop {
             match self.state.load(Ordering::Acquire) {
                 DONE => {
                     return self.done_outcome();
                 }
                 WAITING => match deadline {
-                    Some(d) if Instant::now() >= d && !yielded => {
-                        yielded = true;
-                        park::yield_coroutine();
-                    }
                     Some(d) if Instant::now() >= d => {
-                        if self
+                        if !scheduled {
+                            scheduled = true;
+                            park::yield_coroutine();
+                        } else if self
                             .state
                             .compare_exchange(
                                 WAITING,
@@ -233,7 +232,7 @@ impl Blocker {
                         }
                     }
                     Some(d) => {
-                        yielded = true;
+                        scheduled = true;
                         park::park_until(d);
                     }
                     None => park::park(),

@@ -99,8 +99,8 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    /// Takes the entry's number from its owner: true if it was still armed
-    /// (the entry fires), false if it is stale.
+    /// Takes the entry's number from its owner: what to perform if it was
+    /// still armed, `None` if the entry is stale.
     fn claim(&self, registry: &Registry) -> Option<Due> {
         match &self.action {
             TimerAction::Unpark(slot) => {

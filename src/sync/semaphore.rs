@@ -131,12 +131,6 @@ impl Semaphore {
         if st.take_free() {
             return true;
         }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            drop(st);
-            // Through the scheduler all the same (see `Blocker::wait`).
-            crate::runtime::park::yield_coroutine();
-            return false;
-        }
         let blocker = Blocker::new(deadline.is_none());
         let node = Node::new(&blocker, 0, None);
         // SAFETY: `node` stays in this frame, unmoved, until a releaser
