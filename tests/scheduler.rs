@@ -194,3 +194,75 @@ fn fresh_coroutines_are_stolen_by_idle_workers() {
         stderr(&out)
     );
 }
+
+/// Where a coroutine starts is where it runs for life, so a server whose
+/// accept loop spawns connections while every worker is busy must not pile
+/// them onto the accept loop's worker. 200 coroutines keep 4 workers busy
+/// (20 µs of work between yields, as a connection handling a stream of
+/// small requests), then 800 long-lived ones start meanwhile; the live
+/// coroutines per worker must end within 1.25x of the mean.
+#[test]
+fn coroutines_started_while_every_worker_is_busy_spread_over_the_workers() {
+    const WORKERS: usize = 4;
+    if child_scenario().is_some() {
+        goro::run(|| {
+            let stop = Arc::new(AtomicBool::new(false));
+            let busy: Vec<_> = (0..200)
+                .map(|_| {
+                    let stop = stop.clone();
+                    goro::spawn(move || {
+                        while !stop.load(Ordering::Relaxed) {
+                            let t = std::time::Instant::now();
+                            while t.elapsed() < std::time::Duration::from_micros(20) {
+                                std::hint::spin_loop();
+                            }
+                            goro::yield_now();
+                        }
+                    })
+                })
+                .collect();
+            goro::sleep(std::time::Duration::from_millis(20));
+            let (tx, rx) = goro::chan::chan::<()>(0);
+            let idle: Vec<_> = (0..800)
+                .map(|i| {
+                    let rx = rx.clone();
+                    if i % 8 == 0 {
+                        goro::yield_now();
+                    }
+                    goro::spawn(move || {
+                        let _ = rx.recv();
+                    })
+                })
+                .collect();
+            // Every coroutine started (the main one counts too).
+            let give_up = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            let live = loop {
+                let live: Vec<u64> = goro::runtime::stats()
+                    .workers
+                    .iter()
+                    .take(WORKERS)
+                    .map(|w| w.live)
+                    .collect();
+                if live.iter().sum::<u64>() >= 1001 || std::time::Instant::now() > give_up {
+                    break live;
+                }
+                goro::sleep(std::time::Duration::from_millis(1));
+            };
+            stop.store(true, Ordering::Relaxed);
+            drop(tx);
+            for h in busy.into_iter().chain(idle) {
+                h.join().unwrap();
+            }
+            let mean = live.iter().sum::<u64>() as f64 / WORKERS as f64;
+            let max = *live.iter().max().unwrap() as f64;
+            println!("live per worker {live:?}, max/mean {:.2}", max / mean);
+            assert!(max / mean <= 1.25, "live per worker {live:?}");
+        });
+        return;
+    }
+    let out = run_child(
+        "coroutines_started_while_every_worker_is_busy_spread_over_the_workers",
+        &[("GORO_WORKERS", "4")],
+    );
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+}

@@ -16,11 +16,14 @@
 //!   newest (a just-spawned coroutine runs next, depth first, on stacks still
 //!   hot in cache); thieves take the oldest, in batches.
 //! - `inbox`: slots of this worker's coroutines unparked by other threads.
+//! - `handoff`: fresh coroutines a busier worker handed over to start here
+//!   (see `Worker::hand_off`).
 //!
 //! Shared by all: the global `injector` (spawns from outside the runtime).
 //!
 //! # Picking the next coroutine
 //!
+//! 0. A coroutine handed over by a busier worker starts first.
 //! 1. Every `FAIRNESS_TICKS` picks: the global injector, then this worker's
 //!    own oldest fresh coroutine, so neither can starve behind local work.
 //! 2. Due timers fire; the inbox drains into `runq`.
@@ -30,6 +33,10 @@
 //! 5. Out of work: spin for `SPIN_BEFORE_SLEEP`, stealing from the injector
 //!    and other workers' `fresh` deques; then sleep in the poller until the
 //!    next timer, an I/O event or a `notify` (see `idle.rs`).
+//!
+//! A fresh coroutine about to start on a worker with many more live
+//! coroutines than another goes to that one instead (`hand_off`): started
+//! coroutines never move, so the start is where load is balanced.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -82,6 +89,17 @@ const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(50);
 /// handoff takes well under a microsecond, so 3 µs is a wide margin (Go
 /// waits the same before stealing `runnext`).
 const LONE_STEAL_PATIENCE: Duration = Duration::from_micros(3);
+/// Live coroutines below which a worker starts every fresh coroutine it
+/// dequeues itself: while few are alive, locality (a spawner and its child
+/// on one thread, a ping-pong pair, stacks hot in cache) is worth more than
+/// balance, and the spawn, skynet and pingpong benchmarks stay below it.
+const BALANCE_MIN_LIVE: u64 = 64;
+/// How far a worker's live coroutines may exceed another's (beyond an
+/// eighth of the other's) before it hands its fresh ones over: a margin
+/// that keeps two nearly equal workers from trading coroutines back and
+/// forth, while 1,000 connections over 4 workers end within 1.25x of the
+/// mean.
+const BALANCE_SLACK: u64 = 8;
 /// Events taken from the poller at once.
 const EVENTS_PER_WAIT: usize = 256;
 /// Coroutine ids a worker takes from the global counter at a time, so that
@@ -110,6 +128,10 @@ pub(crate) struct WorkerShared {
     fresh: Stealer<TaskRef>,
     /// Slots of this worker's coroutines unparked by other threads.
     inbox: Injector<u32>,
+    /// Fresh coroutines a busier worker handed over (`Worker::hand_off`):
+    /// started here before anything else is picked, unless a thief takes
+    /// them first (as from `fresh`, should this worker be held).
+    handoff: Injector<TaskRef>,
     /// AWAKE, SLEEPING or NOTIFIED. A waker writes the eventfd only on the
     /// SLEEPING -> NOTIFIED transition.
     sleep: AtomicU8,
@@ -161,6 +183,7 @@ impl WorkerShared {
             index,
             fresh,
             inbox: Injector::new(),
+            handoff: Injector::new(),
             sleep: AtomicU8::new(AWAKE),
             poller: Poller::new()?,
             timers: Mutex::new(TimerHeap::new()),
@@ -280,18 +303,18 @@ impl WorkerShared {
     /// Takes every not-yet-started coroutine out of this worker's `fresh`
     /// deque, as a thief would.
     pub(crate) fn take_fresh(&self, out: &mut Vec<TaskRef>) {
-        loop {
-            match self.fresh.steal() {
-                Steal::Success(t) => out.push(t),
-                Steal::Empty => return,
-                Steal::Retry => std::hint::spin_loop(),
-            }
-        }
+        out.extend(std::iter::from_fn(|| steal_one(&self.fresh)));
+        out.extend(std::iter::from_fn(|| steal_one(&self.handoff)));
     }
 
     /// Whether this worker has fresh coroutines or inbox entries waiting.
     pub(crate) fn has_queued_work(&self) -> bool {
-        !self.fresh.is_empty() || !self.inbox.is_empty()
+        !self.fresh.is_empty() || !self.inbox.is_empty() || !self.handoff.is_empty()
+    }
+
+    /// Its live coroutines, counting those handed to it and not yet started.
+    fn load(&self) -> u64 {
+        self.live.get() + self.handoff.len() as u64
     }
 
     /// Fires due timers from another thread (the monitor, while the owner is
@@ -558,15 +581,59 @@ impl Worker {
     /// per switch.
     fn next_runnable(&'static self) -> u32 {
         loop {
+            if !self.shared.handoff.is_empty()
+                && let Some(task) = steal_one(&self.shared.handoff)
+            {
+                // Handed over to start here: never handed on again.
+                if let Some(slot) = self.install(task) {
+                    return slot;
+                }
+                continue;
+            }
             let fresh = match self.pick_local() {
                 Ok(slot) => return slot,
                 Err(Some(task)) => Some(task),
                 Err(None) => self.find_work_or_sleep(),
             };
-            if let Some(slot) = fresh.and_then(|t| self.install(t)) {
+            if let Some(slot) = fresh
+                .and_then(|t| self.hand_off(t))
+                .and_then(|t| self.install(t))
+            {
                 return slot;
             }
         }
+    }
+
+    /// Where a fresh coroutine starts is where it runs for life, so a worker
+    /// that already has many more live coroutines than another hands it to
+    /// that one instead of starting it. Otherwise a server whose accept loop
+    /// spawns connections while every worker is busy (no one idle to steal
+    /// them) would pile them all onto the accept loop's worker. The other
+    /// worker is the less loaded of two picked at random (two choices
+    /// balance nearly as well as looking at all, at a constant cost).
+    /// Returns the task if it should start here.
+    fn hand_off(&self, task: TaskRef) -> Option<TaskRef> {
+        let mine = self.live.get();
+        if mine < BALANCE_MIN_LIVE {
+            return Some(task);
+        }
+        let workers = &self.rt.workers[..self.rt.active_workers()];
+        let n = workers.len();
+        if n < 2 {
+            return Some(task);
+        }
+        let other = |r: u32| &workers[(self.index() + 1 + r as usize % (n - 1)) % n];
+        let (a, b) = (other(self.next_random()), other(self.next_random()));
+        let target = if a.load() <= b.load() { a } else { b };
+        let theirs = target.load();
+        if mine <= theirs + theirs / 8 + BALANCE_SLACK {
+            return Some(task);
+        }
+        target.handoff.push(task);
+        // As for the inbox: publish, then look at its sleep state.
+        atomic::fence(Ordering::SeqCst);
+        target.notify();
+        None
     }
 
     /// A started coroutine's slot, or else a fresh task, from this worker's
@@ -712,7 +779,7 @@ impl Worker {
     }
 
     fn has_local_work(&self) -> bool {
-        if !self.shared.inbox.is_empty() {
+        if !self.shared.inbox.is_empty() || !self.shared.handoff.is_empty() {
             return true;
         }
         if let Some(d) = self.shared.time_to_next_timer()
@@ -747,6 +814,9 @@ impl Worker {
                     continue;
                 }
                 if let Some(t) = steal_batch(&victim.fresh, &self.landing) {
+                    return Some(self.land(t));
+                }
+                if let Some(t) = steal_batch(&victim.handoff, &self.landing) {
                     return Some(self.land(t));
                 }
             }
