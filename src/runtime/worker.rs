@@ -94,6 +94,12 @@ const LONE_STEAL_PATIENCE: Duration = Duration::from_micros(3);
 /// on one thread, a ping-pong pair, stacks hot in cache) is worth more than
 /// balance, and the spawn, skynet and pingpong benchmarks stay below it.
 const BALANCE_MIN_LIVE: u64 = 64;
+/// Runnable started coroutines (in `runq`) below which a worker starts its
+/// fresh coroutines itself: with few waiting to run it is not saturated,
+/// and a fresh coroutine is most likely a child its parent waits for
+/// (skynet's shape), which runs best beside it. A worker whose runnable
+/// queue is long is busy for a while: what starts there waits behind it.
+const BALANCE_MIN_RUNNABLE: usize = 8;
 /// How far a worker's live coroutines may exceed another's (beyond an
 /// eighth of the other's) before it hands its fresh ones over: a margin
 /// that keeps two nearly equal workers from trading coroutines back and
@@ -614,7 +620,7 @@ impl Worker {
     /// Returns the task if it should start here.
     fn hand_off(&self, task: TaskRef) -> Option<TaskRef> {
         let mine = self.live.get();
-        if mine < BALANCE_MIN_LIVE {
+        if mine < BALANCE_MIN_LIVE || self.runq.borrow().len() < BALANCE_MIN_RUNNABLE {
             return Some(task);
         }
         let workers = &self.rt.workers[..self.rt.active_workers()];
