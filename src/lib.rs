@@ -16,7 +16,10 @@
 //! - Scheduling is cooperative: a coroutine runs until it blocks in goro
 //!   (a channel, a socket, `sleep`, a lock, `join`), yields or returns.
 //!   A blocking system call or a long computation holds its worker: run it
-//!   in `goro::blocking`, as `goro::fs` does for file calls.
+//!   in `goro::blocking`, as `goro::fs` does for file calls. The guide
+//!   [Calling blocking code](guide#calling-blocking-code) says what to do
+//!   with std I/O, database drivers, crates generic over `Read`/`Write`,
+//!   and std locks.
 //! - Async code runs in a coroutine through `goro::block_on` (bounded by
 //!   `block_on_timeout`, `block_on_deadline` or `block_on_context`); with
 //!   the `tokio` feature, that includes futures needing tokio's reactor and
@@ -35,6 +38,7 @@ pub mod context;
 mod coroutine;
 mod error;
 pub mod fs;
+pub mod guide;
 mod macros;
 pub mod net;
 pub mod runtime;

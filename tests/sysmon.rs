@@ -64,7 +64,8 @@ fn a_held_worker_is_reported_and_new_work_still_runs() {
     );
 }
 
-/// A zero threshold turns the watch off: no warning.
+/// A zero threshold turns the watch off: no warning, for long holds or
+/// repeated short ones.
 #[test]
 fn a_zero_threshold_turns_the_watch_off() {
     if child_scenario().is_some() {
@@ -72,7 +73,13 @@ fn a_zero_threshold_turns_the_watch_off() {
             .hold_threshold(Duration::ZERO)
             .start()
             .unwrap();
-        goro::run(|| std::thread::sleep(Duration::from_millis(300)));
+        goro::run(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            for _ in 0..20 {
+                std::thread::sleep(Duration::from_millis(30));
+                goro::yield_now();
+            }
+        });
         return;
     }
     let out = run_child(
@@ -80,11 +87,211 @@ fn a_zero_threshold_turns_the_watch_off() {
         &[("GORO_WORKERS", "1")],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        !stderr(&out).contains("has held worker"),
-        "{}",
-        stderr(&out)
+    assert!(!stderr(&out).contains("held"), "{}", stderr(&out));
+}
+
+/// Waits, on a plain thread, until the monitor has looked at coroutine
+/// `id` running for longer than `threshold` (and so reported it): the dump,
+/// read on the monitor's clock, shows it running past the threshold, and
+/// then that clock moves on, which it does only after the look. Gives up
+/// after `common::HANG`, leaving the report missing for the test to see.
+fn wait_until_monitor_saw_held(id: goro::CoroutineId, threshold: Duration) {
+    let running_for = || {
+        goro::runtime::dump()
+            .coroutines
+            .into_iter()
+            .find(|c| {
+                c.id == id && matches!(c.state, goro::runtime::CoroutineState::Running { .. })
+            })
+            .and_then(|c| c.for_how_long)
+    };
+    let give_up = std::time::Instant::now() + common::HANG;
+    let mut seen = None;
+    while std::time::Instant::now() < give_up {
+        match (seen, running_for()) {
+            (None, Some(d)) if d > threshold => seen = Some(d),
+            (Some(first), Some(d)) if d > first => return,
+            _ => {}
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The first number after `key=` in `text`.
+fn field(text: &str, key: &str) -> Option<i64> {
+    text.split(&format!("{key}="))
+        .nth(1)?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// With one worker, the main coroutine blocked in a std (blocking) socket
+/// read holds the worker. The report names the system call the thread is
+/// blocked in, with the socket's fd (std's `read` on a socket is `recv`,
+/// which Linux serves as `recvfrom`), and the coroutine stranded behind it.
+#[test]
+fn a_worker_blocked_in_a_std_read_is_reported_with_the_call_and_who_waits() {
+    if child_scenario().is_some() {
+        goro::run(|| {
+            use std::io::{Read, Write};
+            use std::os::fd::AsRawFd;
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (mut server, _) = listener.accept().unwrap();
+            // A coroutine started on worker 0 that then parks there.
+            let (started_tx, started_rx) = goro::chan::chan::<()>(0);
+            let (done_tx, done_rx) = goro::chan::chan::<()>(0);
+            let stranded = goro::Builder::new()
+                .name("stranded")
+                .spawn(move || {
+                    started_tx.send(()).unwrap();
+                    let _ = done_rx.recv();
+                })
+                .unwrap();
+            started_rx.recv().unwrap();
+            println!("fd={}", server.as_raw_fd());
+            let me = goro::current().unwrap().id();
+            let writer = std::thread::spawn(move || {
+                wait_until_monitor_saw_held(me, Duration::from_millis(100));
+                client.write_all(b"x").unwrap();
+            });
+            let mut buf = [0u8; 1];
+            server.read_exact(&mut buf).unwrap();
+            writer.join().unwrap();
+            drop(done_tx);
+            stranded.join().unwrap();
+        });
+        return;
+    }
+    let out = run_child(
+        "a_worker_blocked_in_a_std_read_is_reported_with_the_call_and_who_waits",
+        &[("GORO_WORKERS", "1")],
     );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let fd = field(&stdout(&out), "fd").expect("the child reports the socket's fd");
+    let err = stderr(&out);
+    assert!(
+        err.contains("goro: coroutine 'main' (#1) has held worker 0 for"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "without yielding, blocked in recvfrom(fd {fd}); run blocking calls in goro::blocking"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("waiting behind it: 'stranded' (#"), "{err}");
+    assert!(err.contains(", parked: channel receive)"), "{err}");
+    assert_eq!(err.matches("has held worker").count(), 1, "{err}");
+}
+
+/// A coroutine that loops without yielding holds its worker computing, and
+/// nothing started on that worker waits behind it.
+#[test]
+fn a_worker_held_by_a_computation_is_reported_computing() {
+    if child_scenario().is_some() {
+        goro::run(|| {
+            let stop: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
+            let me = goro::current().unwrap().id();
+            let stopper = std::thread::spawn(move || {
+                wait_until_monitor_saw_held(me, Duration::from_millis(100));
+                stop.store(true, Ordering::Relaxed);
+            });
+            let mut spins = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                spins = std::hint::black_box(spins + 1);
+            }
+            stopper.join().unwrap();
+        });
+        return;
+    }
+    let out = run_child(
+        "a_worker_held_by_a_computation_is_reported_computing",
+        &[("GORO_WORKERS", "1")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("has held worker 0 for") && err.contains(" ms without yielding, computing; "),
+        "{err}"
+    );
+    assert!(err.contains("waiting behind it: none"), "{err}");
+}
+
+/// A coroutine that sleeps its thread 30 ms at a time, yielding between
+/// sleeps, never holds its worker past the threshold, yet holds it nearly
+/// all the time: that is reported, once (the report is rate-limited), with
+/// the coroutine's name.
+#[test]
+fn repeated_short_holds_are_reported_once() {
+    if child_scenario().is_some() {
+        // Far above each 30 ms hold, however slow the machine.
+        goro::runtime::Builder::new()
+            .hold_threshold(Duration::from_secs(1))
+            .start()
+            .unwrap();
+        goro::run(|| {
+            goro::Builder::new()
+                .name("napper")
+                .spawn(|| {
+                    for _ in 0..50 {
+                        std::thread::sleep(Duration::from_millis(30));
+                        goro::yield_now();
+                    }
+                })
+                .unwrap()
+                .join()
+                .unwrap();
+        });
+        return;
+    }
+    let out = run_child(
+        "repeated_short_holds_are_reported_once",
+        &[("GORO_WORKERS", "1")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(
+        err.matches("of the last second by").count(),
+        1,
+        "one report per 10 s: {err}"
+    );
+    assert!(
+        err.contains("goro: worker 0 was held for at least "),
+        "{err}"
+    );
+    assert!(
+        err.contains("each shorter than the 1s hold threshold"),
+        "{err}"
+    );
+    assert!(err.contains("was coroutine 'napper' (#"), "{err}");
+    assert!(err.contains("spawned at tests/sysmon.rs:"), "{err}");
+    assert!(!err.contains("has held worker"), "{err}");
+}
+
+/// A computation that yields every few microseconds switches all the time:
+/// no run of it lasts from one of the monitor's samples to the next, so it
+/// is no hold, short or long.
+#[test]
+fn a_computation_that_yields_often_is_not_a_hold() {
+    if child_scenario().is_some() {
+        goro::run(|| {
+            let end = std::time::Instant::now() + Duration::from_millis(600);
+            while std::time::Instant::now() < end {
+                goro::yield_now();
+            }
+        });
+        return;
+    }
+    let out = run_child(
+        "a_computation_that_yields_often_is_not_a_hold",
+        &[("GORO_WORKERS", "1")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(!err.contains("held"), "{err}");
 }
 
 /// Spawns `n` coroutines from the running one without yielding (with one

@@ -36,6 +36,7 @@ mod deadlock;
 mod dump;
 mod idle;
 pub(crate) mod netpoll;
+mod os_thread;
 pub(crate) mod overflow;
 mod panic_hook;
 pub(crate) mod park;
@@ -273,7 +274,12 @@ impl Builder {
 
     /// How long a coroutine may run without yielding before the monitor
     /// reports that it holds its worker and works around it (100 ms by
-    /// default; `Duration::ZERO` turns the monitor's watch off).
+    /// default; `Duration::ZERO` turns the monitor's watch off). The report
+    /// names the coroutine, what its thread is blocked in (`blocked in
+    /// recvfrom(fd 7)`, or `computing`) and the coroutines stranded behind
+    /// it. Runs each shorter than this that together hold a worker for
+    /// more than a quarter of a second are reported too, at most once per
+    /// worker every 10 s.
     pub fn hold_threshold(mut self, d: Duration) -> Builder {
         self.hold_threshold = Some(d);
         self

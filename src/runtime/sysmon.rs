@@ -7,7 +7,18 @@
 //!
 //! - notices a worker that has run one coroutine without switching for more
 //!   than the hold threshold (100 ms by default) and prints, once per
-//!   episode, which coroutine holds it and where it was spawned;
+//!   episode, which coroutine holds it and where it was spawned, what the
+//!   worker's thread is doing (the system call it is blocked in, with its
+//!   fd, from `/proc`: see `os_thread.rs`; or computing), and which
+//!   coroutines started on that worker wait behind it;
+//! - notices a worker held, in runs each shorter than the threshold, for
+//!   more than a quarter of the last second (a loop of 20 ms blocking calls
+//!   starves its worker's other coroutines as surely as one long call), and
+//!   reports it at most once per worker every 10 s. The monitor adds up
+//!   what it sees at its samples: a run seen at two samples lasted at least
+//!   the time between them. So the sum is a lower bound, runs shorter than
+//!   the sampling interval (up to 10 ms) escape it, and it costs the
+//!   workers nothing;
 //! - keeps the rest of the program going meanwhile: it fires the held
 //!   worker's due timers and delivers its fds' readiness (waking coroutines
 //!   on their own workers), wakes an idle worker to take the held worker's
@@ -34,7 +45,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::task::TaskRef;
-use super::{Runtime, clock, deadlock, dump, lock, netpoll, task_alloc};
+use super::{Runtime, clock, deadlock, dump, lock, netpoll, os_thread, task_alloc};
 
 /// The monitor's first and shortest sleep.
 const MIN_DELAY: Duration = Duration::from_micros(20);
@@ -50,6 +61,23 @@ pub(crate) const MAX_SPARE_WORKERS: usize = 4;
 /// burst's cells are reused, not released and faulted in again, by the
 /// next burst a moment later.
 const TRIM_INTERVAL: Duration = Duration::from_secs(1);
+/// Short holds are added up over this long.
+const SHORT_HOLD_WINDOW: Duration = Duration::from_secs(1);
+/// The window is kept in this many buckets, so a short hold leaves it
+/// within a bucket's width of when it should.
+const WINDOW_BUCKETS: usize = 10;
+/// One bucket's width.
+const BUCKET_NANOS: u64 = SHORT_HOLD_WINDOW.as_nanos() as u64 / WINDOW_BUCKETS as u64;
+/// Short holds are reported when they fill more than 1/this of the window:
+/// a worker held a quarter of the time delays every coroutine started on it
+/// by as much, which a user notices as latency with no culprit in sight.
+const SHORT_HOLD_SHARE: u64 = 4;
+/// At most one short-holds report per worker this often: the pattern
+/// persists for as long as the code runs, and one report names it.
+const SHORT_HOLD_REPORT_INTERVAL: Duration = Duration::from_secs(10);
+/// Coroutines waiting behind a held worker named in its report; the rest
+/// are counted.
+const STRANDED_SHOWN: usize = 10;
 /// Default hold threshold.
 pub(crate) const DEFAULT_HOLD_THRESHOLD: Duration = Duration::from_millis(100);
 
@@ -131,13 +159,135 @@ impl Monitor {
     }
 }
 
+/// A run the monitor has seen: one coroutine resumed once, its worker not
+/// switching since.
+#[derive(Clone, Copy)]
+struct Run {
+    /// The coroutine's id.
+    id: u64,
+    /// The worker's pick count during the run: a new pick is a new run,
+    /// even of the same coroutine.
+    picks: u32,
+    /// Its `running_since`: no later than the run began.
+    since: u64,
+    /// When the monitor first saw the run (clock nanos).
+    first_seen: u64,
+    /// When the monitor last saw it: the run lasted at least from
+    /// `first_seen` to here.
+    last_seen: u64,
+    /// Whether it outlasted the hold threshold: reported as a held worker,
+    /// and so no short hold.
+    long: bool,
+}
+
+/// Short holds of one worker that ended in one `BUCKET_NANOS` of time.
+#[derive(Clone, Copy, Default)]
+struct Bucket {
+    /// Which bucket of time (clock nanos / `BUCKET_NANOS`) the counts are
+    /// for.
+    slice: u64,
+    /// Time the worker was held by those runs.
+    held: u64,
+    /// How many runs.
+    runs: u32,
+    /// The longest of them: its coroutine's id and its time held.
+    longest: (u64, u64),
+}
+
 /// What the monitor remembers of each worker.
 #[derive(Clone, Copy, Default)]
 struct Watch {
-    /// The coroutine id and resume time it last saw held.
-    held: Option<(u64, u64)>,
-    /// Whether it warned about that episode.
-    warned: bool,
+    /// The run it saw last time, if the worker ran a coroutine then.
+    run: Option<Run>,
+    /// Short holds over the last `SHORT_HOLD_WINDOW`, a bucket per
+    /// `BUCKET_NANOS`, indexed by slice modulo their number.
+    buckets: [Bucket; WINDOW_BUCKETS],
+    /// When the next short-holds report may be printed (clock nanos).
+    next_report: u64,
+}
+
+impl Watch {
+    /// Samples the worker; returns the run it is in now, if any.
+    fn sample(
+        &mut self,
+        index: usize,
+        w: &super::worker::WorkerShared,
+        now: u64,
+        threshold: u64,
+    ) -> Option<&mut Run> {
+        let id = w.running_id.load(Ordering::Relaxed);
+        let picks = w.picks.load(Ordering::Relaxed);
+        let since = w.running_since.load(Ordering::Relaxed);
+        match &mut self.run {
+            Some(run) if id != 0 && run.id == id && run.picks == picks => run.last_seen = now,
+            _ => {
+                if let Some(ended) = self.run.take() {
+                    self.run_ended(index, w, ended, now, threshold);
+                }
+                self.run = (id != 0 && since != 0).then_some(Run {
+                    id,
+                    picks,
+                    since,
+                    first_seen: now,
+                    last_seen: now,
+                    long: false,
+                });
+            }
+        }
+        self.run.as_mut()
+    }
+
+    /// Counts a run that ended before `now` among the short holds, and
+    /// reports them if they filled too much of the window.
+    fn run_ended(
+        &mut self,
+        index: usize,
+        w: &super::worker::WorkerShared,
+        run: Run,
+        now: u64,
+        threshold: u64,
+    ) {
+        // A run seen once may have lasted a microsecond: only one seen at
+        // two samples surely held the worker, and for at least the time
+        // between them. So short holds are a lower bound. A run longer than
+        // the window (under a threshold above it) counts for the window.
+        let window = SHORT_HOLD_WINDOW.as_nanos() as u64;
+        let held = (run.last_seen - run.first_seen).min(window);
+        if run.long || held == 0 {
+            return;
+        }
+        let slice = now / BUCKET_NANOS;
+        let b = &mut self.buckets[(slice % WINDOW_BUCKETS as u64) as usize];
+        if b.slice != slice {
+            *b = Bucket {
+                slice,
+                ..Bucket::default()
+            };
+        }
+        b.held += held;
+        b.runs += 1;
+        if held > b.longest.1 {
+            b.longest = (run.id, held);
+        }
+        if now < self.next_report {
+            return;
+        }
+        let recent = self
+            .buckets
+            .iter()
+            .filter(|b| slice.saturating_sub(b.slice) < WINDOW_BUCKETS as u64);
+        let total: u64 = recent.clone().map(|b| b.held).sum();
+        if total <= window / SHORT_HOLD_SHARE {
+            return;
+        }
+        let runs = recent.clone().map(|b| b.runs).sum();
+        let longest = recent
+            .map(|b| b.longest)
+            .max_by_key(|l| l.1)
+            .unwrap_or_default();
+        self.next_report = now + SHORT_HOLD_REPORT_INTERVAL.as_nanos() as u64;
+        warn_short_holds(index, w, total, runs, longest, threshold);
+    }
 }
 
 fn run(rt: &'static Runtime) {
@@ -213,9 +363,10 @@ fn all_asleep(rt: &Runtime) -> bool {
         .all(|w| w.is_sleeping())
 }
 
-/// Looks for held workers and helps around them. True if a new episode
-/// began or a spare worker started: only news keeps the monitor's sleep
-/// short, so that a long computation costs a wakeup every 10 ms, not 20 µs.
+/// Looks for held workers and helps around them, and counts short holds.
+/// True if a new episode began or a spare worker started: only news keeps
+/// the monitor's sleep short, so that a long computation costs a wakeup
+/// every 10 ms, not 20 µs.
 fn watch_workers(
     rt: &'static Runtime,
     watch: &mut [Watch],
@@ -231,24 +382,18 @@ fn watch_workers(
     let mut held_count = 0;
     let mut news = false;
     for (i, w) in rt.workers.iter().take(active).enumerate() {
-        let id = w.running_id.load(Ordering::Relaxed);
-        let since = w.running_since.load(Ordering::Relaxed);
-        let held = id != 0 && since != 0 && now_nanos.saturating_sub(since) > threshold;
-        if !held {
-            watch[i] = Watch::default();
+        let Some(run) = watch[i].sample(i, w, now_nanos, threshold) else {
+            continue;
+        };
+        let held_nanos = now_nanos.saturating_sub(run.since);
+        if held_nanos <= threshold {
             continue;
         }
         held_count += 1;
-        if watch[i].held != Some((id, since)) {
-            watch[i] = Watch {
-                held: Some((id, since)),
-                warned: false,
-            };
-        }
-        if !watch[i].warned {
-            watch[i].warned = true;
+        if !run.long {
+            run.long = true;
             news = true;
-            warn_held(i, w, id, now_nanos.saturating_sub(since));
+            warn_held(i, w, *run, held_nanos);
         }
         // Serve what the held worker cannot.
         w.fire_due_timers_for(now);
@@ -271,30 +416,113 @@ fn watch_workers(
     news
 }
 
-/// Prints the once-per-episode warning about a held worker.
-fn warn_held(index: usize, w: &super::worker::WorkerShared, id: u64, held_nanos: u64) {
-    let task = w
-        .registry
-        .lock()
-        .iter()
-        .flatten()
-        .find(|t| t.header().id == id)
-        .cloned();
-    let Some(task) = task else { return };
+/// The tasks of the coroutines started on `w`, ordered by id.
+fn started_on(w: &super::worker::WorkerShared) -> Vec<TaskRef> {
+    // Take references under the lock; read the headers after it.
+    let mut tasks: Vec<TaskRef> = w.registry.lock().iter().flatten().cloned().collect();
+    tasks.sort_by_key(|t| t.header().id);
+    tasks
+}
+
+/// Prints the once-per-episode warning about a held worker: who holds it,
+/// what its thread is doing, and who waits behind it.
+fn warn_held(index: usize, w: &super::worker::WorkerShared, run: Run, held_nanos: u64) {
+    let tasks = started_on(w);
+    let Some(task) = tasks.iter().find(|t| t.header().id == run.id) else {
+        return;
+    };
+    let doing = match w.os_tid.load(Ordering::Relaxed) {
+        0 => None,
+        tid => os_thread::state_of(tid),
+    };
+    // The run may have ended while the kernel was asked: then what the
+    // thread does is someone else's doing.
+    let same_run = w.running_id.load(Ordering::Relaxed) == run.id
+        && w.picks.load(Ordering::Relaxed) == run.picks;
     let h = task.header();
     let mut msg = String::new();
     let _ = write!(
         msg,
-        "goro: coroutine '{}' (#{}) has held worker {} for {} ms without yielding; \
-         run blocking calls in goro::blocking\n  spawned at {}\n  \
-         coroutines already started on worker {} wait until it yields \
-         (a started coroutine never changes thread); new ones run elsewhere",
+        "goro: coroutine '{}' (#{}) has held worker {} for {} ms without yielding",
         h.display_name(),
         h.id,
         index,
         held_nanos / 1_000_000,
-        h.location,
-        index
+    );
+    if let Some(doing) = doing.filter(|_| same_run) {
+        let _ = write!(msg, ", {doing}");
+    }
+    let _ = write!(
+        msg,
+        "; run blocking calls in goro::blocking\n  spawned at {}\n  \
+         coroutines already started on worker {} wait until it yields \
+         (a started coroutine never changes thread); new ones run elsewhere\n  \
+         waiting behind it:",
+        h.location, index
+    );
+    let behind: Vec<&TaskRef> = tasks.iter().filter(|t| t.header().id != run.id).collect();
+    if behind.is_empty() {
+        msg.push_str(" none");
+    }
+    for (n, t) in behind.iter().take(STRANDED_SHOWN).enumerate() {
+        let h = t.header();
+        let sep = if n == 0 { " " } else { ", " };
+        let _ = write!(msg, "{sep}'{}' (#{}, ", h.display_name(), h.id);
+        let _ = match (h.is_parked(), dump::WaitingOn::of(h.wait.get())) {
+            (true, Some(on)) => write!(msg, "parked: {on})"),
+            (true, None) => write!(msg, "parked)"),
+            (false, _) => write!(msg, "runnable)"),
+        };
+    }
+    if behind.len() > STRANDED_SHOWN {
+        let _ = write!(msg, " and {} more", behind.len() - STRANDED_SHOWN);
+    }
+    eprintln!("{msg}");
+}
+
+/// Prints the report of a worker held for much of the last second by runs
+/// each shorter than the hold threshold: `held` nanoseconds in `runs` runs,
+/// the longest of which is `(coroutine id, nanoseconds)`.
+fn warn_short_holds(
+    index: usize,
+    w: &super::worker::WorkerShared,
+    held: u64,
+    runs: u32,
+    longest: (u64, u64),
+    threshold: u64,
+) {
+    let mut msg = String::new();
+    let _ = write!(
+        msg,
+        "goro: worker {index} was held for at least {} ms of the last second by {runs} \
+         run{} without yielding, each shorter than the {:?} hold threshold; \
+         the longest ({} ms) was ",
+        held / 1_000_000,
+        if runs == 1 { "" } else { "s" },
+        Duration::from_nanos(threshold),
+        longest.1 / 1_000_000,
+    );
+    let tasks = started_on(w);
+    match tasks.iter().find(|t| t.header().id == longest.0) {
+        Some(t) => {
+            let h = t.header();
+            let _ = write!(
+                msg,
+                "coroutine '{}' (#{}), spawned at {}",
+                h.display_name(),
+                h.id,
+                h.location
+            );
+        }
+        None => {
+            let _ = write!(msg, "coroutine #{}, since finished", longest.0);
+        }
+    }
+    let _ = write!(
+        msg,
+        "; run blocking calls in goro::blocking\n  \
+         coroutines already started on worker {index} wait during each \
+         (a started coroutine never changes thread)"
     );
     eprintln!("{msg}");
 }

@@ -166,6 +166,10 @@ pub(crate) struct WorkerShared {
     /// `clock::coarse_now()` when that coroutine was last resumed: how the
     /// monitor tells a held worker. Written by the owner only.
     pub(crate) running_since: AtomicU64,
+    /// The worker thread's OS thread id, 0 until the thread publishes it as
+    /// it starts: how the monitor asks the kernel what a held worker is
+    /// blocked in. Written once, by the owner.
+    pub(crate) os_tid: atomic::AtomicI32,
     /// The tasks of the coroutines started here, by table slot: what other
     /// threads (dumps, the monitor) may look at. The owner locks it only to
     /// add a coroutine when it starts and take it out when it ends.
@@ -200,6 +204,7 @@ impl WorkerShared {
             picks: AtomicU32::new(0),
             running_id: AtomicU64::new(0),
             running_since: AtomicU64::new(0),
+            os_tid: atomic::AtomicI32::new(0),
             registry: SpinLock::new(Vec::new()),
             spawned: OwnerCounter::new(),
             finished: OwnerCounter::new(),
@@ -1119,6 +1124,9 @@ pub(crate) fn worker_main(rt: &'static Runtime, index: usize, fresh: Deque<TaskR
     super::overflow::prepare_thread();
     super::thread::mark_scheduler();
     let w: &'static Worker = Box::leak(Box::new(Worker::new(rt, index, fresh)));
+    w.shared
+        .os_tid
+        .store(super::os_thread::current_tid(), Ordering::Relaxed);
     WORKER.with(|c| c.set(Some(w)));
     w.run()
 }

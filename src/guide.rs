@@ -1,0 +1,249 @@
+//! Guides: how to use goro with the rest of the Rust ecosystem. This module
+//! holds documentation only.
+//!
+//! # Calling blocking code
+//!
+//! goro schedules cooperatively: a coroutine gives its worker thread up only
+//! when it blocks *in goro* (a goro socket, channel, lock, `sleep`, `join`),
+//! yields or returns. A call that blocks the OS thread instead — a std
+//! socket or file, a DNS lookup, a database driver, a C library, a long
+//! computation — holds the worker, and every coroutine already started on
+//! that worker waits until the call returns: a started coroutine never
+//! changes thread. New coroutines run on other workers, but the stranded
+//! ones may be exactly the ones the call waits for. A blocking HTTP client
+//! called in a coroutine against a goro server in the same process hangs
+//! for good when the server's accept loop was started on the client's
+//! worker: the client waits for the server, the server for the worker.
+//!
+//! The runtime's monitor reports a worker held for more than 100 ms
+//! (`runtime::Builder::hold_threshold`), with what its thread is blocked
+//! in and who waits behind it:
+//!
+//! ```text
+//! goro: coroutine 'main' (#1) has held worker 0 for 107 ms without yielding, blocked in recvfrom(fd 7); run blocking calls in goro::blocking
+//!   spawned at src/main.rs:12:5
+//!   coroutines already started on worker 0 wait until it yields (a started coroutine never changes thread); new ones run elsewhere
+//!   waiting behind it: 'accept loop' (#2, parked: read fd 5)
+//! ```
+//!
+//! and a worker held for more than a quarter of a second by shorter calls
+//! (`goro: worker 0 was held for at least 640 ms of the last second by 21
+//! runs without yielding...`). Both mean: move that call off the worker,
+//! as below.
+//!
+//! ## What goes in `goro::blocking`
+//!
+//! [`blocking`](crate::blocking) runs a closure on a pool of plain threads
+//! and parks only the calling coroutine until it returns. Put there:
+//!
+//! - std file and socket I/O on std types (`std::fs`, `std::net`), when you
+//!   cannot use [`goro::fs`](crate::fs) or [`goro::net`](crate::net), which
+//!   do this for you;
+//! - DNS lookups through the system resolver (`std::net::ToSocketAddrs`,
+//!   `getaddrinfo`); goro's own `connect` and `dial` resolve off the
+//!   worker already;
+//! - database drivers and other client libraries that block (see below);
+//! - CPU-heavy work: hashing, compression, parsing a large document,
+//!   anything that runs for more than a millisecond or so without yielding.
+//!   A loop you own can call [`yield_now`](crate::yield_now) now and then
+//!   instead.
+//!
+//! The closure must be `Send + 'static`: move what it needs in, get it back
+//! in its result.
+//!
+//! ```
+//! use std::io::Write;
+//!
+//! goro::run(|| -> std::io::Result<()> {
+//!     let path = std::env::temp_dir().join(format!("goro-guide-{}", std::process::id()));
+//!     // File I/O on std types: on the pool, not on the worker.
+//!     let p = path.clone();
+//!     goro::blocking(move || {
+//!         let mut f = std::fs::File::create(&p)?;
+//!         f.write_all(b"hello")?;
+//!         f.sync_all()
+//!     })?;
+//!     let p = path.clone();
+//!     let text = goro::blocking(move || std::fs::read_to_string(p))?;
+//!     assert_eq!(text, "hello");
+//!     goro::blocking(move || std::fs::remove_file(path))?;
+//!
+//!     // A long computation.
+//!     let sum: u64 = goro::blocking(|| (0..1_000_000u64).map(|x| x % 7).sum());
+//!     assert_eq!(sum, 2_999_997);
+//!     Ok(())
+//! })
+//! .unwrap();
+//! ```
+//!
+//! A DNS lookup (not run here: it needs a resolver):
+//!
+//! ```no_run
+//! use std::net::ToSocketAddrs;
+//!
+//! goro::run(|| -> std::io::Result<()> {
+//!     let addrs: Vec<_> =
+//!         goro::blocking(|| ("example.com", 443).to_socket_addrs().map(Iterator::collect))?;
+//!     println!("{addrs:?}");
+//!     Ok(())
+//! })
+//! .unwrap();
+//! ```
+//!
+//! A call that blocks for good, or a driver that keeps a thread busy all
+//! the time, is better on a plain thread of its own
+//! (`std::thread::spawn`), talking to coroutines over goro
+//! [channels](crate::chan), which work from plain threads too: the pool
+//! (512 threads by default, `runtime::Builder::blocking_threads`) is for
+//! calls that end.
+//!
+//! ## Crates generic over `Read` and `Write` work unchanged
+//!
+//! goro's stream sockets ([`TcpStream`](crate::net::TcpStream),
+//! [`UnixStream`](crate::net::UnixStream) and [`Conn`](crate::net::Conn))
+//! implement `std::io::Read` and `std::io::Write`, as do shared references
+//! to them, and their reads and writes park only the coroutine. So a crate
+//! that takes any `S: Read + Write` — rustls' `StreamOwned`, tungstenite's
+//! `WebSocket`, native-tls — or that only parses the bytes you give it, as
+//! httparse does, works in a coroutine as it is: hand it a goro socket
+//! where you would have handed it a std one. Here a function generic over
+//! the stream, standing in for such a crate, talks over goro sockets:
+//!
+//! ```
+//! use std::io::{self, BufRead, BufReader, Read, Write};
+//!
+//! /// A line-based greeting over any byte stream, as a crate would write it.
+//! fn greet<S: Read + Write>(mut stream: S, name: &str) -> io::Result<String> {
+//!     writeln!(stream, "hello {name}")?;
+//!     let mut reply = String::new();
+//!     BufReader::new(stream).read_line(&mut reply)?;
+//!     Ok(reply)
+//! }
+//!
+//! goro::run(|| -> io::Result<()> {
+//!     let ln = goro::net::TcpListener::bind("127.0.0.1:0")?;
+//!     let addr = ln.local_addr()?;
+//!     let server = goro::spawn(move || -> io::Result<()> {
+//!         let (conn, _) = ln.accept()?;
+//!         let mut line = String::new();
+//!         BufReader::new(&conn).read_line(&mut line)?;
+//!         (&conn).write_all(line.replace("hello", "welcome").as_bytes())
+//!     });
+//!     // The crate gets a goro socket: its reads and writes park, not block.
+//!     let reply = greet(goro::net::TcpStream::connect(addr)?, "goro")?;
+//!     assert_eq!(reply, "welcome goro\n");
+//!     server.join().unwrap()
+//! })
+//! .unwrap();
+//! ```
+//!
+//! With the real crates the change is the same one line. These snippets
+//! need the rustls and tungstenite crates, which goro does not depend on,
+//! so they are not compiled here:
+//!
+//! ```ignore
+//! // rustls: TLS over a goro socket (`config` is an Arc<rustls::ClientConfig>).
+//! let tcp = goro::net::TcpStream::connect("example.com:443")?;
+//! let conn = rustls::ClientConnection::new(config, "example.com".try_into()?)?;
+//! let mut tls = rustls::StreamOwned::new(conn, tcp);
+//!
+//! // tungstenite: a WebSocket client, and a server on an accepted goro socket.
+//! let tcp = goro::net::TcpStream::connect("127.0.0.1:9001")?;
+//! let (mut ws, _response) = tungstenite::client("ws://127.0.0.1:9001/", tcp)?;
+//! let (conn, _) = listener.accept()?;
+//! let mut ws = tungstenite::accept(conn)?;
+//! ```
+//!
+//! ## Crates that open their own std sockets
+//!
+//! Blocking clients that connect by themselves — ureq, `reqwest::blocking`,
+//! the synchronous postgres, mysql and redis drivers — make std sockets
+//! inside and block the thread in them; there is no socket to swap. Two
+//! ways to use them:
+//!
+//! - Call them inside `goro::blocking`, one whole operation per call. A
+//!   client or connection that must be reused moves into the closure and
+//!   comes back with the result (or lives on a thread of its own, as
+//!   above). These snippets need the ureq and postgres crates:
+//!
+//!   ```ignore
+//!   let body = goro::blocking(move || -> Result<String, ureq::Error> {
+//!       ureq::get(&url).call()?.body_mut().read_to_string()
+//!   })?;
+//!
+//!   let mut db = goro::blocking(|| {
+//!       postgres::Client::connect("host=127.0.0.1 user=app", postgres::NoTls)
+//!   })?;
+//!   let (db, rows) = goro::blocking(move || {
+//!       let rows = db.query("SELECT id, name FROM users", &[]);
+//!       (db, rows)
+//!   });
+//!   ```
+//!
+//! - Or use the crate's async client with the `tokio` feature, through
+//!   [`block_on`](crate::block_on): the future is polled on the calling
+//!   coroutine, which parks while it is pending, and tokio's reactor and
+//!   timer run on a thread of their own. reqwest, tokio-postgres and sqlx
+//!   work this way (`examples/http_client.rs` runs reqwest from 100
+//!   coroutines against a goro server in the same process). This snippet
+//!   needs the reqwest crate and goro's `tokio` feature:
+//!
+//!   ```ignore
+//!   let client = reqwest::Client::new();
+//!   let body = goro::block_on(async { client.get(&url).send().await?.text().await })?;
+//!   ```
+//!
+//! ## A std `Mutex` held across a park
+//!
+//! A `std::sync::Mutex` (or parking_lot's) blocks the *thread* that waits
+//! for it. That is fine for a short critical section that never parks. But
+//! when a coroutine parks while holding the guard — a goro socket read, a
+//! channel, `goro::sleep`, a `goro::blocking` call — another coroutine on
+//! the same worker may run and call `lock()`: the worker thread blocks in
+//! the lock, so the coroutine holding the guard, which only that worker can
+//! resume, never runs to release it. Both wait forever (with one worker,
+//! always; with more, whenever the two share one), and the monitor reports
+//! the worker `blocked in futex`. This code can deadlock, so it is not run
+//! here:
+//!
+//! ```no_run
+//! use std::sync::{Arc, Mutex};
+//! use std::time::Duration;
+//!
+//! goro::run(|| {
+//!     let total = Arc::new(Mutex::new(0));
+//!     let t = total.clone();
+//!     let a = goro::spawn(move || {
+//!         let mut guard = t.lock().unwrap();
+//!         goro::sleep(Duration::from_millis(10)); // parks holding the guard
+//!         *guard += 1;
+//!     });
+//!     goro::sleep(Duration::from_millis(1));
+//!     *total.lock().unwrap() += 1; // blocks the worker; `a` can never wake
+//!     a.join().unwrap();
+//! });
+//! ```
+//!
+//! Use [`goro::sync::Mutex`](crate::sync::Mutex) (and goro's `RwLock` and
+//! `Condvar`) for anything held across a park: waiting for it parks the
+//! coroutine, so the holder runs and releases it. It works from plain
+//! threads too.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! goro::run(|| {
+//!     let total = Arc::new(goro::sync::Mutex::new(0));
+//!     let t = total.clone();
+//!     let a = goro::spawn(move || {
+//!         let mut guard = t.lock();
+//!         goro::sleep(Duration::from_millis(10)); // parks holding the guard
+//!         *guard += 1;
+//!     });
+//!     goro::sleep(Duration::from_millis(1));
+//!     *total.lock() += 1; // parks until `a` releases the lock
+//!     a.join().unwrap();
+//!     assert_eq!(*total.lock(), 2);
+//! });
+//! ```
