@@ -37,7 +37,7 @@ mod dump;
 mod idle;
 pub(crate) mod netpoll;
 pub(crate) mod overflow;
-mod panic_hook;
+pub(crate) mod panic_hook;
 pub(crate) mod park;
 mod poller;
 mod prefetch;

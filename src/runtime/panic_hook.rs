@@ -6,6 +6,7 @@
 //! to the previously installed hook everywhere else. A hook set after the
 //! runtime starts replaces this one, as `std::panic::set_hook` always does.
 
+use std::any::Any;
 use std::backtrace::{Backtrace, BacktraceStatus};
 use std::io::Write;
 use std::panic::{self, PanicHookInfo};
@@ -30,13 +31,17 @@ pub(crate) fn install() {
     });
 }
 
-fn report(header: &Header, info: &PanicHookInfo<'_>) {
-    let payload = info.payload();
-    let msg = payload
+/// The text of a panic payload: `Some` for the `&str` or `String` that
+/// `panic!` makes.
+pub(crate) fn message(payload: &(dyn Any + Send)) -> Option<&str> {
+    payload
         .downcast_ref::<&str>()
         .copied()
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("Box<dyn Any>");
+}
+
+fn report(header: &Header, info: &PanicHookInfo<'_>) {
+    let msg = message(info.payload()).unwrap_or("Box<dyn Any>");
     let location = info
         .location()
         .map_or_else(String::new, |l| format!(" at {l}"));

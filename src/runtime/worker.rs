@@ -820,21 +820,20 @@ impl Worker {
 
     /// Gives a fresh task a stack and a slot in this worker's table, for
     /// life. `None` if no stack could be had: the task then fails (its
-    /// joiner gets the error as a panic payload).
+    /// joiner gets a `JoinError` that says why).
     fn install(&'static self, task: TaskRef) -> Option<u32> {
         let header = task.header();
         let stack = self.stacks.borrow_mut().get(header.stack_size());
         let stack = match stack {
             Ok(s) => s,
             Err(e) => {
-                let msg = format!(
+                eprintln!(
                     "goro: cannot start coroutine '{}' (#{}): {e}",
                     header.display_name(),
                     header.id
                 );
-                eprintln!("{msg}");
                 // SAFETY: we dequeued the task and fail it instead of running it.
-                unsafe { task.fail(Box::new(msg)) };
+                unsafe { task.fail(e) };
                 self.count_finished();
                 header.complete();
                 return None;
