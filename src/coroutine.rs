@@ -65,6 +65,35 @@ where
 /// keep running until the process exits). Called from a coroutine, `run`
 /// just calls `f`.
 ///
+/// A `main` that returns errors returns `run`'s result; inside, `?` works
+/// on I/O errors and on `join` (whose `JoinError` says which coroutine
+/// panicked, and why) alike:
+///
+/// ```
+/// use std::error::Error;
+/// use std::io::{Read, Write};
+///
+/// use goro::net::{TcpListener, TcpStream};
+///
+/// fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
+///     goro::run(|| {
+///         let listener = TcpListener::bind("127.0.0.1:0")?;
+///         let addr = listener.local_addr()?;
+///         let server = goro::spawn(move || -> std::io::Result<String> {
+///             let (mut conn, _) = listener.accept()?;
+///             let mut text = String::new();
+///             conn.read_to_string(&mut text)?;
+///             Ok(text)
+///         });
+///         TcpStream::connect(addr)?.write_all(b"hello")?;
+///         // The first `?` takes the server's panic, the second its I/O error.
+///         let text = server.join()??;
+///         assert_eq!(text, "hello");
+///         Ok(())
+///     })
+/// }
+/// ```
+///
 /// # Panics
 /// If `f` panics, or if the runtime has to start and cannot.
 #[track_caller]
