@@ -141,6 +141,87 @@ fn the_panic_message_names_the_coroutine() {
     );
 }
 
+/// The user's function in the backtrace tests: never inlined, so its
+/// frame is there in release builds too.
+#[inline(never)]
+fn parse_config(text: &str) -> u32 {
+    text.parse()
+        .unwrap_or_else(|_| panic!("bad config {text:?}"))
+}
+
+/// Runs `parse_config` in a coroutine and joins it.
+fn panic_with_a_backtrace() {
+    let h = goro::Builder::new()
+        .name("config")
+        .spawn(|| parse_config(std::hint::black_box("x")))
+        .unwrap();
+    assert!(h.join().is_err());
+}
+
+#[test]
+fn rust_backtrace_shows_the_users_frames_only() {
+    if child_scenario().is_some() {
+        panic_with_a_backtrace();
+        return;
+    }
+    let out = run_child(
+        "rust_backtrace_shows_the_users_frames_only",
+        &[("RUST_BACKTRACE", "1")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    let (_, backtrace) = err
+        .split_once("stack backtrace:\n")
+        .unwrap_or_else(|| panic!("no backtrace in\n{err}"));
+    let (backtrace, _) = backtrace
+        .split_once("note: Some details are omitted")
+        .unwrap_or_else(|| panic!("no RUST_BACKTRACE=full note in\n{err}"));
+    // It starts at the code that panicked: the closure given to
+    // `unwrap_or_else` (inlined or not), then the function.
+    let first = backtrace.lines().next().unwrap_or("");
+    assert!(
+        first.starts_with("   0: panic::parse_config"),
+        "{backtrace}"
+    );
+    for goro_frame in [
+        "goro::runtime::panic_hook",
+        "std::panicking",
+        "core::panicking",
+        "goro::runtime::task",
+        "goro::runtime::worker",
+        "corosensei",
+    ] {
+        assert!(
+            !backtrace.contains(goro_frame),
+            "{goro_frame} in\n{backtrace}"
+        );
+    }
+    assert!(backtrace.contains("tests/panic.rs"), "{backtrace}");
+}
+
+#[test]
+fn rust_backtrace_full_shows_every_frame() {
+    if child_scenario().is_some() {
+        panic_with_a_backtrace();
+        return;
+    }
+    let out = run_child(
+        "rust_backtrace_full_shows_every_frame",
+        &[("RUST_BACKTRACE", "full")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    for frame in [
+        "panic::parse_config",
+        "goro::runtime::panic_hook",
+        "goro::runtime::worker",
+        "corosensei",
+    ] {
+        assert!(err.contains(frame), "no {frame} in\n{err}");
+    }
+    assert!(!err.contains("note: Some details are omitted"), "{err}");
+}
+
 #[test]
 fn a_coroutine_that_cannot_start_fails_its_join() {
     if child_scenario().is_some() {

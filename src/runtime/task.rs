@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 use super::blocker::Blocker;
+use super::panic_hook::begin_short_backtrace;
 use super::{Wait, WaitReason, prefetch, task_alloc};
 
 /// Park state: running, or queued to run.
@@ -321,7 +322,9 @@ where
         let Some(f) = (unsafe { (*cell.body.get()).take() }) else {
             return;
         };
-        let result = panic::catch_unwind(AssertUnwindSafe(f)).map_err(Failure::Panic);
+        // The marker frame ends a panic's backtrace at the user's closure.
+        let result = panic::catch_unwind(AssertUnwindSafe(|| begin_short_backtrace(f)))
+            .map_err(Failure::Panic);
         // SAFETY: written once, before `complete` publishes it.
         unsafe { *cell.output.get() = Some(result) };
         if cell.header.output_written() {
@@ -373,7 +376,10 @@ where
 /// Drops a value in the calling coroutine, reporting a panic of its `Drop`
 /// (through the panic hook) instead of unwinding into the worker.
 fn drop_here<T>(value: T) {
-    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
+    let dropped = panic::catch_unwind(AssertUnwindSafe(move || {
+        begin_short_backtrace(|| drop(value))
+    }));
+    if let Err(payload) = dropped {
         // A payload whose own `Drop` panics again would unwind out of here:
         // leak it, as std leaks what it cannot drop during a panic.
         std::mem::forget(payload);
