@@ -45,7 +45,7 @@ pub(crate) fn install() {
     INSTALL.call_once(|| {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
-            if Worker::with_running_header(|h| report(h, info)).is_none() {
+            if Worker::report_running(|h| report(h, info)).is_none() {
                 previous(info);
             }
         }));
