@@ -10,8 +10,9 @@ use std::ptr;
 use std::sync::Arc;
 use std::thread;
 
+use crate::JoinError;
 use crate::runtime::stack::checked_stack_size;
-use crate::runtime::task::{Header, TaskRef};
+use crate::runtime::task::{Failure, Header, TaskRef};
 use crate::runtime::worker::Worker;
 use crate::runtime::{Runtime, sysmon};
 
@@ -64,6 +65,35 @@ where
 /// keep running until the process exits). Called from a coroutine, `run`
 /// just calls `f`.
 ///
+/// A `main` that returns errors returns `run`'s result; inside, `?` works
+/// on I/O errors and on `join` (whose `JoinError` says which coroutine
+/// panicked, and why) alike:
+///
+/// ```
+/// use std::error::Error;
+/// use std::io::{Read, Write};
+///
+/// use goro::net::{TcpListener, TcpStream};
+///
+/// fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
+///     goro::run(|| {
+///         let listener = TcpListener::bind("127.0.0.1:0")?;
+///         let addr = listener.local_addr()?;
+///         let server = goro::spawn(move || -> std::io::Result<String> {
+///             let (mut conn, _) = listener.accept()?;
+///             let mut text = String::new();
+///             conn.read_to_string(&mut text)?;
+///             Ok(text)
+///         });
+///         TcpStream::connect(addr)?.write_all(b"hello")?;
+///         // The first `?` takes the server's panic, the second its I/O error.
+///         let text = server.join()??;
+///         assert_eq!(text, "hello");
+///         Ok(())
+///     })
+/// }
+/// ```
+///
 /// # Panics
 /// If `f` panics, or if the runtime has to start and cannot.
 #[track_caller]
@@ -88,9 +118,12 @@ where
     sysmon::main_started(&main);
     let result = handle.join();
     sysmon::main_finished(&main);
-    match result {
+    match result.map_err(JoinError::try_into_panic) {
         Ok(v) => v,
-        Err(payload) => std::panic::resume_unwind(payload),
+        Err(Ok(payload)) => std::panic::resume_unwind(payload),
+        // It never ran (its worker printed why): the caller unwinds with
+        // the reason as a `String`, the payload a `panic!` would carry.
+        Err(Err(err)) => std::panic::resume_unwind(Box::new(err.to_string())),
     }
 }
 
@@ -172,10 +205,13 @@ pub struct JoinHandle<T> {
 }
 
 impl<T> JoinHandle<T> {
-    /// Waits for the coroutine to finish and returns its result, or the
-    /// payload of its panic. Parks the caller if it is a coroutine; blocks
-    /// the thread otherwise.
-    pub fn join(self) -> thread::Result<T> {
+    /// Waits for the coroutine to finish and returns its result, or an
+    /// error that shows its panic's message and holds the payload. Parks
+    /// the caller if it is a coroutine; blocks the thread otherwise.
+    ///
+    /// # Errors
+    /// A `JoinError` if the coroutine panicked or could not start.
+    pub fn join(self) -> Result<T, JoinError> {
         // The output is taken here, so `Drop` (which would take it again)
         // is skipped.
         let this = ManuallyDrop::new(self);
@@ -186,10 +222,12 @@ impl<T> JoinHandle<T> {
         // SAFETY: the task was made by `spawn_on` with a closure returning
         // `T`; `wait_complete` returned, so COMPLETE is set; the handle is
         // unique and consumed here, so this is the one and only take.
-        match unsafe { task.take_output::<T>() } {
-            Some(r) => r,
-            None => Err(Box::new("goro: coroutine finished without a result")),
-        }
+        let output = unsafe { task.take_output::<T>() }.unwrap_or_else(|| {
+            Err(Failure::Panic(Box::new(
+                "goro: coroutine finished without a result",
+            )))
+        });
+        output.map_err(|failure| JoinError::new(Coroutine::of(task.header()), failure))
     }
 
     /// Whether the coroutine has finished (a `join` would not wait).

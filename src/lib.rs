@@ -39,6 +39,7 @@ mod coroutine;
 mod error;
 pub mod fs;
 pub mod guide;
+mod join_error;
 mod macros;
 pub mod net;
 pub mod runtime;
@@ -48,5 +49,6 @@ pub mod time;
 
 pub use block_on::{Elapsed, block_on, block_on_context, block_on_deadline, block_on_timeout};
 pub use coroutine::{Builder, Coroutine, CoroutineId, JoinHandle, current, run, spawn, yield_now};
+pub use join_error::JoinError;
 pub use runtime::blocking::blocking;
 pub use time::sleep;

@@ -38,7 +38,7 @@ mod idle;
 pub(crate) mod netpoll;
 mod os_thread;
 pub(crate) mod overflow;
-mod panic_hook;
+pub(crate) mod panic_hook;
 pub(crate) mod park;
 mod poller;
 mod prefetch;

@@ -219,7 +219,11 @@ impl Watch {
         let picks = w.picks.load(Ordering::Relaxed);
         let since = w.running_since.load(Ordering::Relaxed);
         match &mut self.run {
-            Some(run) if id != 0 && run.id == id && run.picks == picks => run.last_seen = now,
+            // A run whose resume time reads 0 is printing a panic report: not
+            // a hold (see `Worker::report_running`).
+            Some(run) if id != 0 && since != 0 && run.id == id && run.picks == picks => {
+                run.last_seen = now
+            }
             _ => {
                 if let Some(ended) = self.run.take() {
                     self.run_ended(index, w, ended, now, threshold);

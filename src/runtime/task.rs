@@ -9,13 +9,14 @@
 use std::alloc::Layout;
 use std::any::Any;
 use std::cell::UnsafeCell;
+use std::io;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::ptr::{self, NonNull};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
-use std::thread;
 
 use super::blocker::Blocker;
+use super::panic_hook::begin_short_backtrace;
 use super::{Wait, WaitReason, prefetch, task_alloc};
 
 /// Park state: running, or queued to run.
@@ -259,14 +260,25 @@ impl Header {
     }
 }
 
+/// Why a coroutine has no result for its joiner.
+pub(crate) enum Failure {
+    /// Its closure panicked with this payload.
+    Panic(Box<dyn Any + Send>),
+    /// It never ran: no stack could be had for it.
+    NotStarted(io::Error),
+}
+
+/// A coroutine's output: its closure's result, or why there is none.
+pub(crate) type Output<T> = Result<T, Failure>;
+
 /// Operations on a task whose closure and output types are erased; one
 /// static table per `(F, T)`.
 struct Vtable {
     /// Runs the closure once and stores its output (see `TaskRef::run`).
     run: unsafe fn(NonNull<Header>),
-    /// Drops the closure unrun and stores a failure as the output.
-    fail: unsafe fn(NonNull<Header>, Box<dyn Any + Send>),
-    /// Moves the output into `*out`, an `Option<thread::Result<T>>`.
+    /// Drops the closure unrun and stores `Failure::NotStarted` as the output.
+    fail: unsafe fn(NonNull<Header>, io::Error),
+    /// Moves the output into `*out`, an `Option<Output<T>>`.
     take_output: unsafe fn(NonNull<Header>, *mut ()),
     /// Drops what the cell still holds and frees it.
     destroy: unsafe fn(NonNull<Header>),
@@ -284,7 +296,7 @@ struct Cell<F, T> {
     /// The result. Written once by `run`/`fail` before `complete` sets
     /// COMPLETE (release); read once by the unique joiner after it observed
     /// COMPLETE (acquire).
-    output: UnsafeCell<Option<thread::Result<T>>>,
+    output: UnsafeCell<Option<Output<T>>>,
 }
 
 impl<F, T> Cell<F, T>
@@ -310,7 +322,9 @@ where
         let Some(f) = (unsafe { (*cell.body.get()).take() }) else {
             return;
         };
-        let result = panic::catch_unwind(AssertUnwindSafe(f));
+        // The marker frame ends a panic's backtrace at the user's closure.
+        let result = panic::catch_unwind(AssertUnwindSafe(|| begin_short_backtrace(f)))
+            .map_err(Failure::Panic);
         // SAFETY: written once, before `complete` publishes it.
         unsafe { *cell.output.get() = Some(result) };
         if cell.header.output_written() {
@@ -323,25 +337,25 @@ where
 
     /// # Safety
     /// As for `run`, instead of it.
-    unsafe fn fail(p: NonNull<Header>, payload: Box<dyn Any + Send>) {
+    unsafe fn fail(p: NonNull<Header>, err: io::Error) {
         // SAFETY: as in `run`.
         let cell = unsafe { p.cast::<Cell<F, T>>().as_ref() };
         // SAFETY: as in `run`: the dequeuing worker fails the task instead.
         unsafe {
             drop((*cell.body.get()).take());
-            *cell.output.get() = Some(Err(payload));
+            *cell.output.get() = Some(Err(Failure::NotStarted(err)));
         }
     }
 
     /// # Safety
     /// `p` must point to a live `Cell<F, T>` whose COMPLETE or
     /// OUTPUT_WRITTEN the caller, its unique joiner, observed; `out` must point to an
-    /// `Option<thread::Result<T>>`.
+    /// `Option<Output<T>>`.
     unsafe fn take_output(p: NonNull<Header>, out: *mut ()) {
         // SAFETY: per the contract.
         unsafe {
             let cell = p.cast::<Cell<F, T>>().as_ref();
-            *out.cast::<Option<thread::Result<T>>>() = (*cell.output.get()).take();
+            *out.cast::<Option<Output<T>>>() = (*cell.output.get()).take();
         }
     }
 
@@ -362,7 +376,10 @@ where
 /// Drops a value in the calling coroutine, reporting a panic of its `Drop`
 /// (through the panic hook) instead of unwinding into the worker.
 fn drop_here<T>(value: T) {
-    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
+    let dropped = panic::catch_unwind(AssertUnwindSafe(move || {
+        begin_short_backtrace(|| drop(value))
+    }));
+    if let Err(payload) = dropped {
         // A payload whose own `Drop` panics again would unwind out of here:
         // leak it, as std leaks what it cannot drop during a panic.
         std::mem::forget(payload);
@@ -454,13 +471,14 @@ impl TaskRef {
         unsafe { (header.as_ref().vtable.run)(header) }
     }
 
-    /// Stores a failure instead of running (no stack could be had).
+    /// Stores `Failure::NotStarted(err)` instead of running (no stack could
+    /// be had).
     ///
     /// # Safety
     /// As for `run`, instead of it.
-    pub(crate) unsafe fn fail(&self, payload: Box<dyn Any + Send>) {
+    pub(crate) unsafe fn fail(&self, err: io::Error) {
         // SAFETY: forwarded contract.
-        unsafe { (self.header().vtable.fail)(self.header, payload) }
+        unsafe { (self.header().vtable.fail)(self.header, err) }
     }
 
     /// Takes the output of a task returning `T`.
@@ -469,8 +487,8 @@ impl TaskRef {
     /// The task's output type must be `T`; the caller must be its unique
     /// joiner and have observed `is_complete` (or `detach` returning true);
     /// at most once.
-    pub(crate) unsafe fn take_output<T>(&self) -> Option<thread::Result<T>> {
-        let mut out: Option<thread::Result<T>> = None;
+    pub(crate) unsafe fn take_output<T>(&self) -> Option<Output<T>> {
+        let mut out: Option<Output<T>> = None;
         // SAFETY: forwarded contract; `out` has the type the vtable expects.
         unsafe { (self.header().vtable.take_output)(self.header, (&raw mut out).cast()) };
         out

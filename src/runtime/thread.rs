@@ -33,11 +33,7 @@ where
 /// The end of a runtime thread whose body panicked with `payload`.
 fn abort_after_panic(payload: &(dyn std::any::Any + Send)) -> ! {
     let name = thread::current().name().unwrap_or("<unnamed>").to_owned();
-    let msg = payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("Box<dyn Any>");
+    let msg = super::panic_hook::message(payload).unwrap_or("Box<dyn Any>");
     eprintln!(
         "goro: runtime thread '{name}' panicked: {msg}\n\
          goro: a runtime thread cannot be lost without losing the coroutines it serves; aborting"

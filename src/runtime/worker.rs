@@ -163,8 +163,10 @@ pub(crate) struct WorkerShared {
     /// Id of the coroutine running now, 0 while the scheduler runs. Written
     /// by the owner only.
     pub(crate) running_id: AtomicU64,
-    /// `clock::coarse_now()` when that coroutine was last resumed: how the
-    /// monitor tells a held worker. Written by the owner only.
+    /// `clock::coarse_now()` when that coroutine was last resumed (or ended
+    /// a panic report): how the monitor tells a held worker. 0 while it
+    /// prints a panic report, which does not count as holding the worker
+    /// (see `report_running`). Written by the owner only.
     pub(crate) running_since: AtomicU64,
     /// The worker thread's OS thread id, 0 until the thread publishes it as
     /// it starts: how the monitor asks the kernel what a held worker is
@@ -524,6 +526,27 @@ impl Worker {
     /// Calls `f` with the running coroutine's header, if the caller is one.
     pub(crate) fn with_running_header<R>(f: impl FnOnce(&Header) -> R) -> Option<R> {
         Worker::current()?.running_header().map(f)
+    }
+
+    /// Calls `report` with the running coroutine's header, if the caller is
+    /// one: the panic hook's report. Symbolizing a backtrace the first time
+    /// takes tens to hundreds of milliseconds without a switch, which would
+    /// read as the coroutine holding its worker. So the monitor's watch is
+    /// off meanwhile (`running_since` is 0, which it skips: one word, so it
+    /// never sees a half-made change), and the coroutine's run counts from
+    /// the end of the report. The monitor does not serve this worker's
+    /// timers and fds during the report either; they wait as long as
+    /// coroutines already started here do.
+    pub(crate) fn report_running<R>(report: impl FnOnce(&Header) -> R) -> Option<R> {
+        let w = Worker::current()?;
+        let header = w.running_header()?;
+        w.shared.running_since.store(0, Ordering::Relaxed);
+        let r = report(header);
+        // The exact time: the coarse clock may have stood still meanwhile.
+        w.shared
+            .running_since
+            .store(clock::now_nanos().max(1), Ordering::Relaxed);
+        Some(r)
     }
 
     fn running_header(&self) -> Option<&Header> {
@@ -901,21 +924,20 @@ impl Worker {
 
     /// Gives a fresh task a stack and a slot in this worker's table, for
     /// life. `None` if no stack could be had: the task then fails (its
-    /// joiner gets the error as a panic payload).
+    /// joiner gets a `JoinError` that says why).
     fn install(&'static self, task: TaskRef) -> Option<u32> {
         let header = task.header();
         let stack = self.stacks.borrow_mut().get(header.stack_size());
         let stack = match stack {
             Ok(s) => s,
             Err(e) => {
-                let msg = format!(
+                eprintln!(
                     "goro: cannot start coroutine '{}' (#{}): {e}",
                     header.display_name(),
                     header.id
                 );
-                eprintln!("{msg}");
                 // SAFETY: we dequeued the task and fail it instead of running it.
-                unsafe { task.fail(Box::new(msg)) };
+                unsafe { task.fail(e) };
                 self.count_finished();
                 header.complete();
                 return None;
