@@ -237,6 +237,27 @@ fn a_coroutine_that_cannot_start_fails_its_join() {
     if child_scenario().is_some() {
         goro::runtime::Builder::new().workers(1).start().unwrap();
         assert_eq!(goro::spawn(|| 1).join().unwrap(), 1);
+        // Every other thread must be past its start (std maps each new
+        // thread's signal stack there, which the limit below would fail):
+        // wait until they all sleep.
+        let me = common::gettid().to_string();
+        loop {
+            let all_asleep = std::fs::read_dir("/proc/self/task").unwrap().all(|t| {
+                let t = t.unwrap();
+                t.file_name().to_str() == Some(me.as_str())
+                    || std::fs::read_to_string(t.path().join("stat")).is_ok_and(|st| {
+                        st.rsplit(')')
+                            .next()
+                            .unwrap_or("")
+                            .trim_start()
+                            .starts_with('S')
+                    })
+            });
+            if all_asleep {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         // Address space for what the process has and a little more, so that
         // a 1 GiB stack cannot be reserved.
         let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
