@@ -140,12 +140,15 @@ where
         return f();
     }
     let (tx, rx) = chan::chan(1);
-    IN_FLIGHT.fetch_add(1, Ordering::Relaxed);
+    IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
     submit(Box::new(move || {
         let result = panic::catch_unwind(AssertUnwindSafe(f));
-        IN_FLIGHT.fetch_sub(1, Ordering::Relaxed);
         // The caller waits for this; it cannot be gone.
         let _ = tx.try_send(result);
+        // Only now, with the caller queued to run: a deadlock check that
+        // sees no job in flight must see the caller runnable, or it could
+        // report a deadlock while this thread is between the two.
+        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
     }));
     let result = rx.recv_as(super::Wait::Blocking);
     match result {
