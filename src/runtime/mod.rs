@@ -67,7 +67,7 @@ use crate::error::described;
 pub(crate) use clock::now_nanos;
 pub use dump::{CoroutineInfo, CoroutineState, Dump, WaitingOn, dump};
 use idle::IdleSet;
-pub use stats::{Stats, WorkerStats, stats};
+pub use stats::{ParkedOn, Stats, WorkerStats, stats};
 use task::TaskRef;
 pub(crate) use wait::{SyncKind, Wait, WaitGuard, WaitReason};
 use worker::{Worker, WorkerShared};

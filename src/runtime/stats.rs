@@ -4,11 +4,27 @@
 //! plain load and store (no read-modify-write, no shared cache line), so
 //! counting costs about nothing on the hot paths. Readers on other threads
 //! see each counter exactly or a moment stale; totals are a snapshot.
+//!
+//! Coroutines by state are not counted as they change state, which would
+//! put counters on every park and wakeup: `stats` reads the state they
+//! already publish. The started ones are walked in their workers'
+//! registries (a park state and a wait reason per header), a chunk at a
+//! time so that a worker starting or ending a coroutine meanwhile never
+//! waits for a whole walk; the not-started ones are the lengths of the
+//! queues they wait in, read without taking anything out.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{Runtime, blocking, stack};
+use super::task::Header;
+use super::worker::WorkerShared;
+use super::{Runtime, SyncKind, Wait, blocking, stack};
+
+/// Registry entries read per hold of a worker's registry lock. The worker
+/// takes that lock to start or end a coroutine, so it waits at most this
+/// many header reads (a few microseconds) for a reader, however many
+/// coroutines the reader walks.
+const REGISTRY_CHUNK: usize = 256;
 
 /// A counter written by one thread (its owner) and read by any.
 pub(crate) struct OwnerCounter(AtomicU64);
@@ -38,8 +54,8 @@ impl OwnerCounter {
     }
 }
 
-/// One worker's counters (or their sum). Counts are since the runtime
-/// started.
+/// One worker's counters (or their sum): events since the runtime started,
+/// then its coroutines by state now.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WorkerStats {
     /// Coroutines spawned by coroutines running on this worker.
@@ -64,6 +80,21 @@ pub struct WorkerStats {
     pub timers_fired: u64,
     /// Hot stacks in this worker's pool, ready for new coroutines.
     pub stack_pool: u64,
+    /// Coroutines running now: 1 while one runs on this worker, 0 while it
+    /// schedules or sleeps.
+    pub running: u64,
+    /// Coroutines started here, ready to run and waiting for this worker
+    /// (they yielded, or were woken and have not run since).
+    pub runnable: u64,
+    /// Coroutines spawned and not started yet, queued on this worker (any
+    /// worker may still start them). In `Stats::total`, also those spawned
+    /// from outside the runtime that no worker has taken yet.
+    pub not_started: u64,
+    /// Coroutines started here and parked until something wakes them: the
+    /// sum of `parked_on`.
+    pub parked: u64,
+    /// The `parked` coroutines by what they wait on.
+    pub parked_on: ParkedOn,
 }
 
 impl WorkerStats {
@@ -78,18 +109,214 @@ impl WorkerStats {
         self.events += o.events;
         self.timers_fired += o.timers_fired;
         self.stack_pool += o.stack_pool;
+        self.running += o.running;
+        self.runnable += o.runnable;
+        self.not_started += o.not_started;
+        self.parked += o.parked;
+        self.parked_on.add(&o.parked_on);
+    }
+
+    /// Counts `w`'s coroutines by state into `self`.
+    fn count_states(&mut self, w: &WorkerShared) {
+        let running_id = w.running_id.load(Ordering::Relaxed);
+        let mut next = 0;
+        loop {
+            let registry = w.registry.lock();
+            let end = registry.len().min(next + REGISTRY_CHUNK);
+            for task in registry.get(next..end).into_iter().flatten().flatten() {
+                self.count_started(task.header(), running_id);
+            }
+            if end >= registry.len() {
+                break;
+            }
+            next = end;
+        }
+        self.not_started = w.not_started_len() as u64;
+    }
+
+    /// Counts a started coroutine by its state (as `dump` classifies it).
+    fn count_started(&mut self, h: &Header, running_id: u64) {
+        if h.id == running_id {
+            self.running += 1;
+        } else if h.is_parked() {
+            self.parked += 1;
+            self.parked_on.count(h.wait.get());
+        } else {
+            self.runnable += 1;
+        }
+    }
+}
+
+/// Parked coroutines by what they wait on: a count per kind of
+/// `WaitingOn`, without its argument (which fd, which coroutine), so that
+/// the set of figures stays fixed however many fds or coroutines there are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ParkedOn {
+    /// In `JoinHandle::join`.
+    pub join: u64,
+    /// In `sleep`, or a timer.
+    pub sleep: u64,
+    /// In a channel receive.
+    pub channel_receive: u64,
+    /// In a channel send.
+    pub channel_send: u64,
+    /// In `select!` over channels.
+    pub select: u64,
+    /// Waiting for a socket or other fd to become readable.
+    pub read: u64,
+    /// Waiting for a socket or other fd to become writable.
+    pub write: u64,
+    /// On a `goro::sync::Mutex`.
+    pub mutex: u64,
+    /// On a `goro::sync::RwLock`.
+    pub rwlock: u64,
+    /// On a `goro::sync::Condvar`.
+    pub condvar: u64,
+    /// On a `goro::sync::WaitGroup`.
+    pub wait_group: u64,
+    /// On a `goro::sync::Once`.
+    pub once: u64,
+    /// On a `goro::sync::Semaphore`.
+    pub semaphore: u64,
+    /// On a `goro::sync::Barrier`.
+    pub barrier: u64,
+    /// On a call running in `goro::blocking`.
+    pub blocking_call: u64,
+    /// On a future driven by `goro::block_on` (or its bounded forms).
+    pub future: u64,
+    /// On something the runtime does not name (`dump` shows no reason).
+    pub other: u64,
+}
+
+impl ParkedOn {
+    /// Every figure with its field's name, in declaration order, zeros
+    /// included: the labels of a metric, which should not come and go.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> {
+        // Destructured, so that a new field cannot be left out here.
+        let ParkedOn {
+            join,
+            sleep,
+            channel_receive,
+            channel_send,
+            select,
+            read,
+            write,
+            mutex,
+            rwlock,
+            condvar,
+            wait_group,
+            once,
+            semaphore,
+            barrier,
+            blocking_call,
+            future,
+            other,
+        } = *self;
+        [
+            ("join", join),
+            ("sleep", sleep),
+            ("channel_receive", channel_receive),
+            ("channel_send", channel_send),
+            ("select", select),
+            ("read", read),
+            ("write", write),
+            ("mutex", mutex),
+            ("rwlock", rwlock),
+            ("condvar", condvar),
+            ("wait_group", wait_group),
+            ("once", once),
+            ("semaphore", semaphore),
+            ("barrier", barrier),
+            ("blocking_call", blocking_call),
+            ("future", future),
+            ("other", other),
+        ]
+        .into_iter()
+    }
+
+    fn count(&mut self, w: Wait) {
+        let n = match w {
+            Wait::Nothing => &mut self.other,
+            Wait::Join(_) => &mut self.join,
+            Wait::Sleep => &mut self.sleep,
+            Wait::ChanRecv => &mut self.channel_receive,
+            Wait::ChanSend => &mut self.channel_send,
+            Wait::Select => &mut self.select,
+            Wait::Read(_) => &mut self.read,
+            Wait::Write(_) => &mut self.write,
+            Wait::Sync(SyncKind::Mutex) => &mut self.mutex,
+            Wait::Sync(SyncKind::RwLock) => &mut self.rwlock,
+            Wait::Sync(SyncKind::Condvar) => &mut self.condvar,
+            Wait::Sync(SyncKind::WaitGroup) => &mut self.wait_group,
+            Wait::Sync(SyncKind::Once) => &mut self.once,
+            Wait::Sync(SyncKind::Semaphore) => &mut self.semaphore,
+            Wait::Sync(SyncKind::Barrier) => &mut self.barrier,
+            Wait::Blocking => &mut self.blocking_call,
+            Wait::Future => &mut self.future,
+        };
+        *n += 1;
+    }
+
+    fn add(&mut self, o: &ParkedOn) {
+        let ParkedOn {
+            join,
+            sleep,
+            channel_receive,
+            channel_send,
+            select,
+            read,
+            write,
+            mutex,
+            rwlock,
+            condvar,
+            wait_group,
+            once,
+            semaphore,
+            barrier,
+            blocking_call,
+            future,
+            other,
+        } = *o;
+        self.join += join;
+        self.sleep += sleep;
+        self.channel_receive += channel_receive;
+        self.channel_send += channel_send;
+        self.select += select;
+        self.read += read;
+        self.write += write;
+        self.mutex += mutex;
+        self.rwlock += rwlock;
+        self.condvar += condvar;
+        self.wait_group += wait_group;
+        self.once += once;
+        self.semaphore += semaphore;
+        self.barrier += barrier;
+        self.blocking_call += blocking_call;
+        self.future += future;
+        self.other += other;
     }
 }
 
 /// A snapshot of the runtime's counters: `goro::runtime::stats()`.
+///
+/// Each figure is read on its own while the runtime runs, so they may
+/// disagree a little: a coroutine that changes state or queue during the
+/// read may be counted in two states, or in none, and
+/// `running + runnable + not_started + parked` may differ from
+/// `coroutines` by the coroutines in flight. Once the runtime is quiet
+/// (nothing changes state while `stats` reads), every figure is exact.
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
     /// Per worker, by index (spare workers started by the monitor included).
     pub workers: Vec<WorkerStats>,
-    /// The sum over workers.
+    /// The sum over workers, and in `not_started` the coroutines spawned
+    /// from outside the runtime that no worker has taken yet.
     pub total: WorkerStats,
     /// Coroutines spawned from outside the runtime (plain threads).
     pub spawned_outside: u64,
+    /// Coroutines spawned since the runtime started, from anywhere
+    /// (`total.spawned + spawned_outside`; Go's goroutines-created).
+    pub created: u64,
     /// Live coroutines, started or not (`num_coroutines`).
     pub coroutines: u64,
     /// Address space reserved for stacks, in bytes (only touched pages use
@@ -100,6 +327,51 @@ pub struct Stats {
 }
 
 /// The runtime's counters now. All zero before the runtime starts.
+///
+/// Cheap enough to read every second from a metrics endpoint: it stops no
+/// worker and takes nothing out of any queue. Its cost grows with the
+/// started coroutines, whose headers it reads: under 1 ms for 100,000
+/// parked ones, about 15 ms for a million (a 2-core x86-64 machine). It
+/// holds a worker's registry lock, which the worker takes only to start or
+/// end a coroutine, for 256 headers at a time.
+///
+/// ```
+/// use std::fmt::Write;
+///
+/// goro::run(|| {
+///     let (tx, rx) = goro::chan::chan::<()>(0);
+///     let waiter = goro::spawn(move || rx.recv());
+///     // Wait until it parks (a metrics endpoint just reads).
+///     while goro::runtime::stats().total.parked_on.channel_receive == 0 {
+///         goro::sleep(std::time::Duration::from_millis(1));
+///     }
+///
+///     // What a `/metrics` handler would serve, in Prometheus' text format.
+///     let s = goro::runtime::stats();
+///     let mut out = String::new();
+///     writeln!(out, "goro_coroutines_created_total {}", s.created).unwrap();
+///     for (state, n) in [
+///         ("running", s.total.running),
+///         ("runnable", s.total.runnable),
+///         ("not_started", s.total.not_started),
+///         ("parked", s.total.parked),
+///     ] {
+///         writeln!(out, "goro_coroutines{{state=\"{state}\"}} {n}").unwrap();
+///     }
+///     for (reason, n) in s.total.parked_on.iter() {
+///         writeln!(out, "goro_coroutines_parked{{reason=\"{reason}\"}} {n}").unwrap();
+///     }
+///     for (i, w) in s.workers.iter().enumerate() {
+///         writeln!(out, "goro_worker_parks_total{{worker=\"{i}\"}} {}", w.parks).unwrap();
+///     }
+///
+///     // This coroutine runs; the other waits on the channel.
+///     assert!(out.contains("goro_coroutines{state=\"running\"} 1\n"), "{out}");
+///     assert!(out.contains("goro_coroutines_parked{reason=\"channel_receive\"} 1\n"), "{out}");
+///     drop(tx);
+///     assert!(waiter.join().unwrap().is_err());
+/// });
+/// ```
 pub fn stats() -> Stats {
     let Some(rt) = Runtime::started() else {
         return Stats::default();
@@ -108,16 +380,23 @@ pub fn stats() -> Stats {
         .workers
         .iter()
         .take(rt.active_workers())
-        .map(|w| w.stats())
+        .map(|w| {
+            let mut s = w.stats();
+            s.count_states(w);
+            s
+        })
         .collect();
     let mut total = WorkerStats::default();
     for w in &workers {
         total.add(w);
     }
+    total.not_started += rt.injector.len() as u64;
+    let spawned_outside = rt.spawned_outside();
     Stats {
+        created: total.spawned + spawned_outside,
         workers,
         total,
-        spawned_outside: rt.spawned_outside(),
+        spawned_outside,
         coroutines: super::num_coroutines() as u64,
         stack_bytes_mapped: stack::MAPPED_BYTES.load(Ordering::Relaxed) as u64,
         blocking_in_flight: blocking::IN_FLIGHT.load(Ordering::Relaxed) as u64,
@@ -162,10 +441,25 @@ impl fmt::Display for Stats {
             row(f, &i.to_string(), w)?;
         }
         row(f, "total", &self.total)?;
+        let t = &self.total;
         write!(
             f,
-            "coroutines {} (spawned outside the runtime {}), stacks mapped {} MiB, blocking calls {}",
-            self.coroutines,
+            "coroutines {}: running {}, runnable {}, not started {}, parked {}",
+            self.coroutines, t.running, t.runnable, t.not_started, t.parked
+        )?;
+        let mut reasons = t.parked_on.iter().filter(|&(_, n)| n > 0).peekable();
+        if reasons.peek().is_some() {
+            f.write_str(" (")?;
+            for (i, (reason, n)) in reasons.enumerate() {
+                let sep = if i == 0 { "" } else { ", " };
+                write!(f, "{sep}{reason} {n}")?;
+            }
+            f.write_str(")")?;
+        }
+        write!(
+            f,
+            "\ncreated {} (outside the runtime {}), stacks mapped {} MiB, blocking calls {}",
+            self.created,
             self.spawned_outside,
             self.stack_bytes_mapped >> 20,
             self.blocking_in_flight

@@ -320,6 +320,12 @@ impl WorkerShared {
         out.extend(std::iter::from_fn(|| steal_one(&self.handoff)));
     }
 
+    /// Not-yet-started coroutines queued on this worker, by its deques'
+    /// lengths: nothing is taken out, so its owner and thieves go on.
+    pub(crate) fn not_started_len(&self) -> usize {
+        self.fresh.len() + self.handoff.len()
+    }
+
     /// Whether this worker has fresh coroutines or inbox entries waiting.
     pub(crate) fn has_queued_work(&self) -> bool {
         !self.fresh.is_empty() || !self.inbox.is_empty() || !self.handoff.is_empty()
@@ -357,6 +363,8 @@ impl WorkerShared {
             events: self.events.get(),
             timers_fired: self.timers_fired.get(),
             stack_pool: self.stack_pool.get(),
+            // Coroutines by state are read from the registry by `stats`.
+            ..WorkerStats::default()
         }
     }
 }
