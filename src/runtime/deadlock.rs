@@ -69,9 +69,8 @@ fn process_threads() -> Option<usize> {
 
 /// Prints the report and exits with status 2.
 pub(crate) fn report() -> ! {
-    eprint!(
-        "goro: all coroutines are asleep - deadlock!\n\n{}",
-        dump::dump()
-    );
+    // Formatted before stderr is locked: symbolizing takes a while.
+    let text = dump::dump().to_string();
+    eprint!("goro: all coroutines are asleep - deadlock!\n\n{text}");
     std::process::exit(2);
 }

@@ -1,26 +1,39 @@
-//! `goro::runtime::dump()`: every live coroutine, what it does and for how
-//! long (Go's goroutine traceback, without the stacks).
+//! `goro::runtime::dump()`: every live coroutine, what it does, for how
+//! long and where in the code (Go's goroutine traceback), and the same
+//! grouped by place (Go's goroutine profile with `debug=1`).
 //!
-//! Started coroutines are listed from their workers' registries, which a
-//! dump can read while their workers run (or are held). Coroutines not yet
+//! Stacks are taken first, by each worker for its own coroutines
+//! (`trace.rs`). Then started coroutines are listed from their workers'
+//! registries, which a dump can read while their workers run (or are
+//! held). So a dump is a snapshot per worker, not of the whole runtime at
+//! one instant: a coroutine may have moved on between the two. Coroutines not yet
 //! started sit in lock-free deques that cannot be walked; a dump takes them
 //! out as a thief would, reads them and queues them again on the global
 //! injector. They lose their place in their spawner's deque, which only
 //! changes where and when they start (any worker may start them anyway).
 //! A coroutine being moved between queues at that instant is missed.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::os::fd::RawFd;
 use std::panic::Location;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use super::callstack::CallStack;
 use super::task::{Header, TaskRef};
+use super::trace;
 use super::wait::{SyncKind, Wait};
 use super::{Runtime, clock};
 use crate::CoroutineId;
 
 /// A snapshot of the runtime's coroutines.
+///
+/// Its `Display` groups the coroutines in the same state, spawned at the
+/// same place and at the same place in the code, largest group first, and
+/// prints each group's call stack once (as Go's goroutine profile does
+/// with `debug=1`); the alternate form (`{:#}`) prints every coroutine with
+/// its own stack.
 #[derive(Clone, Debug, Default)]
 pub struct Dump {
     /// Every unfinished coroutine, ordered by id.
@@ -44,6 +57,41 @@ pub struct CoroutineInfo {
     /// was last resumed. Measured on a clock the monitor refreshes, so
     /// within about 10 ms.
     pub for_how_long: Option<Duration>,
+    /// Where it is in the code, or why the dump could not tell. A running
+    /// coroutine's stack was taken when it was last suspended, just before
+    /// it ran (its worker answers the dump between two coroutines).
+    pub stack: Result<CallStack, NoStack>,
+}
+
+/// Why a dump has no call stack for a coroutine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NoStack {
+    /// Not started yet: it has no stack (its spawn location says what it
+    /// will run).
+    NotStarted,
+    /// Its worker did not get to the dump's request within 200 ms: some
+    /// coroutine (this one, if it is running) held it all that time.
+    WorkerBusy,
+    /// Suspended too near the end of its stack for the walk to run there
+    /// without risking an overflow.
+    StackNearlyFull,
+    /// Started after its worker had taken its coroutines' stacks.
+    StartedSince,
+}
+
+/// Coroutines of a dump in the same state, spawned at the same place and
+/// at the same place in the code.
+#[derive(Clone, Debug)]
+pub struct CoroutineGroup {
+    /// Their ids, in increasing order; never empty.
+    pub ids: Vec<CoroutineId>,
+    /// Their state without what differs between them (a worker, an fd, a
+    /// wait's length): `parked: read`, `running`, `runnable, not started`.
+    pub state: String,
+    /// Where they were spawned.
+    pub location: &'static Location<'static>,
+    /// Their call stack, or why they have none.
+    pub stack: Result<CallStack, NoStack>,
 }
 
 /// What a coroutine is doing.
@@ -100,6 +148,29 @@ pub enum WaitingOn {
 }
 
 impl WaitingOn {
+    /// What it waits on, without the fd or coroutine it names: `read`,
+    /// `join`, `channel receive`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            WaitingOn::Join(_) => "join",
+            WaitingOn::Sleep => "sleep",
+            WaitingOn::ChannelReceive => "channel receive",
+            WaitingOn::ChannelSend => "channel send",
+            WaitingOn::Select => "select",
+            WaitingOn::Read(_) => "read",
+            WaitingOn::Write(_) => "write",
+            WaitingOn::Mutex => "mutex",
+            WaitingOn::RwLock => "rwlock",
+            WaitingOn::Condvar => "condvar",
+            WaitingOn::WaitGroup => "wait group",
+            WaitingOn::Once => "once",
+            WaitingOn::Semaphore => "semaphore",
+            WaitingOn::Barrier => "barrier",
+            WaitingOn::BlockingCall => "blocking call",
+            WaitingOn::Future => "future",
+        }
+    }
+
     pub(crate) fn of(w: Wait) -> Option<WaitingOn> {
         Some(match w {
             Wait::Nothing => return None,
@@ -127,30 +198,76 @@ impl fmt::Display for WaitingOn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             WaitingOn::Join(id) => write!(f, "join {id}"),
-            WaitingOn::Sleep => f.write_str("sleep"),
-            WaitingOn::ChannelReceive => f.write_str("channel receive"),
-            WaitingOn::ChannelSend => f.write_str("channel send"),
-            WaitingOn::Select => f.write_str("select"),
-            WaitingOn::Read(fd) => write!(f, "read fd {fd}"),
-            WaitingOn::Write(fd) => write!(f, "write fd {fd}"),
-            WaitingOn::Mutex => f.write_str("mutex"),
-            WaitingOn::RwLock => f.write_str("rwlock"),
-            WaitingOn::Condvar => f.write_str("condvar"),
-            WaitingOn::WaitGroup => f.write_str("wait group"),
-            WaitingOn::Once => f.write_str("once"),
-            WaitingOn::Semaphore => f.write_str("semaphore"),
-            WaitingOn::Barrier => f.write_str("barrier"),
-            WaitingOn::BlockingCall => f.write_str("blocking call"),
-            WaitingOn::Future => f.write_str("future"),
+            WaitingOn::Read(fd) | WaitingOn::Write(fd) => write!(f, "{} fd {fd}", self.kind()),
+            _ => f.write_str(self.kind()),
         }
     }
 }
 
-/// Every live coroutine now. Empty before the runtime starts.
+impl fmt::Display for NoStack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NoStack::NotStarted => "not started: no stack yet",
+            NoStack::WorkerBusy => "stack not available (worker busy)",
+            NoStack::StackNearlyFull => "stack not available (too near its end to walk)",
+            NoStack::StartedSince => "stack not available (started after the dump began)",
+        })
+    }
+}
+
+/// Every live coroutine now, with its call stack. Empty before the runtime
+/// starts.
+///
+/// Each worker takes the stacks of its own coroutines between two of them,
+/// so the dump waits for every worker's next pick, up to 200 ms for a
+/// worker held by one coroutine (see `NoStack::WorkerBusy`); a coroutine
+/// that calls `dump` parks meanwhile. Coroutines parked at the same place
+/// share one `CallStack`, and symbols are resolved only for what is
+/// printed or asked for, once per distinct stack.
+///
+/// ```
+/// use goro::sync::WaitGroup;
+///
+/// goro::run(|| {
+///     let (tx, rx) = goro::chan::chan::<()>(0);
+///     let started = WaitGroup::new();
+///     started.add(3);
+///     let waiters: Vec<_> = (0..3)
+///         .map(|_| {
+///             let (rx, started) = (rx.clone(), started.clone());
+///             goro::spawn(move || {
+///                 started.done();
+///                 rx.recv()
+///             })
+///         })
+///         .collect();
+///     // Past `done`, each runs into `recv` without a switch, and parks.
+///     started.wait();
+///     let dump = goro::runtime::dump();
+///     // The three receivers make one group: same state, same place.
+///     let group = dump
+///         .groups()
+///         .into_iter()
+///         .find(|g| g.state == "parked: channel receive")
+///         .unwrap();
+///     assert_eq!(group.ids.len(), 3);
+///     let stack = group.stack.unwrap();
+///     assert!(stack.frames()[0].function.contains("{{closure}}"));
+///     // "3 coroutines [parked: channel receive] spawned at ...", the
+///     // stack, then the coroutine that dumped, with its own.
+///     println!("{dump}");
+///     drop(tx);
+///     for w in waiters {
+///         assert!(w.join().unwrap().is_err());
+///     }
+/// });
+/// ```
 pub fn dump() -> Dump {
     let Some(rt) = Runtime::started() else {
         return Dump::default();
     };
+    let workers = rt.active_workers();
+    let mut answers = trace::take_stacks(rt, workers);
     let now = clock::coarse_now();
     let mut coroutines = Vec::new();
     for (index, w) in rt.workers.iter().take(rt.active_workers()).enumerate() {
@@ -169,19 +286,34 @@ pub fn dump() -> Dump {
             } else {
                 (CoroutineState::Runnable, 0)
             };
-            coroutines.push(info(h, state, since, now));
+            let stack = answers
+                .stacks
+                .remove(&h.id)
+                .unwrap_or(match answers.answered.get(index) {
+                    Some(false) => Err(NoStack::WorkerBusy),
+                    // Worker `index` answered, or started since (a spare).
+                    _ => Err(NoStack::StartedSince),
+                });
+            coroutines.push(info(h, state, since, now, stack));
         }
     }
     let fresh = rt.take_not_started();
     for task in &fresh {
-        coroutines.push(info(task.header(), CoroutineState::NotStarted, 0, now));
+        let state = CoroutineState::NotStarted;
+        coroutines.push(info(task.header(), state, 0, now, Err(NoStack::NotStarted)));
     }
     rt.requeue(fresh);
     coroutines.sort_by_key(|c| c.id);
     Dump { coroutines }
 }
 
-fn info(h: &Header, state: CoroutineState, since: u64, now: u64) -> CoroutineInfo {
+fn info(
+    h: &Header,
+    state: CoroutineState,
+    since: u64,
+    now: u64,
+    stack: Result<CallStack, NoStack>,
+) -> CoroutineInfo {
     let waiting_on = match state {
         CoroutineState::Parked => WaitingOn::of(h.wait.get()),
         _ => None,
@@ -193,6 +325,73 @@ fn info(h: &Header, state: CoroutineState, since: u64, now: u64) -> CoroutineInf
         state,
         waiting_on,
         for_how_long: (since != 0).then(|| Duration::from_nanos(now.saturating_sub(since))),
+        stack,
+    }
+}
+
+impl CoroutineInfo {
+    /// Its state without what differs between coroutines in it: the key
+    /// (with the spawn location and the stack) that groups them.
+    fn state_kind(&self) -> String {
+        match (self.state, self.waiting_on) {
+            (CoroutineState::Running { .. }, _) => "running".into(),
+            (CoroutineState::Runnable, _) => "runnable".into(),
+            (CoroutineState::NotStarted, _) => "runnable, not started".into(),
+            (CoroutineState::Parked, Some(w)) => format!("parked: {}", w.kind()),
+            (CoroutineState::Parked, None) => "parked".into(),
+        }
+    }
+}
+
+impl Dump {
+    /// The coroutines grouped by state, spawn location and call stack,
+    /// largest group first (then by lowest id).
+    pub fn groups(&self) -> Vec<CoroutineGroup> {
+        self.group_indexes()
+            .into_iter()
+            .map(|members| {
+                let first = &self.coroutines[members[0]];
+                CoroutineGroup {
+                    ids: members.iter().map(|&i| self.coroutines[i].id).collect(),
+                    state: first.state_kind(),
+                    location: first.location,
+                    stack: first.stack.clone(),
+                }
+            })
+            .collect()
+    }
+
+    /// Indexes into `coroutines` of each group's members, in `groups`'
+    /// order.
+    fn group_indexes(&self) -> Vec<Vec<usize>> {
+        // Stacks compare by their return addresses.
+        type Key<'a> = (String, &'a Location<'static>, Result<&'a [usize], NoStack>);
+        let mut index: HashMap<Key<'_>, usize> = HashMap::new();
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        for (i, c) in self.coroutines.iter().enumerate() {
+            let stack = c.stack.as_ref().map(CallStack::ips).map_err(|e| *e);
+            let key = (c.state_kind(), c.location, stack);
+            let g = *index.entry(key).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+            groups[g].push(i);
+        }
+        // Stable: equal sizes keep the order of their first (lowest) ids.
+        groups.sort_by_key(|g| std::cmp::Reverse(g.len()));
+        groups
+    }
+}
+
+/// Ids listed in a group's line before the rest are only counted.
+const IDS_SHOWN: usize = 10;
+
+/// A stack, or why there is none, indented under its coroutine or group.
+fn write_stack(f: &mut fmt::Formatter<'_>, stack: &Result<CallStack, NoStack>) -> fmt::Result {
+    match stack {
+        Ok(s) if s.frames().is_empty() => writeln!(f, "    (no frames)"),
+        Ok(s) => write!(f, "{s:4}"),
+        Err(why) => writeln!(f, "    ({why})"),
     }
 }
 
@@ -221,8 +420,36 @@ impl fmt::Display for CoroutineInfo {
 
 impl fmt::Display for Dump {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for c in &self.coroutines {
-            writeln!(f, "{c}")?;
+        if f.alternate() {
+            for c in &self.coroutines {
+                writeln!(f, "{c}")?;
+                write_stack(f, &c.stack)?;
+                writeln!(f)?;
+            }
+            return Ok(());
+        }
+        for members in self.group_indexes() {
+            let first = &self.coroutines[members[0]];
+            if members.len() == 1 {
+                writeln!(f, "{first}")?;
+            } else {
+                write!(
+                    f,
+                    "{} coroutines [{}] spawned at {}:",
+                    members.len(),
+                    first.state_kind(),
+                    first.location
+                )?;
+                for &i in members.iter().take(IDS_SHOWN) {
+                    write!(f, " {}", self.coroutines[i].id)?;
+                }
+                if members.len() > IDS_SHOWN {
+                    write!(f, " and {} more", members.len() - IDS_SHOWN)?;
+                }
+                writeln!(f)?;
+            }
+            write_stack(f, &first.stack)?;
+            writeln!(f)?;
         }
         Ok(())
     }

@@ -31,6 +31,7 @@
 
 pub(crate) mod blocker;
 pub(crate) mod blocking;
+mod callstack;
 mod clock;
 mod deadlock;
 mod dump;
@@ -50,6 +51,7 @@ pub(crate) mod task;
 mod task_alloc;
 pub(crate) mod thread;
 pub(crate) mod timer;
+mod trace;
 pub(crate) mod user_value;
 mod wait;
 pub(crate) mod waitq;
@@ -64,8 +66,9 @@ use crossbeam_deque::{Injector, Worker as Deque};
 
 use crate::error::described;
 
+pub use callstack::{CallStack, StackFrame};
 pub(crate) use clock::now_nanos;
-pub use dump::{CoroutineInfo, CoroutineState, Dump, WaitingOn, dump};
+pub use dump::{CoroutineGroup, CoroutineInfo, CoroutineState, Dump, NoStack, WaitingOn, dump};
 use idle::IdleSet;
 pub use stats::{ParkedOn, Stats, WorkerStats, stats};
 use task::TaskRef;

@@ -32,7 +32,7 @@ static HINTED: AtomicBool = AtomicBool::new(false);
 
 /// The symbol of `begin_short_backtrace`: where a coroutine's backtrace
 /// ends.
-const BEGIN_SHORT_BACKTRACE: &str = "goro::runtime::panic_hook::begin_short_backtrace";
+pub(crate) const BEGIN_SHORT_BACKTRACE: &str = "goro::runtime::panic_hook::begin_short_backtrace";
 /// The frame std's panic entry points call the hook through: the frames
 /// above it, and it, are the panic machinery.
 const END_SHORT_BACKTRACE: &str = "__rust_end_short_backtrace";
@@ -134,22 +134,34 @@ fn report(header: &Header, info: &PanicHookInfo<'_>) {
 
 /// One frame of a formatted backtrace: its symbol line without the index,
 /// and the lines under it (` at FILE:LINE:COL`).
-struct Frame<'a> {
+pub(crate) struct Frame<'a> {
     lines: Vec<&'a str>,
 }
 
-impl Frame<'_> {
+impl<'a> Frame<'a> {
     /// Whether a symbol of this frame (not its file) contains `s`.
-    fn names(&self, s: &str) -> bool {
+    pub(crate) fn names(&self, s: &str) -> bool {
         self.lines
             .iter()
             .any(|l| !l.trim_start().starts_with("at ") && l.contains(s))
+    }
+
+    /// The frame's symbol: its first line.
+    pub(crate) fn symbol(&self) -> &'a str {
+        self.lines.first().copied().unwrap_or_default()
+    }
+
+    /// Its `FILE:LINE:COL`, without the `at `, if std printed one.
+    pub(crate) fn location(&self) -> Option<&'a str> {
+        self.lines
+            .iter()
+            .find_map(|l| l.trim_start().strip_prefix("at "))
     }
 }
 
 /// The frames of `Backtrace`'s Display text: each starts with a line
 /// `   N: symbol`.
-fn frames(text: &str) -> Vec<Frame<'_>> {
+pub(crate) fn frames(text: &str) -> Vec<Frame<'_>> {
     let mut frames: Vec<Frame<'_>> = Vec::new();
     for line in text.lines() {
         let t = line.trim_start();

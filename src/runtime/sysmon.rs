@@ -315,7 +315,9 @@ fn run(rt: &'static Runtime) {
         let now = Instant::now();
         clock::set_coarse(now);
         if DUMP_REQUESTED.swap(false, Ordering::Relaxed) {
-            eprint!("goro: SIGQUIT: dump of all coroutines\n{}", dump::dump());
+            // Formatted before stderr is locked: symbolizing takes a while.
+            let text = dump::dump().to_string();
+            eprint!("goro: SIGQUIT: dump of all coroutines\n{text}");
         }
         let busy = watch_workers(rt, &mut watch, now, &mut events);
         if now >= next_trim {

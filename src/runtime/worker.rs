@@ -41,8 +41,8 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::ptr::{self, NonNull};
-use std::sync::Mutex;
 use std::sync::atomic::{self, AtomicIsize, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
@@ -56,9 +56,11 @@ use super::stats::{OwnerCounter, WorkerStats};
 use super::task::{Header, TaskRef};
 use super::task_alloc::TaskCache;
 use super::timer::{self, Due, TimerAction, TimerHeap};
+use super::trace::{TraceRequest, Tracer};
 use super::{Runtime, clock, lock};
 
 /// Why a coroutine switched back to its worker.
+#[derive(Clone, Copy)]
 pub(crate) enum Switch {
     /// Runnable again at once: go to the back of `runq`.
     Yield,
@@ -66,8 +68,18 @@ pub(crate) enum Switch {
     Park,
 }
 
-type Co = Coroutine<(), Switch, (), Stack>;
-type CoYielder = Yielder<(), Switch>;
+/// Why the worker resumed a coroutine.
+#[derive(Clone, Copy)]
+pub(crate) enum Resume {
+    /// Run on from where it switched out.
+    Run,
+    /// Take its own call stack and switch straight back, still suspended
+    /// where it was (`trace.rs`).
+    Trace,
+}
+
+type Co = Coroutine<Resume, Switch, (), Stack>;
+type CoYielder = Yielder<Resume, Switch>;
 
 /// Picks between fairness checks. Prime, as in Go, so the check does not fall
 /// into step with a program's own period.
@@ -114,6 +126,9 @@ const ID_BLOCK: u64 = 1024;
 
 /// `slot` value meaning "no coroutine is running".
 const NO_SLOT: u32 = u32::MAX;
+/// Inbox entry that is no slot but a dump's request for stacks: it rides
+/// the inbox so that the worker pays nothing for it until one arrives.
+const TRACE_MARKER: u32 = u32::MAX - 1;
 
 /// Sleep states of a worker.
 const AWAKE: u8 = 0;
@@ -176,6 +191,10 @@ pub(crate) struct WorkerShared {
     /// threads (dumps, the monitor) may look at. The owner locks it only to
     /// add a coroutine when it starts and take it out when it ends.
     pub(crate) registry: SpinLock<Vec<Option<TaskRef>>>,
+    /// Dumps' requests for the stacks of this worker's coroutines, each
+    /// announced by a `TRACE_MARKER` in the inbox; the owner takes them all
+    /// when it drains the inbox.
+    trace_requests: SpinLock<Vec<Arc<TraceRequest>>>,
     /// Counters written by the owner only (see `stats.rs`).
     pub(crate) spawned: OwnerCounter,
     pub(crate) finished: OwnerCounter,
@@ -208,6 +227,7 @@ impl WorkerShared {
             running_since: AtomicU64::new(0),
             os_tid: atomic::AtomicI32::new(0),
             registry: SpinLock::new(Vec::new()),
+            trace_requests: SpinLock::new(Vec::new()),
             spawned: OwnerCounter::new(),
             finished: OwnerCounter::new(),
             live: OwnerCounter::new(),
@@ -238,6 +258,13 @@ impl WorkerShared {
         self.inbox.push(slot);
         atomic::fence(Ordering::SeqCst);
         self.notify();
+    }
+
+    /// Asks the worker for its coroutines' stacks (see `trace.rs`); wakes
+    /// it if it sleeps.
+    pub(crate) fn ask_for_stacks(&self, request: Arc<TraceRequest>) {
+        self.trace_requests.lock().push(request);
+        self.push_inbox(TRACE_MARKER);
     }
 
     /// Arms a timer on this worker; wakes the worker if it is now the earliest.
@@ -378,6 +405,8 @@ struct Entry {
     header: NonNull<Header>,
     /// Lowest address of its stack's guard region.
     guard: usize,
+    /// Highest address of its stack, exclusive.
+    top: usize,
 }
 
 /// Started coroutines of one worker, by slot. A slot is stable from start to
@@ -463,6 +492,10 @@ pub(crate) struct Worker {
     lone: Cell<Option<(usize, u32, Instant)>>,
     events: RefCell<Box<[libc::epoll_event]>>,
     due: RefCell<Vec<Due>>,
+    /// Stacks taken while answering a dump, empty otherwise; borrowed by a
+    /// coroutine only during its trace resume, by the scheduler only
+    /// between them.
+    tracer: RefCell<Tracer>,
 }
 
 impl Worker {
@@ -496,6 +529,7 @@ impl Worker {
             lone: Cell::new(None),
             events: RefCell::new(vec![empty; EVENTS_PER_WAIT].into_boxed_slice()),
             due: RefCell::new(Vec::new()),
+            tracer: RefCell::new(Tracer::default()),
         }
     }
 
@@ -548,13 +582,27 @@ impl Worker {
     pub(crate) fn report_running<R>(report: impl FnOnce(&Header) -> R) -> Option<R> {
         let w = Worker::current()?;
         let header = w.running_header()?;
-        w.shared.running_since.store(0, Ordering::Relaxed);
-        let r = report(header);
+        Some(w.unwatched(|| report(header)))
+    }
+
+    /// Runs `f`, work of the runtime's that the running coroutine asked for
+    /// (symbolizing a backtrace), with the monitor's watch off as for a
+    /// panic report (see `report_running`). Plain threads just run `f`.
+    pub(crate) fn run_unwatched<R>(f: impl FnOnce() -> R) -> R {
+        match Worker::current_in_coroutine() {
+            Some(w) => w.unwatched(f),
+            None => f(),
+        }
+    }
+
+    fn unwatched<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.shared.running_since.store(0, Ordering::Relaxed);
+        let r = f();
         // The exact time: the coarse clock may have stood still meanwhile.
-        w.shared
+        self.shared
             .running_since
             .store(clock::now_nanos().max(1), Ordering::Relaxed);
-        Some(r)
+        r
     }
 
     fn running_header(&self) -> Option<&Header> {
@@ -724,14 +772,62 @@ impl Worker {
         }
         let mut runq = self.runq.borrow_mut();
         let before = runq.len();
+        let mut traced = false;
         loop {
             match self.shared.inbox.steal() {
+                Steal::Success(TRACE_MARKER) => traced = true,
                 Steal::Success(slot) => runq.push_back(slot),
                 Steal::Empty => break,
                 Steal::Retry => continue,
             }
         }
         self.shared.remote_wakeups.add((runq.len() - before) as u64);
+        drop(runq);
+        if traced {
+            self.answer_trace_requests();
+        }
+    }
+
+    /// Answers the dumps that asked for this worker's stacks (`trace.rs`):
+    /// resumes each of its coroutines once with `Resume::Trace`, and each
+    /// takes its stack and switches straight back. Called between two
+    /// coroutines, so every one of them is suspended in `switch_out`.
+    #[cold]
+    fn answer_trace_requests(&self) {
+        let requests: Vec<Arc<TraceRequest>> =
+            std::mem::take(&mut *self.shared.trace_requests.lock())
+                .into_iter()
+                .filter(|r| r.begin())
+                .collect();
+        if requests.is_empty() {
+            return;
+        }
+        let mut table = self.table.borrow_mut();
+        for e in table.entries.iter_mut().flatten() {
+            // Every entry has been resumed once (its first resume follows
+            // `install` directly); a first resume would run its closure.
+            if !e.co.started() {
+                continue;
+            }
+            self.tracer
+                .borrow_mut()
+                .aim(e.guard + super::stack::guard_size(), e.top);
+            // For the fault handler, as for any resume.
+            self.running_header.set(e.header.as_ptr());
+            self.running_guard.set(e.guard);
+            let result = e.co.resume(Resume::Trace);
+            self.running_header.set(ptr::null());
+            self.running_guard.set(0);
+            self.yielder.set(ptr::null());
+            if let CoroutineResult::Return(()) = result {
+                unreachable!("goro: a coroutine returned while taking its stack");
+            }
+        }
+        drop(table);
+        let taken = self.tracer.borrow_mut().finish();
+        for r in requests {
+            r.answer(self.index(), &taken);
+        }
     }
 
     fn fire_due_timers(&self) {
@@ -952,15 +1048,21 @@ impl Worker {
             }
         };
         let body = task.header_ptr();
-        let guard = stack.guard();
-        let co = Co::with_stack(stack, move |yielder: &CoYielder, ()| {
+        let (guard, top) = (stack.guard(), stack.top());
+        // Its first resume is always `Resume::Run` (see `answer_trace_requests`).
+        let co = Co::with_stack(stack, move |yielder: &CoYielder, _: Resume| {
             self.yielder.set(yielder);
             // SAFETY: the table entry holds the task until the coroutine
             // ends; we dequeued it, and this is its one run, on its stack.
             unsafe { TaskRef::run(body) };
         });
         let header = task.header_ptr();
-        let slot = self.table.borrow_mut().insert(Entry { co, header, guard });
+        let slot = self.table.borrow_mut().insert(Entry {
+            co,
+            header,
+            guard,
+            top,
+        });
         {
             let mut registry = self.shared.registry.lock();
             let i = slot as usize;
@@ -994,7 +1096,7 @@ impl Worker {
         self.shared
             .running_since
             .store(clock::coarse_now(), Ordering::Relaxed);
-        let result = e.co.resume(());
+        let result = e.co.resume(Resume::Run);
         self.shared.running_id.store(0, Ordering::Relaxed);
         self.running.set(NO_SLOT);
         self.running_header.set(ptr::null());
@@ -1046,14 +1148,21 @@ impl Worker {
         self.shared.finished.add(1);
     }
 
-    /// Switches from the running coroutine to this worker's scheduler.
+    /// Switches from the running coroutine to this worker's scheduler. A
+    /// trace resume (a dump) does not return from here: the coroutine
+    /// takes its stack and switches out again with the same `why`, which
+    /// the worker ignores, so the switch it made stands as it was.
     fn switch_out(&self, why: Switch) {
         let y = self.yielder.get();
         // SAFETY: while a coroutine runs here, `yielder` is its own (set at
         // its start, restored below after every switch), and the caller is
         // that coroutine, so the yielder's stack frame is live.
-        unsafe { (*y).suspend(why) };
-        // Back on the same thread: a started coroutine never moves.
+        while let Resume::Trace = unsafe { (*y).suspend(why) } {
+            // Back on the same thread: a started coroutine never moves.
+            self.yielder.set(y);
+            let id = self.running_header().map_or(0, |h| h.id);
+            self.tracer.borrow_mut().take(id);
+        }
         self.yielder.set(y);
     }
 
