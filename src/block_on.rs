@@ -39,6 +39,7 @@ use std::task::{Context as TaskContext, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use crate::context::{self, Context, ContextError};
+use crate::runtime::bubble::Clock;
 use crate::runtime::park::{self, Waiter};
 use crate::runtime::{Wait, WaitGuard};
 use crate::time::deadline_after;
@@ -144,7 +145,7 @@ pub fn block_on_timeout<F: Future>(future: F, timeout: Duration) -> Result<F::Ou
 /// ```
 pub fn block_on_deadline<F: Future>(future: F, deadline: Instant) -> Result<F::Output, Elapsed> {
     drive(future, Some(deadline), || {
-        (Instant::now() >= deadline).then_some(Elapsed(()))
+        (crate::time::now() >= deadline).then_some(Elapsed(()))
     })
 }
 
@@ -199,7 +200,7 @@ fn drive<F: Future, E>(
         // Returns on a wake (possibly one that came during the poll), at
         // the deadline, or spuriously; either way, polling again is allowed.
         match deadline {
-            Some(d) => park::park_until(d),
+            Some(d) => park::park_until(d, Clock::Caller),
             None => park::park(),
         }
     }

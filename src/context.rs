@@ -272,7 +272,7 @@ impl Context {
     /// would have said so.
     pub fn err(&self) -> Option<ContextError> {
         let err = self.node.state.lock().err;
-        if err.is_none() && self.node.deadline.is_some_and(|d| Instant::now() >= d) {
+        if err.is_none() && self.node.deadline.is_some_and(|d| crate::time::now() >= d) {
             expire(&self.node);
             return self.node.state.lock().err;
         }
@@ -661,7 +661,7 @@ fn deadline_child(
         return with_cancel(parent);
     }
     let (ctx, cancel_fn) = derive(parent, Some(deadline), cause);
-    if Instant::now() >= deadline {
+    if crate::time::now() >= deadline {
         expire(&ctx.node);
     } else if ctx.node.state.lock().err.is_none() {
         let node = Arc::downgrade(&ctx.node);

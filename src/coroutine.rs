@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::thread;
 
 use crate::JoinError;
+use crate::runtime::bubble::{self, Bubble};
 use crate::runtime::stack::checked_stack_size;
 use crate::runtime::task::{Failure, Header, TaskRef};
 use crate::runtime::worker::Worker;
@@ -35,6 +36,7 @@ where
     spawn_on(rt, None, rt.stack_size, Location::caller(), f)
 }
 
+/// Spawns into the caller's bubble, if it is in one (`runtime/bubble.rs`).
 fn spawn_on<F, T>(
     rt: &'static Runtime,
     name: Option<Arc<String>>,
@@ -46,8 +48,28 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    spawn_in(rt, bubble::current(), name, stack_size, location, f)
+}
+
+/// Spawns a coroutine that belongs to `bubble`, if given.
+pub(crate) fn spawn_in<F, T>(
+    rt: &'static Runtime,
+    bubble: Option<Arc<Bubble>>,
+    name: Option<Arc<String>>,
+    stack_size: usize,
+    location: &'static Location<'static>,
+    f: F,
+) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
     let worker = Worker::current();
-    let header = Header::new(Runtime::next_id(worker), name, stack_size, location);
+    if let Some(b) = &bubble {
+        // Counted runnable before anything can run it.
+        b.enter();
+    }
+    let header = Header::new(Runtime::next_id(worker), name, stack_size, location, bubble);
     let (task, joiner) = TaskRef::new_pair(header, f);
     rt.submit(worker, task);
     JoinHandle {

@@ -29,6 +29,8 @@
 //!   that have not started yet move between workers.
 //! - Everything also works from plain threads outside the runtime, where
 //!   blocking calls block the thread.
+//! - Tests of timeouts run on a virtual clock in `goro::synctest::run`,
+//!   instantly and the same way every time.
 
 #![warn(missing_docs)]
 
@@ -45,6 +47,7 @@ pub mod net;
 pub mod runtime;
 pub mod signal;
 pub mod sync;
+pub mod synctest;
 pub mod time;
 
 pub use block_on::{Elapsed, block_on, block_on_context, block_on_deadline, block_on_timeout};

@@ -297,7 +297,7 @@ impl<T> Sender<T> {
     /// `Timeout` with the value if no room or receiver came in time,
     /// `Closed` as for `send`.
     pub fn send_timeout(&self, v: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
-        self.chan.send(v, Instant::now().checked_add(timeout))
+        self.chan.send(v, crate::time::now().checked_add(timeout))
     }
 
     /// Sends `v`, waiting at most until `deadline`.
@@ -397,7 +397,7 @@ impl<T> Receiver<T> {
     /// `Timeout` if none came in time, `Closed` once closed and drained.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
         self.chan
-            .recv(Instant::now().checked_add(timeout), Wait::ChanRecv)
+            .recv(crate::time::now().checked_add(timeout), Wait::ChanRecv)
     }
 
     /// Receives a value, waiting at most until `deadline`.

@@ -17,7 +17,7 @@
 //! Items here are public only for the macro's expansion.
 
 use std::cell::Cell;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{Chan, Receiver, RecvError, Refused, SendError, Sender};
 use crate::runtime::Wait;
@@ -405,7 +405,7 @@ unsafe fn unlock_all(arms: &[&mut dyn Arm], order: &[usize]) {
 /// applies.
 pub fn select(arms: &mut [&mut dyn Arm], mode: Mode) {
     let deadline = match mode {
-        Mode::Timeout(d) => Some(Instant::now().checked_add(d)),
+        Mode::Timeout(d) => Some(crate::time::now().checked_add(d)),
         _ => None,
     };
     let mut poll: Vec<usize> = (0..arms.len()).filter(|&i| arms[i].enabled()).collect();

@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::thread::{self, Thread};
 use std::time::Instant;
 
+use super::bubble::Clock;
 use super::park;
 use super::task::{Header, TaskRef};
 use super::wait::Wait;
@@ -178,7 +179,9 @@ impl Blocker {
     }
 
     /// Waits until a completer finishes this blocker, or until `deadline`;
-    /// `why` shows in runtime dumps meanwhile. On `TimedOut` the caller must
+    /// `why` shows in runtime dumps meanwhile. The deadline is on the
+    /// caller's clock (its bubble's, in one), except for a wait on an fd,
+    /// whose deadlines are on real time. On `TimedOut` the caller must
     /// still unlink its nodes (under their queues' locks) before it returns.
     #[inline]
     pub(crate) fn wait(&self, deadline: Option<Instant>, why: Wait) -> Outcome {
@@ -195,14 +198,14 @@ impl Blocker {
         if let Some(h) = header {
             h.wait.set(why);
         }
-        let outcome = self.wait_loop(deadline);
+        let outcome = self.wait_loop(deadline, Clock::for_wait(why));
         if let Some(h) = header {
             h.wait.set(Wait::Nothing);
         }
         outcome
     }
 
-    fn wait_loop(&self, deadline: Option<Instant>) -> Outcome {
+    fn wait_loop(&self, deadline: Option<Instant>, clock: Clock) -> Outcome {
         // A timed wait goes through the scheduler at least once, even when
         // its deadline has passed by the time it looks (as a Go timer
         // must fire before its channel is ready): a loop of short timeouts
@@ -214,7 +217,7 @@ impl Blocker {
                     return self.done_outcome();
                 }
                 WAITING => match deadline {
-                    Some(d) if Instant::now() >= d => {
+                    Some(d) if clock.now() >= d => {
                         if !scheduled {
                             scheduled = true;
                             park::yield_coroutine();
@@ -233,7 +236,7 @@ impl Blocker {
                     }
                     Some(d) => {
                         scheduled = true;
-                        park::park_until(d);
+                        park::park_until(d, clock);
                     }
                     None => park::park(),
                 },

@@ -31,6 +31,7 @@
 
 pub(crate) mod blocker;
 pub(crate) mod blocking;
+pub(crate) mod bubble;
 mod callstack;
 mod clock;
 mod deadlock;

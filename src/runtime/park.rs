@@ -12,6 +12,7 @@
 use std::thread::{self, Thread};
 use std::time::Instant;
 
+use super::bubble::Clock;
 use super::task::{Header, TaskRef};
 use super::worker::{self, Worker};
 
@@ -81,10 +82,11 @@ fn forbid_on_scheduler() {
     }
 }
 
-/// Parks the caller until unparked or until `deadline` (or spuriously).
-pub(crate) fn park_until(deadline: Instant) {
+/// Parks the caller until unparked or until `deadline` on `clock` (or
+/// spuriously). A plain thread is in no bubble: its clock is real time.
+pub(crate) fn park_until(deadline: Instant, clock: Clock) {
     match Worker::current_in_coroutine() {
-        Some(w) => w.park_running_until(deadline),
+        Some(w) => w.park_running_until(deadline, clock),
         None => {
             forbid_on_scheduler();
             let now = Instant::now();

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 use super::blocker::Blocker;
+use super::bubble::Bubble;
 use super::panic_hook::begin_short_backtrace;
 use super::{Wait, WaitReason, prefetch, task_alloc};
 
@@ -89,8 +90,14 @@ pub(crate) struct Header {
     /// The joiner's blocker (on the joiner's stack); stored before
     /// JOIN_WAITING is set, and alive until the joiner sees it finished.
     join_waiter: AtomicPtr<Blocker>,
-    /// What the coroutine is parked on, for `runtime::dump`.
+    /// What the coroutine is parked on, for `runtime::dump`, and, in a
+    /// bubble, whether its park is durable. Set only by the coroutine
+    /// itself, so it does not change while the coroutine is parked.
     pub(crate) wait: WaitReason,
+    /// The bubble the coroutine belongs to (`bubble.rs`), for life; `None`
+    /// for almost every coroutine, whose park and unpark then take no
+    /// other path than this test of it.
+    pub(crate) bubble: Option<Arc<Bubble>>,
 }
 
 impl Header {
@@ -99,6 +106,7 @@ impl Header {
         name: Option<Arc<String>>,
         stack_size: usize,
         location: &'static Location<'static>,
+        bubble: Option<Arc<Bubble>>,
     ) -> Header {
         Header {
             refs: AtomicU32::new(1),
@@ -114,6 +122,7 @@ impl Header {
             timer_seq: AtomicU64::new(0),
             join_waiter: AtomicPtr::new(ptr::null_mut()),
             wait: WaitReason::new(),
+            bubble,
         }
     }
 
@@ -175,6 +184,15 @@ impl Header {
     /// caller then owns the one and only duty of queueing it on its worker.
     #[inline]
     pub(crate) fn unpark(&self) -> bool {
+        match &self.bubble {
+            None => self.unpark_state(),
+            Some(b) => b.unpark(self),
+        }
+    }
+
+    /// `unpark`'s change of park state, without a bubble's count.
+    #[inline]
+    pub(crate) fn unpark_state(&self) -> bool {
         let mut state = self.park.load(Ordering::Acquire);
         loop {
             let next = match state {

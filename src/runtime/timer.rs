@@ -32,6 +32,12 @@
 //! in the heap's worker table, looked up (under the registry lock) when
 //! the entry is due or swept. A coroutine that finishes is freed at once,
 //! whatever entries it left.
+//!
+//! A `synctest` bubble has a heap of its own, on its virtual clock, for
+//! its members' timers (`bubble.rs`): the same entries, fired by the
+//! bubble when its members are all blocked, never by a worker. Its timed
+//! parks name their coroutine by task (`UnparkTask`), since its members
+//! live on every worker.
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
@@ -40,6 +46,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use super::Runtime;
+use super::bubble::{self, Bubble};
 use super::clock;
 use super::spin::SpinLock;
 use super::task::TaskRef;
@@ -70,6 +77,11 @@ pub(crate) enum TimerAction {
     /// Unpark the coroutine in this slot of the heap's worker, if its
     /// `timer_seq` is still the entry's.
     Unpark(u32),
+    /// Unpark this coroutine, if its `timer_seq` is still the entry's: a
+    /// bubble's timed park (`bubble.rs`), whose heap serves members on
+    /// every worker. The reference only keeps the task's cell, never its
+    /// stack, and goes with the entry.
+    UnparkTask(TaskRef),
     /// Fire the target, if its `armed` is still the entry's.
     Target(Arc<dyn TimerTarget>),
 }
@@ -112,6 +124,12 @@ impl Entry {
                     .is_ok()
                     .then(|| Due::Unpark(task.clone()))
             }
+            TimerAction::UnparkTask(task) => task
+                .header()
+                .timer_seq
+                .compare_exchange(self.seq, 0, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+                .then(|| Due::Unpark(task.clone())),
             TimerAction::Target(t) => t
                 .armed()
                 .compare_exchange(self.seq, 0, Ordering::AcqRel, Ordering::Relaxed)
@@ -127,6 +145,7 @@ impl Entry {
                 Some(Some(task)) => task.header().timer_seq.load(Ordering::Acquire),
                 _ => 0,
             },
+            TimerAction::UnparkTask(task) => task.header().timer_seq.load(Ordering::Acquire),
             TimerAction::Target(t) => t.armed().load(Ordering::Acquire),
         };
         seq == self.seq
@@ -229,16 +248,54 @@ impl TimerHeap {
     pub(crate) fn len(&self) -> usize {
         self.heap.len()
     }
+
+    /// The earliest deadline still armed, if any, after moving the stale
+    /// entries in front of it into `garbage`: a bubble's clock must jump to
+    /// the next timer that can fire, not to a stopped one.
+    pub(crate) fn next_armed(
+        &mut self,
+        registry: &Registry,
+        garbage: &mut Vec<Entry>,
+    ) -> Option<Instant> {
+        loop {
+            let armed = self.heap.peek()?.is_armed(&registry.lock());
+            if armed {
+                return self.heap.peek().map(|e| e.when);
+            }
+            garbage.extend(self.heap.pop());
+        }
+    }
+
+    /// Takes every entry out, armed or not.
+    pub(crate) fn take_all(&mut self) -> Vec<Entry> {
+        std::mem::take(&mut self.heap).into_vec()
+    }
+}
+
+/// Where a timer entry was armed.
+#[derive(Clone)]
+pub(crate) enum TimerHome {
+    /// On this worker's heap, on real time.
+    Worker(usize),
+    /// On this bubble's heap, on its virtual clock.
+    Bubble(Arc<Bubble>),
 }
 
 /// Spreads timers started outside the runtime over the workers.
 static NEXT_WORKER: AtomicUsize = AtomicUsize::new(0);
 
 /// Arms `target` to fire at `when` (at once if it has passed): on the
-/// caller's worker, or on some worker when called from a plain thread.
-/// Returns the entry's worker and sequence number; the target's `armed`
-/// word holds the number from now on.
-pub(crate) fn arm(when: Instant, target: Arc<dyn TimerTarget>) -> (usize, u64) {
+/// caller's bubble if it is in one (a member, or a bubble's timer
+/// firing), else on the caller's worker, or on some worker when called
+/// from a plain thread. Returns where the entry is and its sequence
+/// number; the target's `armed` word holds the number from now on.
+pub(crate) fn arm(when: Instant, target: Arc<dyn TimerTarget>) -> (TimerHome, u64) {
+    let seq = next_seq();
+    if let Some(b) = bubble::current() {
+        target.armed().store(seq, Ordering::Release);
+        b.add_timer(when, seq, TimerAction::Target(target));
+        return (TimerHome::Bubble(b), seq);
+    }
     let (rt, w) = match Worker::current() {
         Some(w) => (w.rt, w.index()),
         None => {
@@ -249,24 +306,28 @@ pub(crate) fn arm(when: Instant, target: Arc<dyn TimerTarget>) -> (usize, u64) {
             )
         }
     };
-    let seq = next_seq();
     target.armed().store(seq, Ordering::Release);
     rt.workers[w].add_timer(when, seq, TimerAction::Target(target));
-    (w, seq)
+    (TimerHome::Worker(w), seq)
 }
 
-/// Takes entry `seq` of worker `w` back from `armed`, if it is still armed
-/// there, and counts it stale on that worker (which may sweep, dropping
+/// Takes entry `seq` at `home` back from `armed`, if it is still armed
+/// there, and counts it stale on that heap (which may sweep, dropping
 /// stale entries in the caller's context). True if this cancelled it.
-pub(crate) fn cancel(armed: &AtomicU64, w: usize, seq: u64) -> bool {
+pub(crate) fn cancel(armed: &AtomicU64, home: &TimerHome, seq: u64) -> bool {
     if armed
         .compare_exchange(seq, 0, Ordering::AcqRel, Ordering::Relaxed)
         .is_err()
     {
         return false;
     }
-    if let Some(rt) = Runtime::started() {
-        rt.workers[w].timer_cancelled();
+    match home {
+        TimerHome::Worker(w) => {
+            if let Some(rt) = Runtime::started() {
+                rt.workers[*w].timer_cancelled();
+            }
+        }
+        TimerHome::Bubble(b) => b.timer_cancelled(),
     }
     true
 }
@@ -296,22 +357,22 @@ impl TimerTarget for Callback {
 /// The handle of a `call_at`.
 pub(crate) struct CallbackTimer {
     callback: Arc<Callback>,
-    worker: usize,
+    home: TimerHome,
     seq: u64,
 }
 
 impl CallbackTimer {
     /// Cancels the call if it has not fired; the closure is dropped here.
     pub(crate) fn cancel(&self) {
-        if cancel(&self.callback.armed, self.worker, self.seq) {
+        if cancel(&self.callback.armed, &self.home, self.seq) {
             let f = self.callback.f.lock().take();
             drop(f);
         }
     }
 }
 
-/// Calls `f` on a worker at `when` (at once if it has passed). Armed on the
-/// caller's worker, or on some worker when called from a plain thread.
+/// Calls `f` on a worker at `when` (at once if it has passed). Armed where
+/// `arm` arms: in the caller's bubble, on its worker, or on some worker.
 ///
 /// `f` runs between coroutines, on the worker's own stack: it must not block
 /// or park, nor run user code. It may spawn, unpark, and send with
@@ -321,10 +382,10 @@ pub(crate) fn call_at(when: Instant, f: Box<dyn FnOnce() + Send>) -> CallbackTim
         armed: AtomicU64::new(0),
         f: SpinLock::new(Some(f)),
     });
-    let (worker, seq) = arm(when, callback.clone());
+    let (home, seq) = arm(when, callback.clone());
     CallbackTimer {
         callback,
-        worker,
+        home,
         seq,
     }
 }

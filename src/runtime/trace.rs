@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::bubble::Clock;
 use super::callstack::{self, CallStack};
 use super::dump::NoStack;
 use super::park::{self, Waiter};
@@ -141,7 +142,8 @@ pub(crate) fn take_stacks(rt: &Runtime, workers: usize) -> Answers {
         };
         // Wakeups may be spurious; the loop looks again.
         match (in_coroutine, deadline) {
-            (true, Some(d)) => park::park_until(d),
+            // Real time: the workers answer in real time, in a bubble too.
+            (true, Some(d)) => park::park_until(d, Clock::Real),
             (true, None) => park::park(),
             (false, Some(d)) => thread::park_timeout(d.saturating_duration_since(Instant::now())),
             (false, None) => thread::park(),

@@ -56,6 +56,28 @@ const SYNC_KINDS: [SyncKind; 7] = [
 ];
 
 impl Wait {
+    /// Whether a coroutine parked on this can be woken only by another
+    /// coroutine or a timer (Go's "durably blocked"): a bubble's clock may
+    /// move on while its members wait on such things only. Waits on the
+    /// outside world (an fd, a blocking call, a future) are not, nor is a
+    /// park with no reason given.
+    pub(crate) fn is_durable(self) -> bool {
+        matches!(
+            self,
+            Wait::Join(_)
+                | Wait::Sleep
+                | Wait::ChanRecv
+                | Wait::ChanSend
+                | Wait::Select
+                | Wait::Sync(_)
+        )
+    }
+
+    /// Whether this is a wait for an fd, whose deadlines are on real time.
+    pub(crate) fn is_io(self) -> bool {
+        matches!(self, Wait::Read(_) | Wait::Write(_))
+    }
+
     fn encode(self) -> u64 {
         let (kind, arg): (u64, u64) = match self {
             Wait::Nothing => (0, 0),

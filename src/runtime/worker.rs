@@ -48,6 +48,7 @@ use std::time::{Duration, Instant};
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 use crossbeam_deque::{Injector, Steal, Stealer, Worker as Deque};
 
+use super::bubble::Clock;
 use super::netpoll;
 use super::poller::{Poller, WAKE_KEY};
 use super::spin::SpinLock;
@@ -605,7 +606,7 @@ impl Worker {
         r
     }
 
-    fn running_header(&self) -> Option<&Header> {
+    pub(crate) fn running_header(&self) -> Option<&Header> {
         let h = self.running_header.get();
         // SAFETY: non-null only while the coroutine it belongs to runs on this
         // thread (the only one that can call this), and the table holds that
@@ -1044,6 +1045,9 @@ impl Worker {
                 unsafe { task.fail(e) };
                 self.count_finished();
                 header.complete();
+                if let Some(b) = &header.bubble {
+                    b.exit();
+                }
                 return None;
             }
         };
@@ -1082,7 +1086,8 @@ impl Worker {
     }
 
     /// Runs the coroutine in `slot` until it yields, parks or ends. The
-    /// coroutine runs in place in the table, which stays borrowed meanwhile.
+    /// coroutine runs in place in the table, which stays borrowed while it
+    /// runs.
     fn resume(&self, slot: u32) {
         let mut table = self.table.borrow_mut();
         let e = table.entry(slot);
@@ -1102,24 +1107,29 @@ impl Worker {
         self.running_header.set(ptr::null());
         self.running_guard.set(0);
         self.yielder.set(ptr::null());
+        // Not held past here: a bubble's park or end below may fire its
+        // timers on this stack.
+        drop(table);
         match result {
             CoroutineResult::Yield(why) => {
                 let stays_parked = match why {
                     Switch::Park => {
                         self.shared.parks.add(1);
                         // SAFETY: the registry holds the task, so its header.
-                        unsafe { header.as_ref() }.try_park()
+                        let h = unsafe { header.as_ref() };
+                        match &h.bubble {
+                            None => h.try_park(),
+                            Some(b) => b.park(h),
+                        }
                     }
                     Switch::Yield => false,
                 };
-                drop(table);
                 if !stays_parked {
                     self.runq.borrow_mut().push_back(slot);
                 }
             }
             CoroutineResult::Return(()) => {
-                let entry = table.remove(slot);
-                drop(table);
+                let entry = self.table.borrow_mut().remove(slot);
                 if let Some(Entry { co, .. }) = entry {
                     self.stacks.borrow_mut().put(co.into_stack());
                 }
@@ -1139,6 +1149,11 @@ impl Worker {
                 self.count_finished();
                 if let Some(task) = task {
                     task.header().complete();
+                    // After the joiner's wakeup, which a bubble must count
+                    // before this end (see `bubble.rs`).
+                    if let Some(b) = &task.header().bubble {
+                        b.exit();
+                    }
                 }
             }
         }
@@ -1174,15 +1189,26 @@ impl Worker {
         }
     }
 
-    /// Parks the running coroutine until unparked or `deadline`.
-    pub(crate) fn park_running_until(&self, deadline: Instant) {
+    /// Parks the running coroutine until unparked or until `deadline` on
+    /// `clock`: a member of a bubble on the caller's clock arms the timer
+    /// on its bubble's heap, anything else on this worker's.
+    pub(crate) fn park_running_until(&self, deadline: Instant, clock: Clock) {
         let Some(header) = self.running_header() else {
             return;
         };
         let seq = timer::next_seq();
         header.timer_seq.store(seq, Ordering::Release);
-        self.shared
-            .add_timer(deadline, seq, TimerAction::Unpark(self.running.get()));
+        let bubble = header.bubble.as_ref().filter(|_| clock == Clock::Caller);
+        match bubble {
+            Some(b) => {
+                // SAFETY: the running coroutine's table entry holds its task.
+                let task = unsafe { TaskRef::clone_from_header(NonNull::from(header)) };
+                b.add_timer(deadline, seq, TimerAction::UnparkTask(task));
+            }
+            None => self
+                .shared
+                .add_timer(deadline, seq, TimerAction::Unpark(self.running.get())),
+        }
         self.park_running();
         if header
             .timer_seq
@@ -1190,7 +1216,10 @@ impl Worker {
             .is_ok()
         {
             // Woken before the timer: its entry is stale now.
-            self.shared.timer_cancelled();
+            match bubble {
+                Some(b) => b.timer_cancelled(),
+                None => self.shared.timer_cancelled(),
+            }
         }
     }
 

@@ -105,7 +105,7 @@ impl Condvar {
         guard: MutexGuard<'a, T>,
         timeout: Duration,
     ) -> (MutexGuard<'a, T>, WaitTimeoutResult) {
-        self.wait_until(guard, Instant::now().checked_add(timeout))
+        self.wait_until(guard, crate::time::now().checked_add(timeout))
     }
 
     /// As `wait_while`, but for at most `timeout` in total. The result says
@@ -119,7 +119,7 @@ impl Condvar {
     where
         F: FnMut(&mut T) -> bool,
     {
-        let deadline = Instant::now().checked_add(timeout);
+        let deadline = crate::time::now().checked_add(timeout);
         while condition(&mut *guard) {
             let (g, res) = self.wait_until(guard, deadline);
             guard = g;

@@ -89,7 +89,7 @@ impl Semaphore {
     /// Takes a permit, waiting at most `timeout`; `None` if none came in
     /// time (never before `timeout` has elapsed).
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
-        self.take(Instant::now().checked_add(timeout))
+        self.take(crate::time::now().checked_add(timeout))
             .then(|| SemaphorePermit { sem: self })
     }
 

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use super::deadline_after;
 use crate::chan::{Receiver, Sender, TrySendError, chan};
 use crate::runtime::spin::SpinLock;
-use crate::runtime::timer::{self, TimerTarget};
+use crate::runtime::timer::{self, TimerHome, TimerTarget};
 
 /// What an alarm does when it goes off.
 pub(crate) trait Fire: Send + Sync + 'static {
@@ -95,12 +95,11 @@ struct State {
 }
 
 /// Where an alarm's live heap entry is.
-#[derive(Clone, Copy)]
 struct LiveEntry {
     /// When it comes due.
     at: Instant,
-    /// The worker whose heap holds it.
-    worker: usize,
+    /// The heap that holds it: a worker's, or a bubble's.
+    home: TimerHome,
     /// Its sequence number.
     seq: u64,
 }
@@ -146,7 +145,7 @@ impl<F: Fire> Alarm<F> {
         let drained = drain();
         st.when = Some(when);
         st.period = period;
-        let cancelled = match st.entry {
+        let cancelled = match &st.entry {
             Some(e) if e.at <= when => None,
             _ => {
                 let old = st.entry.take();
@@ -157,7 +156,7 @@ impl<F: Fire> Alarm<F> {
         drop(st);
         // After the lock: cancelling may sweep a heap.
         if let Some(e) = cancelled {
-            timer::cancel(&self.shared.armed, e.worker, e.seq);
+            timer::cancel(&self.shared.armed, &e.home, e.seq);
         }
         armed || drained
     }
@@ -188,7 +187,7 @@ fn stop<F: Fire>(shared: &Shared<F>, drain: impl FnOnce() -> bool) -> bool {
     drop(st);
     // After the lock: cancelling may sweep a heap.
     if let Some(e) = cancelled {
-        timer::cancel(&shared.armed, e.worker, e.seq);
+        timer::cancel(&shared.armed, &e.home, e.seq);
     }
     armed || drained
 }
@@ -196,8 +195,8 @@ fn stop<F: Fire>(shared: &Shared<F>, drain: impl FnOnce() -> bool) -> bool {
 /// Makes a heap entry at `at` the live one. The previous live entry, if
 /// any, must have been taken out of `st.entry` and cancelled or fired.
 fn arm<F: Fire>(shared: &Arc<Shared<F>>, st: &mut State, at: Instant) {
-    let (worker, seq) = timer::arm(at, shared.clone());
-    st.entry = Some(LiveEntry { at, worker, seq });
+    let (home, seq) = timer::arm(at, shared.clone());
+    st.entry = Some(LiveEntry { at, home, seq });
 }
 
 impl<F: Fire> TimerTarget for Shared<F> {
@@ -213,7 +212,7 @@ impl<F: Fire> TimerTarget for Shared<F> {
 /// The heap entry `seq` came due (and the heap took it from `armed`).
 fn on_due<F: Fire>(shared: &Arc<Shared<F>>, seq: u64, now: Instant) {
     let mut st = shared.state.lock();
-    if st.entry.map(|e| e.seq) != Some(seq) {
+    if st.entry.as_ref().map(|e| e.seq) != Some(seq) {
         return;
     }
     st.entry = None;
@@ -261,7 +260,7 @@ mod tests {
 
     /// The live entry's sequence number.
     fn entry<F>(alarm: &Alarm<F>) -> Option<u64> {
-        alarm.shared.state.lock().entry.map(|e| e.seq)
+        alarm.shared.state.lock().entry.as_ref().map(|e| e.seq)
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //!   dropping ticks that a slow receiver has not made room for.
 //! - `after_func(d, f)`: runs `f` in a new coroutine `d` from now; the
 //!   returned `FuncTimer` can stop or reset it.
+//! - `now()`: the caller's clock, virtual in a `goro::synctest` bubble.
 //!
 //! # Design
 //!
@@ -38,6 +39,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::chan::Receiver;
+use crate::runtime::bubble::{self, Clock};
 use crate::runtime::park;
 use crate::runtime::worker::Worker;
 use crate::runtime::{Wait, WaitGuard};
@@ -48,9 +50,31 @@ pub use timer::{FuncTimer, Timer, after_func};
 /// Stands in for a deadline past the end of `Instant`'s range.
 const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
-/// `d` from now, or a century from now if that cannot be represented.
+/// The current instant on the caller's clock: real time
+/// (`std::time::Instant::now()`), except in a coroutine of a
+/// `goro::synctest` bubble, where it is the bubble's virtual time, which
+/// moves only when every coroutine of the bubble is blocked. Deadlines and
+/// timers computed from it (and every timeout goro computes itself) follow
+/// the same clock.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let elapsed = goro::synctest::run(|| {
+///     let start = goro::time::now();
+///     goro::time::sleep(Duration::from_secs(3600));
+///     goro::time::now() - start
+/// });
+/// assert_eq!(elapsed, Duration::from_secs(3600));
+/// ```
+pub fn now() -> Instant {
+    bubble::now()
+}
+
+/// `d` from now on the caller's clock, or a century from now if that
+/// cannot be represented.
 pub(crate) fn deadline_after(d: Duration) -> Instant {
-    let now = Instant::now();
+    let now = now();
     // The last fallback is unreachable where `Instant` spans centuries
     // around boot, as it does on every platform goro supports.
     now.checked_add(d)
@@ -76,13 +100,14 @@ pub fn sleep(d: Duration) {
     if d.is_zero() {
         return;
     }
-    match Instant::now().checked_add(d) {
+    match now().checked_add(d) {
         Some(deadline) => sleep_deadline(deadline, true),
         None => sleep_forever(),
     }
 }
 
-/// Suspends the caller until `deadline`; returns at once if it has passed.
+/// Suspends the caller until `deadline` on the caller's clock (see
+/// `now`); returns at once if it has passed.
 ///
 /// ```
 /// use std::time::{Duration, Instant};
@@ -106,12 +131,12 @@ fn sleep_deadline(deadline: Instant, at_least_once: bool) {
         return;
     }
     let _wait = WaitGuard::set(Wait::Sleep);
-    if at_least_once && Instant::now() >= deadline {
+    if at_least_once && now() >= deadline {
         park::yield_coroutine();
         return;
     }
-    while Instant::now() < deadline {
-        park::park_until(deadline);
+    while now() < deadline {
+        park::park_until(deadline, Clock::Caller);
     }
 }
 

@@ -1,0 +1,318 @@
+//! Bubbles: coroutines on a virtual clock, for tests (Go's
+//! `testing/synctest`; the public side is `crate::synctest`).
+//!
+//! A bubble is a set of coroutines, its **members**: the root that
+//! `synctest::run` spawns, and every coroutine a member spawns (or a
+//! bubble's timer spawns), recorded for life in the task header. A bubble
+//! has its own timer heap and its own clock, which stands still while any
+//! member can run and jumps to the earliest timer when none can.
+//!
+//! # Counting
+//!
+//! `active` counts the members that are not durably blocked: running,
+//! runnable, not started yet, or parked on the outside world (an fd, a
+//! blocking call, a future; `Wait::is_durable`). It moves under the
+//! bubble's lock only, at four places:
+//! - a spawn into the bubble adds one, before the task is queued;
+//! - the worker of a member that switched out to park takes one away, in
+//!   the same locked section as its RUNNING -> PARKED change
+//!   (`Bubble::park`), if the park is durable;
+//! - an unpark of a member adds one back, in the same locked section as
+//!   its PARKED -> RUNNING change (`Bubble::unpark`, through
+//!   `Header::unpark`), if the park was durable;
+//! - a member's end takes one away, after its joiner has been woken.
+//!
+//! Both park-state changes happen under the lock, and a parked member's
+//! wait reason cannot change (only the member sets it), so the worker and
+//! the unparker agree on whether a park counted. A member woken by another
+//! member is counted before the waker can itself park or end (the wakeup
+//! is made in the waker's own run), so `active` cannot reach zero while a
+//! wakeup between members is under way; an end is counted after the
+//! wakeups of its joiner for the same reason.
+//!
+//! # Advancing
+//!
+//! Whoever brings `active` to zero (a parking or ending member's worker)
+//! runs the bubble on, on its scheduler stack: if no member is left the
+//! bubble is finished; if no armed timer is left either, the members can
+//! never wake and the bubble is deadlocked; otherwise the clock jumps to
+//! the earliest armed timer, and every entry due then is fired, in arming
+//! order. While it fires, the advance counts itself as one active member,
+//! so nothing can advance the clock again before the members it wakes are
+//! counted; if it woke none (a ticker nobody reads), it goes on to the
+//! next timer. The clock's value is written under the lock before any
+//! wakeup, so every member that runs afterwards reads it.
+//!
+//! Timers armed by members go to the bubble's heap, never to a worker's:
+//! a bubble's time passes only when the bubble is idle, so its timers can
+//! fire only then. Socket deadlines stay on real time (`Wait::is_io`).
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::lock;
+use super::spin::SpinLock;
+use super::task::Header;
+use super::timer::{Due, Entry, Registry, TimerAction, TimerHeap};
+use super::worker::Worker;
+use crate::chan::Sender;
+
+/// Timer entries of a bubble name their coroutines by task, not by slot,
+/// so its heap needs no worker's registry: lookups go to this empty one.
+static NO_REGISTRY: Registry = SpinLock::new(Vec::new());
+
+thread_local! {
+    /// The bubble whose due timers this thread is firing, if any: what a
+    /// timer's firing spawns or arms belongs to the bubble.
+    static FIRING: RefCell<Option<Arc<Bubble>>> = const { RefCell::new(None) };
+}
+
+/// How a bubble ended, told once to `synctest::run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    /// Every member finished.
+    Finished,
+    /// Every member left is durably blocked and no timer is armed: nothing
+    /// in the bubble can ever wake them.
+    Deadlock {
+        /// Members blocked for good.
+        blocked: usize,
+    },
+}
+
+/// A bubble (see the module doc).
+pub(crate) struct Bubble {
+    /// The real instant the bubble began, its clock's zero: virtual
+    /// instants are real `Instant`s, so every API taking one works.
+    start: Instant,
+    /// Virtual nanoseconds since `start`. Written only by an advance,
+    /// under `state`'s lock, before the wakeups it makes; never decreases.
+    elapsed: AtomicU64,
+    state: Mutex<State>,
+}
+
+struct State {
+    /// Members spawned and not finished.
+    members: usize,
+    /// Members not durably blocked, plus one while an advance fires timers.
+    /// At most `members + 1`; zero only when nothing in the bubble can run.
+    active: usize,
+    /// Timers armed by members, on the virtual clock.
+    timers: TimerHeap,
+    /// Cancelled entries still in `timers` (as `WorkerShared::timers_stale`:
+    /// exact once cancellations settle, hence signed).
+    stale: isize,
+    /// Told how the bubble ended; `None` once it has, after which timers
+    /// armed here are dropped and never fire.
+    done: Option<Sender<End>>,
+}
+
+impl Bubble {
+    /// A bubble starting now, which tells `done` how it ends.
+    pub(crate) fn new(done: Sender<End>) -> Bubble {
+        Bubble {
+            start: Instant::now(),
+            elapsed: AtomicU64::new(0),
+            state: Mutex::new(State {
+                members: 0,
+                active: 0,
+                timers: TimerHeap::new(),
+                stale: 0,
+                done: Some(done),
+            }),
+        }
+    }
+
+    /// The bubble's virtual now.
+    pub(crate) fn now(&self) -> Instant {
+        self.start + Duration::from_nanos(self.elapsed.load(Ordering::Acquire))
+    }
+
+    /// Counts a new member, runnable, before it is queued.
+    pub(crate) fn enter(&self) {
+        let mut st = lock(&self.state);
+        st.members += 1;
+        st.active += 1;
+    }
+
+    /// A member's worker: the member switched out to park. Parks it (see
+    /// `Header::try_park`) and, if the park is durable, counts it blocked,
+    /// running the bubble on if nothing else in it can run. False if an
+    /// unpark slipped in: the member must run again.
+    pub(crate) fn park(self: &Arc<Self>, member: &Header) -> bool {
+        let mut st = lock(&self.state);
+        if !member.try_park() {
+            return false;
+        }
+        if member.wait.get().is_durable() {
+            st.active -= 1;
+            if st.active == 0 {
+                self.idle(st);
+            }
+        }
+        true
+    }
+
+    /// `Header::unpark` for a member: counts it runnable again if its park
+    /// was durable.
+    pub(crate) fn unpark(&self, member: &Header) -> bool {
+        let mut st = lock(&self.state);
+        let was_parked = member.unpark_state();
+        if was_parked && member.wait.get().is_durable() {
+            st.active += 1;
+        }
+        was_parked
+    }
+
+    /// A member's worker: the member ended and its joiner was woken.
+    pub(crate) fn exit(self: &Arc<Self>) {
+        let mut st = lock(&self.state);
+        st.members -= 1;
+        st.active -= 1;
+        if st.active == 0 {
+            self.idle(st);
+        }
+    }
+
+    /// Arms a timer entry on the bubble's clock. A bubble that has ended
+    /// fires nothing: the entry is dropped.
+    pub(crate) fn add_timer(&self, when: Instant, seq: u64, action: TimerAction) {
+        let mut st = lock(&self.state);
+        if st.done.is_some() {
+            st.timers.push(when, seq, action);
+            return;
+        }
+        drop(st);
+        drop(action);
+    }
+
+    /// Counts an entry its owner cancelled, sweeping the heap if stale
+    /// entries outnumber live ones (as `WorkerShared::timer_cancelled`).
+    pub(crate) fn timer_cancelled(&self) {
+        let mut garbage = Vec::new();
+        {
+            let mut st = lock(&self.state);
+            st.stale += 1;
+            if TimerHeap::worth_sweeping(st.timers.len(), st.stale) {
+                st.timers.sweep(&NO_REGISTRY, &mut garbage);
+                st.stale -= garbage.len() as isize;
+            }
+        }
+        drop(garbage);
+    }
+
+    /// Runs the bubble on once nothing in it can run (`active` is zero,
+    /// the lock held): ends it, or advances the clock and fires what is
+    /// due, as long as that wakes no member.
+    fn idle<'a>(self: &'a Arc<Self>, mut st: MutexGuard<'a, State>) {
+        let mut garbage = Vec::new();
+        loop {
+            debug_assert_eq!(st.active, 0);
+            if st.members == 0 {
+                return self.end(st, End::Finished, garbage);
+            }
+            let next = st.timers.next_armed(&NO_REGISTRY, &mut garbage);
+            st.stale -= garbage.len() as isize;
+            let Some(when) = next else {
+                let blocked = st.members;
+                return self.end(st, End::Deadlock { blocked }, garbage);
+            };
+            let now = when.max(self.now());
+            let elapsed = now.saturating_duration_since(self.start).as_nanos();
+            self.elapsed.store(
+                u64::try_from(elapsed).unwrap_or(u64::MAX),
+                Ordering::Release,
+            );
+            let mut due = Vec::new();
+            let stale = st.timers.pop_due(now, &NO_REGISTRY, &mut due);
+            st.stale -= stale as isize;
+            st.active = 1;
+            drop(st);
+            drop(std::mem::take(&mut garbage));
+            self.fire(due, now);
+            st = lock(&self.state);
+            st.active -= 1;
+            if st.active != 0 {
+                return;
+            }
+        }
+    }
+
+    /// Performs due timers of this bubble, with what they spawn or arm
+    /// going to the bubble.
+    fn fire(self: &Arc<Self>, due: Vec<Due>, now: Instant) {
+        let outer = FIRING.with(|f| f.replace(Some(self.clone())));
+        for d in due {
+            d.perform(now);
+        }
+        FIRING.with(|f| *f.borrow_mut() = outer);
+    }
+
+    /// Ends the bubble: drops its timers (which also breaks the cycle
+    /// between it and the tasks its entries name) and tells `run`.
+    fn end(&self, mut st: MutexGuard<'_, State>, end: End, mut garbage: Vec<Entry>) {
+        let done = st.done.take();
+        garbage.extend(st.timers.take_all());
+        st.stale = 0;
+        drop(st);
+        if let Some(done) = done {
+            // A one-slot channel told once: the send cannot find it full.
+            let _ = done.try_send(end);
+        }
+        drop(garbage);
+    }
+}
+
+/// Calls `f` with the caller's bubble: the running coroutine's, or the one
+/// whose timers this thread is firing; `None` elsewhere.
+#[inline]
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Arc<Bubble>>) -> R) -> R {
+    match Worker::current() {
+        Some(w) => match w.running_header() {
+            Some(h) => f(h.bubble.as_ref()),
+            None => FIRING.with(|b| f(b.borrow().as_ref())),
+        },
+        None => f(None),
+    }
+}
+
+/// The caller's bubble (see `with_current`).
+pub(crate) fn current() -> Option<Arc<Bubble>> {
+    with_current(|b| b.cloned())
+}
+
+/// The caller's clock: its bubble's virtual now, else real time.
+#[inline]
+pub(crate) fn now() -> Instant {
+    with_current(|b| b.map_or_else(Instant::now, |b| b.now()))
+}
+
+/// The clock a deadline is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Clock {
+    /// The caller's: its bubble's for a member, else real time.
+    Caller,
+    /// Real time, even in a bubble: socket deadlines, which outlive any
+    /// one call and wait on the outside world.
+    Real,
+}
+
+impl Clock {
+    /// The clock for a wait on `why`.
+    pub(crate) fn for_wait(why: super::Wait) -> Clock {
+        if why.is_io() {
+            Clock::Real
+        } else {
+            Clock::Caller
+        }
+    }
+
+    pub(crate) fn now(self) -> Instant {
+        match self {
+            Clock::Caller => now(),
+            Clock::Real => Instant::now(),
+        }
+    }
+}

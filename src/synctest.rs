@@ -1,0 +1,143 @@
+//! Virtual time for tests (Go's `testing/synctest`, tokio's
+//! `start_paused`).
+//!
+//! `run(f)` runs `f` in a new coroutine inside a **bubble**: that coroutine
+//! and every coroutine spawned from inside the bubble (by `spawn`, `go!`,
+//! `after_func`, a context's `after_func`) are its members, and they share
+//! a virtual clock. The clock stands still while any member can run, and
+//! when every member is blocked it jumps straight to the next timer of the
+//! bubble. A test of a 30-second timeout takes microseconds, and sees the
+//! same instants every run.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use goro::context::{self, Context, ContextError};
+//!
+//! goro::synctest::run(|| {
+//!     let start = goro::time::now();
+//!     let (ctx, _cancel) = context::with_timeout(&Context::background(), Duration::from_secs(30));
+//!     let worker = goro::go!(move || {
+//!         goro::select! {
+//!             recv(ctx.done()) -> _ => ctx.err(),
+//!             timeout(Duration::from_secs(60)) => None,
+//!         }
+//!     });
+//!     assert_eq!(worker.join().unwrap(), Some(ContextError::DeadlineExceeded));
+//!     // Exactly 30 virtual seconds, however long the machine took.
+//!     assert_eq!(goro::time::now() - start, Duration::from_secs(30));
+//! });
+//! ```
+//!
+//! # What follows the virtual clock
+//!
+//! Inside a bubble, `goro::time::now()` reads the virtual clock (an
+//! ordinary `Instant`: the bubble's real start plus virtual time since),
+//! and so does every timeout goro computes: `sleep`, `after`, `Timer`,
+//! `Ticker`, `after_func`, context deadlines and timeouts, channel
+//! `send_timeout`/`recv_timeout`, `select!`'s `timeout` arm, the timeouts
+//! of `goro::sync` and of `block_on_timeout`. Deadlines given as an
+//! `Instant` should be computed from `goro::time::now()`:
+//! `std::time::Instant::now()` keeps reading real time.
+//!
+//! **Socket deadlines stay on real time**, in a bubble as outside
+//! (`set_read_timeout`, `set_deadline`, `dial_timeout`): a socket waits on
+//! the outside world, which keeps real time.
+//!
+//! # When the clock moves
+//!
+//! Only when every member is *durably* blocked: parked on something only
+//! another member or a timer can end, as Go defines it: a channel, a
+//! `select!`, a `goro::sync` primitive, a `join`, a sleep or timer. A
+//! member waiting on the outside world (a socket, `goro::blocking`, a file,
+//! a future in `block_on`) is not durably blocked, so time stands still
+//! until that wait ends; its own timeout, except a socket deadline, is on
+//! the virtual clock too, and so cannot fire while it waits.
+//!
+//! The bubble cannot see who else may wake its members: a member blocked
+//! on a channel that only a thread or coroutine outside the bubble sends
+//! on counts as durably blocked, so the clock may jump, or the bubble be
+//! declared deadlocked, before that send. Keep what a bubble waits on in
+//! the bubble. Timers and contexts read the clock of whoever arms or
+//! checks them, so a bubble's timers and contexts are for its members: a
+//! coroutine outside that resets one arms it on real time.
+//!
+//! # The end of a bubble
+//!
+//! `run` returns once every member has finished, not just the root: as in
+//! Go, a member that never ends (a loop on a ticker nobody stops) keeps it
+//! waiting, with virtual time racing ahead meanwhile, and so does a ticker
+//! still running while every member is blocked on something else. Timers
+//! still pending at the end never fire. If every member left is durably
+//! blocked and no timer is pending, nothing can wake them: `run` panics
+//! with a message saying how many are stuck. Those coroutines stay parked,
+//! with their stacks, for the life of the process, as a deadlocked
+//! goroutine does.
+
+use std::panic::Location;
+use std::sync::Arc;
+
+use crate::JoinError;
+use crate::chan::chan;
+use crate::coroutine::spawn_in;
+use crate::runtime::Runtime;
+use crate::runtime::bubble::{self, Bubble, End};
+
+/// Runs `f` in a new coroutine in a new bubble with its own virtual clock,
+/// waits for it and every coroutine it spawned to finish, and returns `f`'s
+/// result (see the module doc). Called from a plain thread, it blocks the
+/// thread; from a coroutine, it parks it. Bubbles in parallel (tests of
+/// one binary run on parallel threads) have separate clocks.
+///
+/// # Panics
+/// - With `f`'s panic, if `f` panics.
+/// - If every coroutine of the bubble is blocked and no timer can wake
+///   one: "goro: synctest: deadlock: all N coroutines in the bubble are
+///   blocked", or, once `f` has returned, "goro: synctest: the bubble's
+///   root returned, but N coroutines in it remain blocked".
+/// - If called from inside a bubble: bubbles do not nest.
+/// - If the runtime has to start and cannot.
+#[track_caller]
+pub fn run<F, T>(f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    if bubble::current().is_some() {
+        panic!("goro::synctest::run: called from inside a bubble; bubbles do not nest");
+    }
+    let rt = Runtime::get();
+    let (tx, rx) = chan::<End>(1);
+    let root = spawn_in(
+        rt,
+        Some(Arc::new(Bubble::new(tx))),
+        Some(Arc::new(String::from("synctest"))),
+        rt.stack_size,
+        Location::caller(),
+        f,
+    );
+    // The bubble holds the sender until it ends, and then sends.
+    let end = rx.recv().unwrap_or(End::Finished);
+    match end {
+        End::Finished => unwrap(root.join()),
+        End::Deadlock { blocked } if root.is_finished() => {
+            // A panic of the root explains more than what it left behind.
+            unwrap(root.join());
+            panic!(
+                "goro: synctest: the bubble's root returned, but {blocked} coroutines in it remain blocked"
+            );
+        }
+        End::Deadlock { blocked } => {
+            panic!("goro: synctest: deadlock: all {blocked} coroutines in the bubble are blocked")
+        }
+    }
+}
+
+/// The root's result, or its panic resumed in the caller, as `goro::run`.
+fn unwrap<T>(result: Result<T, JoinError>) -> T {
+    match result.map_err(JoinError::try_into_panic) {
+        Ok(v) => v,
+        Err(Ok(payload)) => std::panic::resume_unwind(payload),
+        Err(Err(err)) => std::panic::resume_unwind(Box::new(err.to_string())),
+    }
+}
