@@ -32,10 +32,10 @@
 //! - reports a deadlock (see `deadlock.rs`);
 //! - prints a dump on SIGQUIT when `GORO_TRACEBACK=1`.
 //!
-//! When every worker sleeps there is nothing to watch: the monitor sleeps
-//! too, until a worker wakes (it pokes the monitor's eventfd), so an idle
-//! runtime costs no CPU — after at most two more wakeups a second apart if
-//! a burst left cells to give back.
+//! When every worker has slept for two of its slowest samples there is
+//! nothing to watch: the monitor sleeps too, until a worker wakes (it pokes
+//! the monitor's eventfd), so an idle runtime costs no CPU — after at most
+//! two more wakeups a second apart if a burst left cells to give back.
 
 use std::fmt::Write as _;
 use std::io;
@@ -52,6 +52,11 @@ const MIN_DELAY: Duration = Duration::from_micros(20);
 /// The longest sleep while the runtime is busy: a held worker is noticed
 /// within this of its threshold.
 const MAX_DELAY: Duration = Duration::from_millis(10);
+/// Samples in a row, at the longest delay, that must find every worker
+/// asleep before the monitor sleeps until one wakes: workers that sleep
+/// for a moment between requests keep the monitor on its slow timer
+/// instead of making every wakeup poke it.
+const ASLEEP_SAMPLES_BEFORE_SLEEP: u32 = 2;
 /// Cycles with nothing to do before the sleep starts doubling (Go's 50).
 const IDLE_CYCLES_BEFORE_BACKOFF: u32 = 50;
 /// Spare workers the monitor may start while every worker is held. Bounded:
@@ -304,6 +309,7 @@ fn run(rt: &'static Runtime) {
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 64];
     let mut next_trim = Instant::now() + TRIM_INTERVAL;
     let mut cells_to_trim = false;
+    let mut asleep_samples = 0u32;
     loop {
         // Sub-millisecond sleeps: poll(2) rounds up to 1 ms, so sleep the
         // thread instead while the delay is short.
@@ -347,17 +353,24 @@ fn run(rt: &'static Runtime) {
             }
         }
 
-        // Every worker asleep: nothing to watch until one wakes. Announce
-        // the sleep, then look again (a worker waking sets AWAKE before it
-        // reads `asleep`).
+        // Every worker asleep, and for a while: nothing to watch until one
+        // wakes. Announce the sleep, then look again (a worker waking sets
+        // AWAKE before it reads `asleep`). The delay is not reset after it:
+        // a server whose workers all sleep between bursts of requests would
+        // otherwise cost a poke per wakeup and restart 20 µs sampling each
+        // time (measured: a thousand monitor wakeups a second).
         if deadlock_suspect.is_none() && all_asleep(rt) {
+            asleep_samples += 1;
+        } else {
+            asleep_samples = 0;
+        }
+        if asleep_samples >= ASLEEP_SAMPLES_BEFORE_SLEEP && delay >= MAX_DELAY {
             m.asleep.store(true, Ordering::SeqCst);
             if all_asleep(rt) {
                 m.sleep(cells_to_trim.then(|| next_trim.saturating_duration_since(now)));
             }
             m.asleep.store(false, Ordering::SeqCst);
-            delay = MIN_DELAY;
-            idle_cycles = 0;
+            asleep_samples = 0;
         }
     }
 }
