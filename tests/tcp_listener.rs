@@ -367,3 +367,68 @@ fn nonblocking_accept_returns_would_block_instead_of_parking() {
         assert!(common::is_nonblocking(back.as_raw_fd()));
     });
 }
+
+/// Where a connection's coroutine starts is where it runs for life, so an
+/// idle server must not start every connection on its accept loop's worker:
+/// 200 connections arrive one at a time while nothing else runs (a client on
+/// a plain thread, so that only the server's coroutines count) and each
+/// handler parks on a read; their live coroutines must end within 1.25x of
+/// the mean over 4 workers.
+#[test]
+fn connections_accepted_while_idle_spread_over_the_workers() {
+    const WORKERS: usize = 4;
+    const CONNS: usize = 200;
+    if !common::is_child("connections_accepted_while_idle_spread_over_the_workers") {
+        common::child(
+            "connections_accepted_while_idle_spread_over_the_workers",
+            &[("GORO_WORKERS", "4")],
+        );
+        return;
+    }
+    goro::run(|| {
+        let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = ln.local_addr().unwrap();
+        let (done_tx, done_rx) = goro::chan::chan::<()>(0);
+        let acceptor = goro::spawn(move || {
+            for _ in 0..CONNS {
+                let (mut conn, _) = ln.accept().unwrap();
+                let done = done_tx.clone();
+                goro::spawn(move || {
+                    let mut b = [0u8; 1];
+                    assert_eq!(conn.read(&mut b).unwrap(), 0);
+                    drop(done);
+                });
+            }
+        });
+        let client = std::thread::spawn(move || {
+            (0..CONNS)
+                .map(|_| {
+                    let c = std::net::TcpStream::connect(addr).unwrap();
+                    std::thread::sleep(Duration::from_micros(200));
+                    c
+                })
+                .collect::<Vec<_>>()
+        });
+        acceptor.join().unwrap();
+        // Each handler parks in its read once it has started.
+        let live = loop {
+            let live: Vec<u64> = goro::runtime::stats()
+                .workers
+                .iter()
+                .take(WORKERS)
+                .map(|w| w.live)
+                .collect();
+            if live.iter().sum::<u64>() > CONNS as u64 {
+                break live;
+            }
+            goro::sleep(MS);
+        };
+        drop(client.join().unwrap());
+        // Every handler sees its end of file and drops its sender.
+        assert!(done_rx.recv().is_err());
+        let mean = live.iter().sum::<u64>() as f64 / WORKERS as f64;
+        let max = *live.iter().max().unwrap() as f64;
+        println!("live per worker {live:?}, max/mean {:.2}", max / mean);
+        assert!(max / mean <= 1.25, "live per worker {live:?}");
+    });
+}

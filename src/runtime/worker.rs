@@ -94,7 +94,7 @@ const RUNNEXT_SLICE: u32 = 64;
 /// its CPU, so spinning costs other threads nothing: measured with the echo
 /// benchmark (server and load generator on 2 cores), yielding spin ran at
 /// 1.24x tokio where a `pause` spin ran at 0.76x and no spin at 0.71x.
-const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(50);
+const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(10);
 /// How long a thief leaves a busy worker's only fresh coroutine alone while
 /// that worker makes no pick: a coroutine that spawns a partner and blocks
 /// on it at once (ping-pong) gets the partner on its own thread, instead of
@@ -119,6 +119,15 @@ const BALANCE_MIN_RUNNABLE: usize = 8;
 /// forth, while 1,000 connections over 4 workers end within 1.25x of the
 /// mean.
 const BALANCE_SLACK: u64 = 8;
+/// How many registered fds a worker may have beyond another's (and beyond
+/// an eighth of the other's) before it hands its fresh coroutines over, so
+/// that an idle server's connections spread too: a connection's coroutine
+/// lives as long as the connection, and registered fds count those
+/// coroutines where live coroutines also count a spawner's short-lived
+/// children. Small, so that even a few hundred connections end within
+/// 1.25x of the mean; not zero, so that a listener and a connection or two
+/// stay together.
+const FD_BALANCE_SLACK: u64 = 2;
 /// Events taken from the poller at once.
 const EVENTS_PER_WAIT: usize = 256;
 /// Coroutine ids a worker takes from the global counter at a time, so that
@@ -360,6 +369,12 @@ impl WorkerShared {
     }
 
     /// Its live coroutines, counting those handed to it and not yet started.
+    /// Registered fds, counting the coroutines handed over and not started
+    /// yet (each most likely registers one when it starts).
+    fn fd_load(&self) -> u64 {
+        self.registered.load(Ordering::Relaxed) as u64 + self.handoff.len() as u64
+    }
+
     fn load(&self) -> u64 {
         self.live.get() + self.handoff.len() as u64
     }
@@ -696,16 +711,25 @@ impl Worker {
     }
 
     /// Where a fresh coroutine starts is where it runs for life, so a worker
-    /// that already has many more live coroutines than another hands it to
-    /// that one instead of starting it. Otherwise a server whose accept loop
-    /// spawns connections while every worker is busy (no one idle to steal
-    /// them) would pile them all onto the accept loop's worker. The other
-    /// worker is the less loaded of two picked at random (two choices
-    /// balance nearly as well as looking at all, at a constant cost).
-    /// Returns the task if it should start here.
+    /// hands it to another instead of starting it when it already has many
+    /// more of either:
+    /// - live coroutines, while it is busy (a long runnable queue): a
+    ///   server whose accept loop spawns connections while every worker is
+    ///   busy (no one idle to steal them) would otherwise pile them all onto
+    ///   the accept loop's worker;
+    /// - registered fds, busy or not: the coroutines of an idle server's
+    ///   connections each start on the accept loop's worker and park there
+    ///   before anyone could steal them, and stay for as long as the
+    ///   connection lives.
+    ///
+    /// The other worker is the less loaded of two picked at random (two
+    /// choices balance nearly as well as looking at all, at a constant
+    /// cost). Returns the task if it should start here.
     fn hand_off(&self, task: TaskRef) -> Option<TaskRef> {
-        let mine = self.live.get();
-        if mine < BALANCE_MIN_LIVE || self.runq.borrow().len() < BALANCE_MIN_RUNNABLE {
+        let fds = self.shared.registered.load(Ordering::Relaxed) as u64;
+        let busy =
+            self.live.get() >= BALANCE_MIN_LIVE && self.runq.borrow().len() >= BALANCE_MIN_RUNNABLE;
+        if !busy && fds <= FD_BALANCE_SLACK {
             return Some(task);
         }
         let workers = &self.rt.workers[..self.rt.active_workers()];
@@ -715,11 +739,18 @@ impl Worker {
         }
         let other = |r: u32| &workers[(self.index() + 1 + r as usize % (n - 1)) % n];
         let (a, b) = (other(self.next_random()), other(self.next_random()));
-        let target = if a.load() <= b.load() { a } else { b };
-        let theirs = target.load();
-        if mine <= theirs + theirs / 8 + BALANCE_SLACK {
+        let exceeds = |mine: u64, theirs: u64, slack: u64| mine > theirs + theirs / 8 + slack;
+        let by_live = || {
+            let t = if a.load() <= b.load() { a } else { b };
+            (busy && exceeds(self.live.get(), t.load(), BALANCE_SLACK)).then_some(t)
+        };
+        let by_fds = || {
+            let t = if a.fd_load() <= b.fd_load() { a } else { b };
+            exceeds(fds, t.fd_load(), FD_BALANCE_SLACK).then_some(t)
+        };
+        let Some(target) = by_live().or_else(by_fds) else {
             return Some(task);
-        }
+        };
         target.handoff.push(task);
         // As for the inbox: publish, then look at its sleep state.
         atomic::fence(Ordering::SeqCst);
@@ -853,6 +884,37 @@ impl Worker {
     /// sleeps. Returns work found elsewhere, or `None` after local work may
     /// have appeared (a wakeup, a timer, an event).
     fn find_work_or_sleep(&self) -> Option<TaskRef> {
+        loop {
+            if let Some(found) = self.spin() {
+                return found;
+            }
+            // Sleep. Order matters (see idle.rs): state, list, last look.
+            self.spinning.set(false);
+            self.rt.idle.stop_spinning();
+            self.shared.sleep.store(SLEEPING, Ordering::SeqCst);
+            self.rt.idle.add_sleeper(self.index());
+            atomic::fence(Ordering::SeqCst);
+            let found = self.find_elsewhere();
+            if found.is_some() || self.has_local_work() {
+                self.wake_up();
+                self.stop_spinning(found.is_some());
+                return found;
+            }
+            self.poll(self.shared.time_to_next_timer());
+            self.wake_up();
+            if !self.spinning.get() {
+                // Woken by its own poller (an event, a timer, an inbox
+                // notify): the work is this worker's.
+                return None;
+            }
+            // Woken by `wake_one` for stealable work: look for it.
+        }
+    }
+
+    /// Spins looking for work. `Some(found)` once work is found (`found` is
+    /// work from elsewhere, `None` if it is local); `None` when the spin
+    /// ran out.
+    fn spin(&self) -> Option<Option<TaskRef>> {
         if !self.spinning.get() {
             self.spinning.set(true);
             self.rt.idle.start_spinning();
@@ -861,39 +923,21 @@ impl Worker {
         loop {
             self.poll_now();
             if let Some(r) = self.find_elsewhere() {
-                self.stop_spinning();
-                return Some(r);
+                self.stop_spinning(true);
+                return Some(Some(r));
             }
             if self.has_local_work() {
-                self.stop_spinning();
-                return None;
+                self.stop_spinning(false);
+                return Some(None);
             }
             if start.elapsed() >= SPIN_BEFORE_SLEEP {
-                break;
+                return None;
             }
             // Yield, not `pause`: on a machine whose cores also run the
             // program's peers (a load generator, a database), a spinning
             // worker must give way to them.
             std::thread::yield_now();
         }
-
-        // Sleep. Order matters (see idle.rs): state, list, last look.
-        self.spinning.set(false);
-        self.rt.idle.stop_spinning();
-        self.shared.sleep.store(SLEEPING, Ordering::SeqCst);
-        self.rt.idle.add_sleeper(self.index());
-        atomic::fence(Ordering::SeqCst);
-        let found = self.find_elsewhere();
-        if found.is_some() || self.has_local_work() {
-            self.wake_up();
-            if self.spinning.get() {
-                self.stop_spinning();
-            }
-            return found;
-        }
-        self.poll(self.shared.time_to_next_timer());
-        self.wake_up();
-        None
     }
 
     /// Back from sleep (or from almost sleeping): AWAKE, off the sleeper list.
@@ -910,9 +954,16 @@ impl Worker {
         }
     }
 
-    fn stop_spinning(&self) {
-        if self.spinning.replace(false) && self.rt.idle.stop_spinning() {
-            // The last spinner found work; there may be more for another.
+    /// Stops spinning, having found work (`stole`: taken from elsewhere). The
+    /// last spinner to stop wakes a sleeper if stealable work is left, so
+    /// that work fans out over idle workers one at a time; work that only
+    /// this worker can run (its own coroutines, woken by its poller or
+    /// inbox) wakes nobody.
+    fn stop_spinning(&self, stole: bool) {
+        if self.spinning.replace(false)
+            && self.rt.idle.stop_spinning()
+            && (stole || !self.fresh.is_empty() || !self.rt.injector.is_empty())
+        {
             self.rt.idle.wake_one(&self.rt.workers);
         }
     }
@@ -946,16 +997,23 @@ impl Worker {
                 if victim.index == self.index() {
                     continue;
                 }
-                if victim.fresh.len() == 1
-                    && victim.sleep.load(Ordering::Relaxed) == AWAKE
-                    && !self.patience_ran_out(victim)
-                {
+                let awake = victim.sleep.load(Ordering::Relaxed) == AWAKE;
+                if victim.fresh.len() == 1 && awake && !self.patience_ran_out(victim) {
                     continue;
                 }
                 if let Some(t) = steal_batch(&victim.fresh, &self.landing) {
                     return Some(self.land(t));
                 }
-                if let Some(t) = steal_batch(&victim.handoff, &self.landing) {
+                // Coroutines handed to `victim` to even out the load are
+                // taken back only if it is stuck in one coroutine: a
+                // sleeping victim was notified and starts them soon, and a
+                // thief taking them would undo the balance (the thief may
+                // well be the busy worker that handed them over).
+                if !victim.handoff.is_empty()
+                    && awake
+                    && self.patience_ran_out(victim)
+                    && let Some(t) = steal_batch(&victim.handoff, &self.landing)
+                {
                     return Some(self.land(t));
                 }
             }
