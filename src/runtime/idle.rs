@@ -1,13 +1,14 @@
 //! Which workers are asleep or looking for work, and waking one when work
 //! that any worker could run appears (Go's `wakep`).
 //!
-//! A worker out of work first spins: it counts itself in `num_spinning` and
-//! keeps looking for a while. Only then does it sleep in its poller, listed in
-//! `sleepers`. New stealable work wakes a sleeper only when nobody is spinning
-//! (a spinner will find it) and somebody sleeps; the woken worker is counted
-//! as spinning on its behalf, so a burst of spawns wakes one worker, not one
-//! per spawn. When the last spinner finds work it wakes another, so that
-//! work fans out across idle workers one at a time.
+//! A worker out of work first looks elsewhere once, counted in
+//! `num_spinning` ("spinning", as Go calls a worker that searches), then
+//! sleeps in its poller, listed in `sleepers`. New stealable work wakes a
+//! sleeper only when nobody is spinning (a spinner will find it) and
+//! somebody sleeps; the woken worker is counted as spinning on its behalf,
+//! so a burst of spawns wakes one worker, not one per spawn. When the last
+//! spinner finds work and stealable work is left, it wakes another, so
+//! that work fans out across idle workers one at a time.
 //!
 //! No wakeup is lost: a worker going to sleep first sets its SLEEPING state,
 //! then lists itself, then looks at every queue once more (all SeqCst), while

@@ -30,9 +30,10 @@
 //! 3. `runnext`, within its slice.
 //! 4. `runq` and `fresh`, alternating which goes first when both have work,
 //!    so neither yielding coroutines nor a spawn storm starves the other.
-//! 5. Out of work: spin for `SPIN_BEFORE_SLEEP`, stealing from the injector
-//!    and other workers' `fresh` deques; then sleep in the poller until the
-//!    next timer, an I/O event or a `notify` (see `idle.rs`).
+//! 5. Out of work: look once in the injector and other workers' `fresh`
+//!    deques; then sleep in the poller until the next timer, an I/O event or
+//!    a `notify` (see `idle.rs`). No spinning: measured, it cost CPU per
+//!    request and bought nothing (see `docs/design.md`, "Idle workers").
 //!
 //! A fresh coroutine about to start on a worker with many more live
 //! coroutines than another goes to that one instead (`hand_off`): started
@@ -87,14 +88,6 @@ type CoYielder = Yielder<Resume, Switch>;
 const FAIRNESS_TICKS: u32 = 61;
 /// Consecutive `runnext` picks that share one time slice.
 const RUNNEXT_SLICE: u32 = 64;
-/// How long a worker out of work keeps looking (stealing, polling its
-/// sockets) before it sleeps. A wakeup through the kernel costs tens of
-/// microseconds on these VMs, so a handoff or an event that arrives within
-/// this window is caught without one. Between two looks the worker yields
-/// its CPU, so spinning costs other threads nothing: measured with the echo
-/// benchmark (server and load generator on 2 cores), yielding spin ran at
-/// 1.24x tokio where a `pause` spin ran at 0.76x and no spin at 0.71x.
-const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(10);
 /// How long a thief leaves a busy worker's only fresh coroutine alone while
 /// that worker makes no pick: a coroutine that spawns a partner and blocks
 /// on it at once (ping-pong) gets the partner on its own thread, instead of
@@ -880,12 +873,12 @@ impl Worker {
         }
     }
 
-    /// Looks for work beyond this worker's queues, spinning for a while, then
-    /// sleeps. Returns work found elsewhere, or `None` after local work may
-    /// have appeared (a wakeup, a timer, an event).
+    /// Looks for work beyond this worker's queues once, then sleeps. Returns
+    /// work found elsewhere, or `None` after local work may have appeared (a
+    /// wakeup, a timer, an event).
     fn find_work_or_sleep(&self) -> Option<TaskRef> {
         loop {
-            if let Some(found) = self.spin() {
+            if let Some(found) = self.search() {
                 return found;
             }
             // Sleep. Order matters (see idle.rs): state, list, last look.
@@ -900,6 +893,9 @@ impl Worker {
                 self.stop_spinning(found.is_some());
                 return found;
             }
+            // The poller returns at once if events are pending: no
+            // non-blocking poll first, which would cost a second system call
+            // whenever the worker runs out of work.
             self.poll(self.shared.time_to_next_timer());
             self.wake_up();
             if !self.spinning.get() {
@@ -911,33 +907,24 @@ impl Worker {
         }
     }
 
-    /// Spins looking for work. `Some(found)` once work is found (`found` is
-    /// work from elsewhere, `None` if it is local); `None` when the spin
-    /// ran out.
-    fn spin(&self) -> Option<Option<TaskRef>> {
+    /// Looks once for work beyond this worker's queues, counted as spinning
+    /// meanwhile (so that new stealable work does not wake a sleeper that
+    /// this look may find first). `Some(found)` once work is found (`found`
+    /// is work from elsewhere, `None` if it is local).
+    fn search(&self) -> Option<Option<TaskRef>> {
         if !self.spinning.get() {
             self.spinning.set(true);
             self.rt.idle.start_spinning();
         }
-        let start = Instant::now();
-        loop {
-            self.poll_now();
-            if let Some(r) = self.find_elsewhere() {
-                self.stop_spinning(true);
-                return Some(Some(r));
-            }
-            if self.has_local_work() {
-                self.stop_spinning(false);
-                return Some(None);
-            }
-            if start.elapsed() >= SPIN_BEFORE_SLEEP {
-                return None;
-            }
-            // Yield, not `pause`: on a machine whose cores also run the
-            // program's peers (a load generator, a database), a spinning
-            // worker must give way to them.
-            std::thread::yield_now();
+        if let Some(r) = self.find_elsewhere() {
+            self.stop_spinning(true);
+            return Some(Some(r));
         }
+        if self.has_local_work() {
+            self.stop_spinning(false);
+            return Some(None);
+        }
+        None
     }
 
     /// Back from sleep (or from almost sleeping): AWAKE, off the sleeper list.
