@@ -246,39 +246,46 @@ fn dump_lists_coroutines_not_started_yet() {
 }
 
 /// Dumps racing a spawn storm lose no coroutine: each taken out of its
-/// queue is queued again and runs.
+/// queue is queued again and runs. The storm goes on, in rounds of 1,000,
+/// until a few dumps have been taken during it (on a loaded machine the
+/// dumping thread may not run at all during a fixed-size storm).
 #[test]
 fn dumps_during_spawns_lose_no_coroutine() {
+    const DUMPS_DURING: usize = 3;
     let stop = Arc::new(AtomicBool::new(false));
+    let dumps = Arc::new(AtomicUsize::new(0));
     let dumper = {
-        let stop = stop.clone();
+        let (stop, dumps) = (stop.clone(), dumps.clone());
         std::thread::spawn(move || {
-            let mut dumps = 0;
             while !stop.load(Ordering::Relaxed) {
                 let _ = goro::runtime::dump();
-                dumps += 1;
+                dumps.fetch_add(1, Ordering::Relaxed);
             }
-            dumps
         })
     };
     let ran = Arc::new(AtomicUsize::new(0));
     let r = ran.clone();
-    goro::run(move || {
-        let handles: Vec<_> = (0..20_000)
-            .map(|_| {
-                let r = r.clone();
-                goro::go!(move || {
-                    r.fetch_add(1, Ordering::Relaxed);
+    let spawned = goro::run(move || {
+        let mut spawned = 0;
+        while spawned < 20_000 || dumps.load(Ordering::Relaxed) < DUMPS_DURING {
+            let handles: Vec<_> = (0..1_000)
+                .map(|_| {
+                    let r = r.clone();
+                    goro::go!(move || {
+                        r.fetch_add(1, Ordering::Relaxed);
+                    })
                 })
-            })
-            .collect();
-        for h in handles {
-            h.join().unwrap();
+                .collect();
+            spawned += handles.len();
+            for h in handles {
+                h.join().unwrap();
+            }
         }
+        spawned
     });
     stop.store(true, Ordering::Relaxed);
-    assert!(dumper.join().unwrap() > 0);
-    assert_eq!(ran.load(Ordering::Relaxed), 20_000);
+    dumper.join().unwrap();
+    assert_eq!(ran.load(Ordering::Relaxed), spawned);
 }
 
 /// `run_child`, passing on this process's `GORO_WORKERS`.
