@@ -410,19 +410,25 @@ fn connections_accepted_while_idle_spread_over_the_workers() {
                 .collect::<Vec<_>>()
         });
         acceptor.join().unwrap();
-        // Each handler parks in its read once it has started.
-        let live = loop {
-            let live: Vec<u64> = goro::runtime::stats()
-                .workers
-                .iter()
-                .take(WORKERS)
-                .map(|w| w.live)
-                .collect();
-            if live.iter().sum::<u64>() > CONNS as u64 {
-                break live;
+        // Each handler registers its socket and parks in its read once it
+        // has started.
+        let (live, fds) = loop {
+            let stats = goro::runtime::stats();
+            let workers = stats.workers.iter().take(WORKERS);
+            let live: Vec<u64> = workers.clone().map(|w| w.live).collect();
+            let fds: Vec<u64> = workers.map(|w| w.fds).collect();
+            if live.iter().sum::<u64>() > CONNS as u64 && fds.iter().sum::<u64>() >= CONNS as u64 {
+                break (live, fds);
             }
             goro::sleep(MS);
         };
+        // The listener's fd is closed with the acceptor: what is left are
+        // the connections, each on its handler's worker.
+        assert_eq!(
+            fds.iter().sum::<u64>(),
+            CONNS as u64,
+            "fds per worker {fds:?}"
+        );
         drop(client.join().unwrap());
         // Every handler sees its end of file and drops its sender.
         assert!(done_rx.recv().is_err());

@@ -80,6 +80,10 @@ pub struct WorkerStats {
     pub timers_fired: u64,
     /// Hot stacks in this worker's pool, ready for new coroutines.
     pub stack_pool: u64,
+    /// Fds registered with this worker's poller now: the sockets whose
+    /// coroutines wait here, so about the connections this worker serves
+    /// (the spread the scheduler balances, `docs/design.md` §3).
+    pub fds: u64,
     /// Coroutines running now: 1 while one runs on this worker, 0 while it
     /// schedules or sleeps.
     pub running: u64,
@@ -109,6 +113,7 @@ impl WorkerStats {
         self.events += o.events;
         self.timers_fired += o.timers_fired;
         self.stack_pool += o.stack_pool;
+        self.fds += o.fds;
         self.running += o.running;
         self.runnable += o.runnable;
         self.not_started += o.not_started;
@@ -407,7 +412,7 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{:>7} {:>10} {:>8} {:>10} {:>8} {:>10} {:>8} {:>8} {:>10} {:>8} {:>6}",
+            "{:>7} {:>10} {:>8} {:>10} {:>8} {:>10} {:>8} {:>8} {:>10} {:>8} {:>6} {:>6}",
             "worker",
             "spawned",
             "live",
@@ -418,12 +423,13 @@ impl fmt::Display for Stats {
             "polls",
             "events",
             "timers",
-            "stacks"
+            "stacks",
+            "fds"
         )?;
         let row = |f: &mut fmt::Formatter<'_>, name: &str, w: &WorkerStats| {
             writeln!(
                 f,
-                "{:>7} {:>10} {:>8} {:>10} {:>8} {:>10} {:>8} {:>8} {:>10} {:>8} {:>6}",
+                "{:>7} {:>10} {:>8} {:>10} {:>8} {:>10} {:>8} {:>8} {:>10} {:>8} {:>6} {:>6}",
                 name,
                 w.spawned,
                 w.live,
@@ -434,7 +440,8 @@ impl fmt::Display for Stats {
                 w.polls,
                 w.events,
                 w.timers_fired,
-                w.stack_pool
+                w.stack_pool,
+                w.fds
             )
         };
         for (i, w) in self.workers.iter().enumerate() {

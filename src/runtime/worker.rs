@@ -399,6 +399,7 @@ impl WorkerShared {
             events: self.events.get(),
             timers_fired: self.timers_fired.get(),
             stack_pool: self.stack_pool.get(),
+            fds: self.registered.load(Ordering::Relaxed) as u64,
             // Coroutines by state are read from the registry by `stats`.
             ..WorkerStats::default()
         }
