@@ -401,13 +401,17 @@ fn watch_workers(
     let mut held_count = 0;
     let mut news = false;
     for (i, w) in rt.workers.iter().take(active).enumerate() {
-        let Some(run) = watch[i].sample(i, w, now_nanos, threshold) else {
+        let run = watch[i].sample(i, w, now_nanos, threshold);
+        let held_nanos = run
+            .as_ref()
+            .map_or(0, |r| now_nanos.saturating_sub(r.since));
+        let held = held_nanos > threshold;
+        if w.held.load(Ordering::Relaxed) != held {
+            w.held.store(held, Ordering::Relaxed);
+        }
+        let Some(run) = run.filter(|_| held) else {
             continue;
         };
-        let held_nanos = now_nanos.saturating_sub(run.since);
-        if held_nanos <= threshold {
-            continue;
-        }
         held_count += 1;
         if !run.long {
             run.long = true;

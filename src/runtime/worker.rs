@@ -42,7 +42,9 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{self, AtomicIsize, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{
+    self, AtomicBool, AtomicIsize, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -78,6 +80,16 @@ pub(crate) enum Resume {
     /// Take its own call stack and switch straight back, still suspended
     /// where it was (`trace.rs`).
     Trace,
+}
+
+/// A coroutine not started yet that this worker found to start.
+pub(crate) enum Fresh {
+    /// Spawned here or stolen: `hand_off` may still send it to a less
+    /// loaded worker.
+    Movable(TaskRef),
+    /// Handed over once already: it starts where it landed, so that two
+    /// workers cannot pass it back and forth.
+    Handed(TaskRef),
 }
 
 type Co = Coroutine<Resume, Switch, (), Stack>;
@@ -186,6 +198,10 @@ pub(crate) struct WorkerShared {
     /// prints a panic report, which does not count as holding the worker
     /// (see `report_running`). Written by the owner only.
     pub(crate) running_since: AtomicU64,
+    /// Whether the monitor found this worker held (one coroutine running
+    /// past the hold threshold) at its last sample: thieves may then take
+    /// the coroutines handed to it. Written by the monitor only.
+    pub(crate) held: AtomicBool,
     /// The worker thread's OS thread id, 0 until the thread publishes it as
     /// it starts: how the monitor asks the kernel what a held worker is
     /// blocked in. Written once, by the owner.
@@ -228,6 +244,7 @@ impl WorkerShared {
             picks: AtomicU32::new(0),
             running_id: AtomicU64::new(0),
             running_since: AtomicU64::new(0),
+            held: AtomicBool::new(false),
             os_tid: atomic::AtomicI32::new(0),
             registry: SpinLock::new(Vec::new()),
             trace_requests: SpinLock::new(Vec::new()),
@@ -690,15 +707,17 @@ impl Worker {
                 }
                 continue;
             }
-            let fresh = match self.pick_local() {
+            let found = match self.pick_local() {
                 Ok(slot) => return slot,
-                Err(Some(task)) => Some(task),
+                Err(Some(task)) => Some(Fresh::Movable(task)),
                 Err(None) => self.find_work_or_sleep(),
             };
-            if let Some(slot) = fresh
-                .and_then(|t| self.hand_off(t))
-                .and_then(|t| self.install(t))
-            {
+            let task = match found {
+                Some(Fresh::Movable(task)) => self.hand_off(task),
+                Some(Fresh::Handed(task)) => Some(task),
+                None => None,
+            };
+            if let Some(slot) = task.and_then(|t| self.install(t)) {
                 return slot;
             }
         }
@@ -877,7 +896,7 @@ impl Worker {
     /// Looks for work beyond this worker's queues once, then sleeps. Returns
     /// work found elsewhere, or `None` after local work may have appeared (a
     /// wakeup, a timer, an event).
-    fn find_work_or_sleep(&self) -> Option<TaskRef> {
+    fn find_work_or_sleep(&self) -> Option<Fresh> {
         loop {
             if let Some(found) = self.search() {
                 return found;
@@ -912,7 +931,7 @@ impl Worker {
     /// meanwhile (so that new stealable work does not wake a sleeper that
     /// this look may find first). `Some(found)` once work is found (`found`
     /// is work from elsewhere, `None` if it is local).
-    fn search(&self) -> Option<Option<TaskRef>> {
+    fn search(&self) -> Option<Option<Fresh>> {
         if !self.spinning.get() {
             self.spinning.set(true);
             self.rt.idle.start_spinning();
@@ -972,9 +991,9 @@ impl Worker {
     /// victim's only fresh coroutine is left to it for
     /// `LONE_STEAL_PATIENCE`, and taken only if the victim made no pick
     /// meanwhile (Go's `runnext` courtesy).
-    fn find_elsewhere(&self) -> Option<TaskRef> {
+    fn find_elsewhere(&self) -> Option<Fresh> {
         if let Some(t) = steal_batch(&self.rt.injector, &self.landing) {
-            return Some(self.land(t));
+            return Some(Fresh::Movable(self.land(t)));
         }
         let workers = &self.rt.workers[..self.rt.active_workers()];
         let n = workers.len();
@@ -990,19 +1009,22 @@ impl Worker {
                     continue;
                 }
                 if let Some(t) = steal_batch(&victim.fresh, &self.landing) {
-                    return Some(self.land(t));
+                    return Some(Fresh::Movable(self.land(t)));
                 }
                 // Coroutines handed to `victim` to even out the load are
-                // taken back only if it is stuck in one coroutine: a
-                // sleeping victim was notified and starts them soon, and a
+                // taken only if the monitor found it held: otherwise it
+                // starts them soon (a sleeping victim was notified), and a
                 // thief taking them would undo the balance (the thief may
-                // well be the busy worker that handed them over).
+                // well be the worker that handed them over, or one with
+                // more connections that a busy accept loop keeps feeding).
+                // One at a time, and started here: a batch landing in
+                // `fresh` would be handed on again.
                 if !victim.handoff.is_empty()
-                    && awake
-                    && self.patience_ran_out(victim)
-                    && let Some(t) = steal_batch(&victim.handoff, &self.landing)
+                    && victim.held.load(Ordering::Relaxed)
+                    && let Some(t) = steal_one(&victim.handoff)
                 {
-                    return Some(self.land(t));
+                    self.shared.stolen.add(1);
+                    return Some(Fresh::Handed(t));
                 }
             }
         }
