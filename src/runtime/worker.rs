@@ -754,8 +754,11 @@ impl Worker {
         let (a, b) = (other(self.next_random()), other(self.next_random()));
         let exceeds = |mine: u64, theirs: u64, slack: u64| mine > theirs + theirs / 8 + slack;
         let by_live = || {
+            if !busy {
+                return None;
+            }
             let t = if a.load() <= b.load() { a } else { b };
-            (busy && exceeds(self.live.get(), t.load(), BALANCE_SLACK)).then_some(t)
+            exceeds(self.live.get(), t.load(), BALANCE_SLACK).then_some(t)
         };
         let by_fds = || {
             let t = if a.fd_load() <= b.fd_load() { a } else { b };
