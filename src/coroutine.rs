@@ -269,10 +269,10 @@ impl<T> Drop for JoinHandle<T> {
     /// when it ends.
     fn drop(&mut self) {
         if self.task.header().detach() {
-            // SAFETY: as in `join`: the output type is `T`, and `detach`
-            // saw OUTPUT_WRITTEN, which the coroutine sets after its one
-            // write; this unique handle takes it once, and the coroutine no
-            // longer touches it.
+            // `detach` saw OUTPUT_WRITTEN, set after the coroutine's one
+            // write, so the coroutine no longer touches the output.
+            // SAFETY: as in `join`: the output type is `T`, and this unique
+            // handle takes it once.
             let output = unsafe { self.task.take_output::<T>() };
             drop(output);
         }

@@ -90,10 +90,10 @@ extern "C" fn record_frame(ctx: *mut UnwindContext, arg: *mut c_void) -> i32 {
 pub(crate) fn walk(low: usize, top: usize, out: &mut Vec<usize>) {
     out.clear();
     let mut w = Walk { low, top, out };
-    // SAFETY: the callback matches `TraceFn`, never unwinds, and uses `arg`
-    // only as the `Walk` it is; the unwinder reads only the caller's live
-    // frames (and, for the last step it computes, the frame on the parent
-    // stack that resumed this coroutine, which stays live meanwhile).
+    // The unwinder reads only the caller's live frames, and for its last
+    // step the parent stack's frame that resumed this coroutine (live too).
+    // SAFETY: `record_frame` matches `TraceFn`, never unwinds, and uses
+    // `arg` only as the `Walk` it is.
     unsafe { _Unwind_Backtrace(record_frame, (&raw mut w).cast()) };
 }
 

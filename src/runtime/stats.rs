@@ -152,93 +152,72 @@ impl WorkerStats {
     }
 }
 
-/// Parked coroutines by what they wait on: a count per kind of
-/// `WaitingOn`, without its argument (which fd, which coroutine), so that
-/// the set of figures stays fixed however many fds or coroutines there are.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ParkedOn {
+/// Declares `ParkedOn` from one list of its fields, so that the struct,
+/// its labels and its sum cannot disagree.
+macro_rules! parked_on {
+    ($($(#[$doc:meta])* $field:ident,)*) => {
+        /// Parked coroutines by what they wait on: a count per kind of
+        /// `WaitingOn`, without its argument (which fd, which coroutine), so
+        /// that the set of figures stays fixed however many fds or coroutines
+        /// there are.
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct ParkedOn {
+            $($(#[$doc])* pub $field: u64,)*
+        }
+
+        impl ParkedOn {
+            /// Every figure with its field's name, in declaration order,
+            /// zeros included: the labels of a metric, which should not come
+            /// and go.
+            pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> {
+                [$((stringify!($field), self.$field)),*].into_iter()
+            }
+
+            fn add(&mut self, o: &ParkedOn) {
+                $(self.$field += o.$field;)*
+            }
+        }
+    };
+}
+
+parked_on! {
     /// In `JoinHandle::join`.
-    pub join: u64,
+    join,
     /// In `sleep`, or a timer.
-    pub sleep: u64,
+    sleep,
     /// In a channel receive.
-    pub channel_receive: u64,
+    channel_receive,
     /// In a channel send.
-    pub channel_send: u64,
+    channel_send,
     /// In `select!` over channels.
-    pub select: u64,
+    select,
     /// Waiting for a socket or other fd to become readable.
-    pub read: u64,
+    read,
     /// Waiting for a socket or other fd to become writable.
-    pub write: u64,
+    write,
     /// On a `goro::sync::Mutex`.
-    pub mutex: u64,
+    mutex,
     /// On a `goro::sync::RwLock`.
-    pub rwlock: u64,
+    rwlock,
     /// On a `goro::sync::Condvar`.
-    pub condvar: u64,
+    condvar,
     /// On a `goro::sync::WaitGroup`.
-    pub wait_group: u64,
+    wait_group,
     /// On a `goro::sync::Once`.
-    pub once: u64,
+    once,
     /// On a `goro::sync::Semaphore`.
-    pub semaphore: u64,
+    semaphore,
     /// On a `goro::sync::Barrier`.
-    pub barrier: u64,
+    barrier,
     /// On a call running in `goro::blocking`.
-    pub blocking_call: u64,
+    blocking_call,
     /// On a future driven by `goro::block_on` (or its bounded forms).
-    pub future: u64,
+    future,
     /// On something the runtime does not name (`dump` shows no reason).
-    pub other: u64,
+    other,
 }
 
 impl ParkedOn {
-    /// Every figure with its field's name, in declaration order, zeros
-    /// included: the labels of a metric, which should not come and go.
-    pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> {
-        // Destructured, so that a new field cannot be left out here.
-        let ParkedOn {
-            join,
-            sleep,
-            channel_receive,
-            channel_send,
-            select,
-            read,
-            write,
-            mutex,
-            rwlock,
-            condvar,
-            wait_group,
-            once,
-            semaphore,
-            barrier,
-            blocking_call,
-            future,
-            other,
-        } = *self;
-        [
-            ("join", join),
-            ("sleep", sleep),
-            ("channel_receive", channel_receive),
-            ("channel_send", channel_send),
-            ("select", select),
-            ("read", read),
-            ("write", write),
-            ("mutex", mutex),
-            ("rwlock", rwlock),
-            ("condvar", condvar),
-            ("wait_group", wait_group),
-            ("once", once),
-            ("semaphore", semaphore),
-            ("barrier", barrier),
-            ("blocking_call", blocking_call),
-            ("future", future),
-            ("other", other),
-        ]
-        .into_iter()
-    }
-
     fn count(&mut self, w: Wait) {
         let n = match w {
             Wait::Nothing => &mut self.other,
@@ -260,45 +239,6 @@ impl ParkedOn {
             Wait::Future => &mut self.future,
         };
         *n += 1;
-    }
-
-    fn add(&mut self, o: &ParkedOn) {
-        let ParkedOn {
-            join,
-            sleep,
-            channel_receive,
-            channel_send,
-            select,
-            read,
-            write,
-            mutex,
-            rwlock,
-            condvar,
-            wait_group,
-            once,
-            semaphore,
-            barrier,
-            blocking_call,
-            future,
-            other,
-        } = *o;
-        self.join += join;
-        self.sleep += sleep;
-        self.channel_receive += channel_receive;
-        self.channel_send += channel_send;
-        self.select += select;
-        self.read += read;
-        self.write += write;
-        self.mutex += mutex;
-        self.rwlock += rwlock;
-        self.condvar += condvar;
-        self.wait_group += wait_group;
-        self.once += once;
-        self.semaphore += semaphore;
-        self.barrier += barrier;
-        self.blocking_call += blocking_call;
-        self.future += future;
-        self.other += other;
     }
 }
 
