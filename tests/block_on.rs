@@ -76,6 +76,17 @@ impl Future for GateWait {
     }
 }
 
+/// A gate that a new coroutine opens after `d`.
+fn opened_by_a_coroutine_after(d: Duration) -> Gate {
+    let gate = Gate::default();
+    let opener = gate.clone();
+    goro::go!(move || {
+        goro::sleep(d);
+        opener.open(OpenedBy::Opener);
+    });
+    gate
+}
+
 /// Opens `gate` as the watchdog after `after`, from a plain thread, so that
 /// a test whose waker never works fails instead of hanging.
 fn watchdog(gate: &Gate, after: Duration) {
@@ -109,12 +120,7 @@ fn woken_from_a_plain_thread() {
 #[test]
 fn woken_from_a_coroutine() {
     let (by, polls) = goro::run(|| {
-        let gate = Gate::default();
-        let opener = gate.clone();
-        goro::go!(move || {
-            goro::sleep(Duration::from_millis(20));
-            opener.open(OpenedBy::Opener);
-        });
+        let gate = opened_by_a_coroutine_after(Duration::from_millis(20));
         watchdog(&gate, Duration::from_secs(10));
         let by = goro::block_on(gate.wait());
         let polls = gate.state.lock().unwrap().polls;
@@ -308,12 +314,7 @@ fn other_coroutines_run_while_one_waits() {
 #[test]
 fn stale_wakes_are_harmless() {
     let waker = goro::run(|| {
-        let gate = Gate::default();
-        let opener = gate.clone();
-        goro::go!(move || {
-            goro::sleep(Duration::from_millis(10));
-            opener.open(OpenedBy::Opener);
-        });
+        let gate = opened_by_a_coroutine_after(Duration::from_millis(10));
         watchdog(&gate, Duration::from_secs(10));
         assert_eq!(goro::block_on(gate.wait()), OpenedBy::Opener);
         let waker = gate.last_waker().expect("block_on parked at least once");
@@ -397,12 +398,7 @@ fn timeout_gives_up_and_drops_the_future_in_the_coroutine() {
 #[test]
 fn timeout_returns_the_output_of_a_future_ready_in_time() {
     let by = goro::run(|| {
-        let gate = Gate::default();
-        let opener = gate.clone();
-        goro::go!(move || {
-            goro::sleep(Duration::from_millis(10));
-            opener.open(OpenedBy::Opener);
-        });
+        let gate = opened_by_a_coroutine_after(Duration::from_millis(10));
         goro::block_on_timeout(gate.wait(), Duration::from_secs(60))
     });
     assert_eq!(by, Ok(OpenedBy::Opener));
@@ -502,12 +498,7 @@ fn context_done_before_the_call() {
 fn context_not_done_lets_the_future_finish() {
     let res = goro::run(|| {
         let (ctx, cancel) = context::with_cancel(&context::Context::background());
-        let gate = Gate::default();
-        let opener = gate.clone();
-        goro::go!(move || {
-            goro::sleep(Duration::from_millis(10));
-            opener.open(OpenedBy::Opener);
-        });
+        let gate = opened_by_a_coroutine_after(Duration::from_millis(10));
         watchdog(&gate, Duration::from_secs(10));
         let res = goro::block_on_context(&ctx, gate.wait());
         // Cancelling after the call wakes nobody and changes nothing.
