@@ -315,12 +315,25 @@ pub(crate) fn arm(when: Instant, target: Arc<dyn TimerTarget>) -> (TimerHome, u6
 /// there, and counts it stale on that heap (which may sweep, dropping
 /// stale entries in the caller's context). True if this cancelled it.
 pub(crate) fn cancel(armed: &AtomicU64, home: &TimerHome, seq: u64) -> bool {
-    if armed
-        .compare_exchange(seq, 0, Ordering::AcqRel, Ordering::Relaxed)
-        .is_err()
-    {
-        return false;
+    let taken = disarm(armed, seq);
+    if taken {
+        count_stale(home);
     }
+    taken
+}
+
+/// Takes entry `seq` back from `armed`, if it is still armed: the first
+/// half of `cancel`, for a caller that must do it before arming the
+/// target's next entry (which overwrites `armed`) and count the entry
+/// stale later, outside its lock.
+pub(crate) fn disarm(armed: &AtomicU64, seq: u64) -> bool {
+    armed
+        .compare_exchange(seq, 0, Ordering::AcqRel, Ordering::Relaxed)
+        .is_ok()
+}
+
+/// Counts a disarmed entry stale on its heap (which may sweep).
+pub(crate) fn count_stale(home: &TimerHome) {
     match home {
         TimerHome::Worker(w) => {
             if let Some(rt) = Runtime::started() {
@@ -329,7 +342,6 @@ pub(crate) fn cancel(armed: &AtomicU64, home: &TimerHome, seq: u64) -> bool {
         }
         TimerHome::Bubble(b) => b.timer_cancelled(),
     }
-    true
 }
 
 /// A one-shot call armed on a timer heap, that can be cancelled.

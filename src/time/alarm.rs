@@ -148,15 +148,21 @@ impl<F: Fire> Alarm<F> {
         let cancelled = match &st.entry {
             Some(e) if e.at <= when => None,
             _ => {
-                let old = st.entry.take();
+                // Disarmed before the new entry overwrites `armed`: after,
+                // the old one could no longer be taken back, and its heap
+                // would drop it as stale without ever having counted it.
+                let old = st
+                    .entry
+                    .take()
+                    .filter(|e| timer::disarm(&self.shared.armed, e.seq));
                 arm(&self.shared, &mut st, when);
                 old
             }
         };
         drop(st);
-        // After the lock: cancelling may sweep a heap.
+        // After the lock: counting may sweep a heap.
         if let Some(e) = cancelled {
-            timer::cancel(&self.shared.armed, &e.home, e.seq);
+            timer::count_stale(&e.home);
         }
         armed || drained
     }
