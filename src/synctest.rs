@@ -66,8 +66,11 @@
 //!
 //! `run` returns once every member has finished, not just the root: as in
 //! Go, a member that never ends (a loop on a ticker nobody stops) keeps it
-//! waiting, with virtual time racing ahead meanwhile, and so does a ticker
-//! still running while every member is blocked on something else. Timers
+//! waiting, with virtual time racing ahead meanwhile. A ticker still
+//! running while every member is blocked on something else races the clock
+//! ahead too, waking nobody; after a million such ticks in a row `run`
+//! treats the bubble as deadlocked (they would otherwise hold a worker
+//! thread for good). Timers
 //! still pending at the end never fire. If every member left is durably
 //! blocked and no timer is pending, nothing can wake them: `run` panics
 //! with a message saying how many are stuck. Those coroutines stay parked,

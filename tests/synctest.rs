@@ -309,6 +309,25 @@ fn runs_from_a_coroutine_too() {
     assert_eq!(elapsed, 9 * SEC);
 }
 
+/// A ticker nobody reads, while every member is blocked on something no
+/// timer ends, would advance the clock forever on a worker's own stack:
+/// after enough advances that wake nobody, the bubble is deadlocked.
+#[test]
+fn a_ticker_nobody_reads_does_not_hold_a_worker_forever() {
+    let err = panic::catch_unwind(|| {
+        synctest::run(|| {
+            let _ticker = Ticker::new(Duration::from_millis(1));
+            let (_tx, rx) = chan::<()>(0);
+            let _ = rx.recv();
+        })
+    })
+    .unwrap_err();
+    assert_eq!(
+        message(err),
+        "goro: synctest: deadlock: all 1 coroutines in the bubble are blocked"
+    );
+}
+
 #[test]
 fn a_deadlocked_bubble_panics_naming_the_stuck_coroutines() {
     let err = panic::catch_unwind(|| {

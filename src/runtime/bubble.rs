@@ -69,6 +69,13 @@ thread_local! {
     static FIRING: RefCell<Option<Arc<Bubble>>> = const { RefCell::new(None) };
 }
 
+/// Advances in a row that wake no member (a ticker whose channel nobody
+/// reads, while every member is blocked on something no timer will end)
+/// after which the bubble counts as deadlocked: they run on a worker's
+/// scheduler stack, and would otherwise hold that worker for good. A
+/// million 1 ms ticks is over 16 minutes of virtual time.
+const FRUITLESS_ADVANCES: u32 = 1 << 20;
+
 /// How a bubble ended, told once to `synctest::run`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum End {
@@ -208,6 +215,7 @@ impl Bubble {
     /// due, as long as that wakes no member.
     fn idle<'a>(self: &'a Arc<Self>, mut st: MutexGuard<'a, State>) {
         let mut garbage = Vec::new();
+        let mut fruitless = 0u32;
         loop {
             debug_assert_eq!(st.active, 0);
             if st.members == 0 {
@@ -215,10 +223,11 @@ impl Bubble {
             }
             let next = st.timers.next_armed(&NO_REGISTRY, &mut garbage);
             st.stale -= garbage.len() as isize;
-            let Some(when) = next else {
+            let Some(when) = next.filter(|_| fruitless < FRUITLESS_ADVANCES) else {
                 let blocked = st.members;
                 return self.end(st, End::Deadlock { blocked }, garbage);
             };
+            fruitless += 1;
             let now = when.max(self.now());
             let elapsed = now.saturating_duration_since(self.start).as_nanos();
             self.elapsed.store(

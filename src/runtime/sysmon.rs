@@ -52,8 +52,8 @@ const MIN_DELAY: Duration = Duration::from_micros(20);
 /// The longest sleep while the runtime is busy: a held worker is noticed
 /// within this of its threshold.
 const MAX_DELAY: Duration = Duration::from_millis(10);
-/// Samples in a row, at the longest delay, that must find every worker
-/// asleep before the monitor sleeps until one wakes: workers that sleep
+/// Samples in a row that must find every worker asleep, the last at the
+/// longest delay, before the monitor sleeps until one wakes: workers that sleep
 /// for a moment between requests keep the monitor on its slow timer
 /// instead of making every wakeup poke it.
 const ASLEEP_SAMPLES_BEFORE_SLEEP: u32 = 2;

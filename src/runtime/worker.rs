@@ -378,13 +378,13 @@ impl WorkerShared {
         !self.fresh.is_empty() || !self.inbox.is_empty() || !self.handoff.is_empty()
     }
 
-    /// Its live coroutines, counting those handed to it and not yet started.
     /// Registered fds, counting the coroutines handed over and not started
     /// yet (each most likely registers one when it starts).
     fn fd_load(&self) -> u64 {
         self.registered.load(Ordering::Relaxed) as u64 + self.handoff.len() as u64
     }
 
+    /// Its live coroutines, counting those handed to it and not yet started.
     fn load(&self) -> u64 {
         self.live.get() + self.handoff.len() as u64
     }
