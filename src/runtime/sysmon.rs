@@ -226,7 +226,13 @@ impl Watch {
         match &mut self.run {
             // A run whose resume time reads 0 is printing a panic report: not
             // a hold (see `Worker::report_running`).
-            Some(run) if id != 0 && since != 0 && run.id == id && run.picks == picks => {
+            Some(run)
+                if id != 0
+                    && since != 0
+                    && run.id == id
+                    && run.picks == picks
+                    && run.since == since =>
+            {
                 run.last_seen = now
             }
             _ => {

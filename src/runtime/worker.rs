@@ -886,14 +886,15 @@ impl Worker {
         if clock::nanos(now) < self.shared.timer_next.load(Ordering::Relaxed) {
             return;
         }
-        let mut due = self.due.borrow_mut();
+        // Taken out of the cell while the actions run (they may arm
+        // timers), and put back so that its capacity is reused.
+        let mut due = std::mem::take(&mut *self.due.borrow_mut());
         self.shared.take_due_timers(now, &mut due);
-        let actions: Vec<Due> = due.drain(..).collect();
-        drop(due);
-        self.shared.timers_fired.add(actions.len() as u64);
-        for d in actions {
+        self.shared.timers_fired.add(due.len() as u64);
+        for d in due.drain(..) {
             d.perform(now);
         }
+        *self.due.borrow_mut() = due;
     }
 
     /// Looks for work beyond this worker's queues once, then sleeps. Returns
