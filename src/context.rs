@@ -69,7 +69,7 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::error::Error;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -171,10 +171,14 @@ pub struct CancelCauseFunc {
 /// returned by `context.AfterFunc`). Dropping it does not stop the call.
 pub struct AfterFunc {
     /// The context's node. While the function waits, the node holds itself,
-    /// so this upgrades; once it fails, the function was spawned.
+    /// so this upgrades; once it fails, the function was spawned. Dangling
+    /// for a context that is never done, which keeps no function.
     node: Weak<Node>,
     /// The function's key in the node's `after_funcs`.
     id: u64,
+    /// For a context that is never done: whether `stop` has yet to be
+    /// called (the function, dropped at once, could not have run anyway).
+    never_stopped: AtomicBool,
 }
 
 /// One value attached by `with_value`.
@@ -400,7 +404,7 @@ impl AfterFunc {
     /// false if it was already spawned (the context is done) or stopped.
     pub fn stop(&self) -> bool {
         let Some(node) = self.node.upgrade() else {
-            return false;
+            return self.never_stopped.swap(false, Ordering::Relaxed);
         };
         let (f, keep_alive) = {
             let mut st = node.state.lock();
@@ -614,7 +618,8 @@ pub fn without_cancel(parent: &Context) -> Context {
 /// coroutine) if it is done already (Go's `context.AfterFunc`). Each call
 /// registers its own function. `AfterFunc::stop` unregisters it; until it
 /// runs or is stopped, it keeps the context alive. On a context that is
-/// never done (background, `without_cancel`), `f` never runs.
+/// never done (background, `without_cancel`), `f` never runs and is
+/// dropped at once.
 ///
 /// ```
 /// use goro::context::{self, Context};
@@ -634,6 +639,17 @@ where
     F: FnOnce() + Send + 'static,
 {
     let node = &ctx.node;
+    if node.parent.is_none() {
+        // Background, or `without_cancel`'s: never done, so `f` would wait
+        // for ever, kept with the process-wide background node (a leak per
+        // call, e.g. per `block_on_context` on background).
+        drop(f);
+        return AfterFunc {
+            node: Weak::new(),
+            id: 0,
+            never_stopped: AtomicBool::new(true),
+        };
+    }
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let mut st = node.state.lock();
     if st.err.is_some() {
@@ -646,6 +662,7 @@ where
     AfterFunc {
         node: Arc::downgrade(node),
         id,
+        never_stopped: AtomicBool::new(false),
     }
 }
 
