@@ -1282,11 +1282,7 @@ impl Worker {
                 .add_timer(deadline, seq, TimerAction::Unpark(self.running.get())),
         }
         self.park_running();
-        if header
-            .timer_seq
-            .compare_exchange(seq, 0, Ordering::AcqRel, Ordering::Relaxed)
-            .is_ok()
-        {
+        if timer::disarm(&header.timer_seq, seq) {
             // Woken before the timer: its entry is stale now.
             match bubble {
                 Some(b) => b.timer_cancelled(),
