@@ -140,13 +140,7 @@ where
     sysmon::main_started(&main);
     let result = handle.join();
     sysmon::main_finished(&main);
-    match result.map_err(JoinError::try_into_panic) {
-        Ok(v) => v,
-        Err(Ok(payload)) => std::panic::resume_unwind(payload),
-        // It never ran (its worker printed why): the caller unwinds with
-        // the reason as a `String`, the payload a `panic!` would carry.
-        Err(Err(err)) => std::panic::resume_unwind(Box::new(err.to_string())),
-    }
+    result.unwrap_or_else(|e| e.resume())
 }
 
 /// Sets a coroutine's name and stack size before spawning it, like

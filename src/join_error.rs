@@ -88,6 +88,17 @@ impl JoinError {
         }
     }
 
+    /// Unwinds the caller with the coroutine's panic, as `goro::run` and
+    /// `synctest::run` do: its payload, or for a coroutine that never ran
+    /// (its worker printed why), the reason as a `String`, the payload a
+    /// `panic!` would carry.
+    pub(crate) fn resume(self) -> ! {
+        match self.try_into_panic() {
+            Ok(payload) => std::panic::resume_unwind(payload),
+            Err(err) => std::panic::resume_unwind(Box::new(err.to_string())),
+        }
+    }
+
     /// Calls `f` with the panic's message: `Some` for a `&str` or `String`
     /// payload (what `panic!` makes), `None` for any other.
     fn with_panic_message<R>(

@@ -80,7 +80,6 @@
 use std::panic::Location;
 use std::sync::Arc;
 
-use crate::JoinError;
 use crate::chan::chan;
 use crate::coroutine::spawn_in;
 use crate::runtime::Runtime;
@@ -122,10 +121,10 @@ where
     // The bubble holds the sender until it ends, and then sends.
     let end = rx.recv().unwrap_or(End::Finished);
     match end {
-        End::Finished => unwrap(root.join()),
+        End::Finished => root.join().unwrap_or_else(|e| e.resume()),
         End::Deadlock { blocked } if root.is_finished() => {
             // A panic of the root explains more than what it left behind.
-            unwrap(root.join());
+            root.join().unwrap_or_else(|e| e.resume());
             panic!(
                 "goro: synctest: the bubble's root returned, but {blocked} coroutines in it remain blocked"
             );
@@ -133,14 +132,5 @@ where
         End::Deadlock { blocked } => {
             panic!("goro: synctest: deadlock: all {blocked} coroutines in the bubble are blocked")
         }
-    }
-}
-
-/// The root's result, or its panic resumed in the caller, as `goro::run`.
-fn unwrap<T>(result: Result<T, JoinError>) -> T {
-    match result.map_err(JoinError::try_into_panic) {
-        Ok(v) => v,
-        Err(Ok(payload)) => std::panic::resume_unwind(payload),
-        Err(Err(err)) => std::panic::resume_unwind(Box::new(err.to_string())),
     }
 }
