@@ -19,7 +19,16 @@ fn counters_move() {
                 goro::spawn(move || rx.recv().unwrap())
             })
             .collect();
-        // A plain thread's sends wake coroutines from outside their worker.
+        // Once the receivers wait (a receiver that finds the sender waiting
+        // takes the value without parking, and then nothing is woken from
+        // outside), a plain thread's sends wake them from outside their
+        // worker.
+        let give_up = std::time::Instant::now() + Duration::from_secs(10);
+        while goro::runtime::stats().total.parked_on.channel_receive < 1000
+            && std::time::Instant::now() < give_up
+        {
+            goro::sleep(Duration::from_millis(1));
+        }
         std::thread::spawn(move || {
             for i in 0..1000 {
                 tx.send(i).unwrap();
