@@ -39,8 +39,8 @@ use std::task::{Context as TaskContext, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use crate::context::{self, Context, ContextError};
-use crate::runtime::bubble::Clock;
 use crate::runtime::park::{self, Waiter};
+use crate::runtime::time::bubble::Clock;
 use crate::runtime::{Wait, WaitGuard};
 use crate::time::deadline_after;
 

@@ -74,8 +74,8 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use crate::chan::{Receiver, Sender, chan};
-use crate::runtime::spin::SpinLock;
-use crate::runtime::timer::{CallbackTimer, call_at};
+use crate::runtime::park::spin::SpinLock;
+use crate::runtime::time::timer::{CallbackTimer, call_at};
 use crate::time::deadline_after;
 
 /// Why a context is done (Go's `context.Canceled` and

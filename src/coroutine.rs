@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::thread;
 
 use crate::JoinError;
-use crate::runtime::bubble::{self, Bubble};
-use crate::runtime::stack::checked_stack_size;
-use crate::runtime::task::{Failure, Header, TaskRef};
-use crate::runtime::worker::Worker;
-use crate::runtime::{Runtime, sysmon};
+use crate::runtime::scheduler::worker::Worker;
+use crate::runtime::task::header::{Failure, Header, TaskRef};
+use crate::runtime::task::stack::checked_stack_size;
+use crate::runtime::time::bubble::{self, Bubble};
+use crate::runtime::{Runtime, monitor::sysmon};
 
 /// Spawns `f` as a new coroutine (Go's `go f()`).
 ///
@@ -36,7 +36,7 @@ where
     spawn_on(rt, None, rt.stack_size, Location::caller(), f)
 }
 
-/// Spawns into the caller's bubble, if it is in one (`runtime/bubble.rs`).
+/// Spawns into the caller's bubble, if it is in one (`runtime/time/bubble.rs`).
 fn spawn_on<F, T>(
     rt: &'static Runtime,
     name: Option<Arc<String>>,

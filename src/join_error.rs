@@ -6,8 +6,8 @@ use std::fmt;
 use std::sync::{Mutex, PoisonError};
 
 use crate::Coroutine;
-use crate::runtime::panic_hook;
-use crate::runtime::task::Failure;
+use crate::runtime::diag::panic_hook;
+use crate::runtime::task::header::Failure;
 
 /// A coroutine that did not return: it panicked, or it could not start
 /// (no stack could be mapped for it).

@@ -53,5 +53,5 @@ pub mod time;
 pub use block_on::{Elapsed, block_on, block_on_context, block_on_deadline, block_on_timeout};
 pub use coroutine::{Builder, Coroutine, CoroutineId, JoinHandle, current, run, spawn, yield_now};
 pub use join_error::JoinError;
-pub use runtime::blocking::blocking;
+pub use runtime::io::blocking::blocking;
 pub use time::sleep;

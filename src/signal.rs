@@ -56,8 +56,8 @@ use libc::c_int;
 
 use crate::chan::{self, Receiver, Sender, TrySendError};
 use crate::error::described;
+use crate::runtime::io::netpoll::{Dir, PollDesc};
 use crate::runtime::lock;
-use crate::runtime::netpoll::{Dir, PollDesc};
 
 /// A signal number, such as `SIGINT`. Displays as its name.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -83,7 +83,7 @@ use std::sync::Arc;
 use crate::chan::chan;
 use crate::coroutine::spawn_in;
 use crate::runtime::Runtime;
-use crate::runtime::bubble::{self, Bubble, End};
+use crate::runtime::time::bubble::{self, Bubble, End};
 
 /// Runs `f` in a new coroutine in a new bubble with its own virtual clock,
 /// waits for it and every coroutine it spawned to finish, and returns `f`'s

@@ -192,11 +192,11 @@ fn rust_backtrace_shows_the_users_frames_only() {
         "{backtrace}"
     );
     for goro_frame in [
-        "goro::runtime::panic_hook",
+        "goro::runtime::diag::panic_hook",
         "std::panicking",
         "core::panicking",
         "goro::runtime::task",
-        "goro::runtime::worker",
+        "goro::runtime::scheduler::worker",
         "corosensei",
     ] {
         assert!(
@@ -222,8 +222,8 @@ fn rust_backtrace_full_shows_every_frame() {
     let err = stderr(&out);
     for frame in [
         "panic::parse_config",
-        "goro::runtime::panic_hook",
-        "goro::runtime::worker",
+        "goro::runtime::diag::panic_hook",
+        "goro::runtime::scheduler::worker",
         "corosensei",
     ] {
         assert!(err.contains(frame), "no {frame} in\n{err}");

@@ -47,9 +47,9 @@ pub use error::{
 };
 
 use crate::runtime::Wait;
-use crate::runtime::blocker::{Blocker, Outcome, Wake};
-use crate::runtime::spin::SpinLock;
-use crate::runtime::waitq::{Node, WaitQueue};
+use crate::runtime::park::blocker::{Blocker, Outcome, Wake};
+use crate::runtime::park::spin::SpinLock;
+use crate::runtime::park::waitq::{Node, WaitQueue};
 
 /// Creates a channel of capacity `cap`; `0` makes it unbuffered.
 pub fn chan<T>(cap: usize) -> (Sender<T>, Receiver<T>) {

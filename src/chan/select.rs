@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use super::{Chan, Receiver, RecvError, Refused, SendError, Sender};
 use crate::runtime::Wait;
-use crate::runtime::blocker::{Blocker, Outcome, Wake};
-use crate::runtime::waitq::Node;
+use crate::runtime::park::blocker::{Blocker, Outcome, Wake};
+use crate::runtime::park::waitq::Node;
 
 /// How `select` waits when no arm is ready.
 #[derive(Clone, Copy, Debug)]
@@ -100,7 +100,7 @@ impl<T> SendOperand for Option<&Sender<T>> {
 pub trait Arm: sealed::ArmOps {}
 
 mod sealed {
-    use crate::runtime::blocker::{Blocker, Wake};
+    use crate::runtime::park::blocker::{Blocker, Wake};
 
     /// What `select` does with an arm. Methods other than `enabled` are
     /// called only on enabled arms; those marked unsafe must be called with

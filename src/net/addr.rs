@@ -14,7 +14,7 @@ use std::os::unix::net::SocketAddr as UnixSocketAddr;
 use std::time::Instant;
 
 use super::error::{invalid_input, op_error};
-use crate::runtime::netpoll::timeout_error;
+use crate::runtime::io::netpoll::timeout_error;
 
 /// The IP versions a network allows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -57,7 +57,7 @@ mod tests {
     fn a_closed_error_stays_closed() {
         let e = op_error(
             format_args!("connect udp 127.0.0.1:1"),
-            crate::runtime::netpoll::closed_error(),
+            crate::runtime::io::netpoll::closed_error(),
         );
         assert_eq!(e.kind(), io::ErrorKind::NotConnected);
         assert!(crate::net::is_closed(&e), "{e}");

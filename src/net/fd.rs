@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::error::described;
-use crate::runtime::netpoll::{Dir, PollDesc, closed_error};
+use crate::runtime::io::netpoll::{Dir, PollDesc, closed_error};
 
 /// A socket owned by the runtime: non-blocking, close-on-exec, with its
 /// `PollDesc`. Dropping it closes the fd (once no operation uses it).

@@ -152,7 +152,7 @@ use error::{invalid_input, op_error};
 pub fn is_closed(err: &io::Error) -> bool {
     let mut e: Option<&(dyn std::error::Error + 'static)> = err.get_ref().map(|e| e as _);
     while let Some(cur) = e {
-        if cur.is::<crate::runtime::netpoll::ClosedError>() {
+        if cur.is::<crate::runtime::io::netpoll::ClosedError>() {
             return true;
         }
         e = match cur.downcast_ref::<io::Error>() {
@@ -338,7 +338,7 @@ macro_rules! deadline_methods {
             &self,
             deadline: Option<::std::time::Instant>,
         ) -> ::std::io::Result<()> {
-            use $crate::runtime::netpoll::Dir::{Read, Write};
+            use $crate::runtime::io::netpoll::Dir::{Read, Write};
             self.sock.set_deadline(&[Read, Write], deadline)
         }
 
@@ -351,7 +351,7 @@ macro_rules! deadline_methods {
             deadline: Option<::std::time::Instant>,
         ) -> ::std::io::Result<()> {
             self.sock
-                .set_deadline(&[$crate::runtime::netpoll::Dir::Read], deadline)
+                .set_deadline(&[$crate::runtime::io::netpoll::Dir::Read], deadline)
         }
 
         /// Sets the write deadline (Go's `SetWriteDeadline`), as
@@ -363,7 +363,7 @@ macro_rules! deadline_methods {
             deadline: Option<::std::time::Instant>,
         ) -> ::std::io::Result<()> {
             self.sock
-                .set_deadline(&[$crate::runtime::netpoll::Dir::Write], deadline)
+                .set_deadline(&[$crate::runtime::io::netpoll::Dir::Write], deadline)
         }
 
         /// Sets std's read timeout: each read fails with `TimedOut` after
@@ -377,7 +377,7 @@ macro_rules! deadline_methods {
             timeout: Option<::std::time::Duration>,
         ) -> ::std::io::Result<()> {
             self.sock
-                .set_timeout($crate::runtime::netpoll::Dir::Read, timeout)
+                .set_timeout($crate::runtime::io::netpoll::Dir::Read, timeout)
         }
 
         /// Sets std's write timeout, as `set_read_timeout` for writes; for
@@ -387,17 +387,17 @@ macro_rules! deadline_methods {
             timeout: Option<::std::time::Duration>,
         ) -> ::std::io::Result<()> {
             self.sock
-                .set_timeout($crate::runtime::netpoll::Dir::Write, timeout)
+                .set_timeout($crate::runtime::io::netpoll::Dir::Write, timeout)
         }
 
         /// The read timeout.
         pub fn read_timeout(&self) -> ::std::io::Result<Option<::std::time::Duration>> {
-            Ok(self.sock.timeout($crate::runtime::netpoll::Dir::Read))
+            Ok(self.sock.timeout($crate::runtime::io::netpoll::Dir::Read))
         }
 
         /// The write timeout.
         pub fn write_timeout(&self) -> ::std::io::Result<Option<::std::time::Duration>> {
-            Ok(self.sock.timeout($crate::runtime::netpoll::Dir::Write))
+            Ok(self.sock.timeout($crate::runtime::io::netpoll::Dir::Write))
         }
     };
 }

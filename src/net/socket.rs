@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::error::invalid_input;
 use super::fd::NetFd;
 use super::sockaddr::RawAddr;
-use crate::runtime::netpoll::{Dir, closed_error, timeout_error};
+use crate::runtime::io::netpoll::{Dir, closed_error, timeout_error};
 
 /// Go's floor on the time each address gets when a dial tries several in
 /// turn: earlier ones must not starve the later ones of time.

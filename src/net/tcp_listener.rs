@@ -10,7 +10,7 @@ use super::error::op_error;
 use super::sockaddr::RawAddr;
 use super::socket::Socket;
 use super::tcp_stream::TcpStream;
-use crate::runtime::netpoll::Dir;
+use crate::runtime::io::netpoll::Dir;
 
 /// A TCP socket listening for connections. `accept` parks the calling
 /// coroutine until a client connects.

@@ -11,7 +11,7 @@ use super::error::op_error;
 use super::sockaddr::RawAddr;
 use super::socket::Socket;
 use super::unix_stream::UnixStream;
-use crate::runtime::netpoll::Dir;
+use crate::runtime::io::netpoll::Dir;
 
 /// A Unix stream socket listening for connections. `accept` parks the
 /// calling coroutine until a client connects.

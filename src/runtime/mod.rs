@@ -13,7 +13,7 @@
 //! preempts it.
 //!
 //! To block — join, sleep, a channel, a lock, a socket — a coroutine
-//! registers itself where the event will come from and parks (`park.rs`):
+//! registers itself where the event will come from and parks (`park/mod.rs`):
 //! it switches back to its worker, which marks it PARKED. Whoever completes
 //! the event unparks it, which queues it on its own worker: in `runnext` if
 //! the waker is a coroutine of that worker, in the worker's inbox from any
@@ -21,44 +21,22 @@
 //! eventfd. When the coroutine returns, its stack goes back to the worker's
 //! pool and its joiner is woken.
 //!
-//! The scheduling policy is in `worker.rs`; the wakeup protocol between
-//! workers in `idle.rs`; stacks in `stack.rs`; timers in `timer.rs`.
+//! The scheduling policy is in `scheduler/worker.rs`; the wakeup protocol between
+//! workers in `scheduler/idle.rs`; stacks in `task/stack.rs`; timers in `time/timer.rs`.
 //!
 //! When `goro::run`'s closure returns, coroutines still alive are abandoned
 //! as when Go's `main` returns: nothing waits for them. The worker threads
 //! keep running them until the process exits, and destructors still on
 //! their stacks never run.
 
-pub(crate) mod blocker;
-pub(crate) mod blocking;
-pub(crate) mod bubble;
-mod callstack;
-mod clock;
-mod deadlock;
-mod dump;
-mod idle;
-pub(crate) mod netpoll;
-mod os_thread;
-pub(crate) mod overflow;
-pub(crate) mod panic_hook;
+pub(crate) mod diag;
+pub(crate) mod io;
+pub(crate) mod monitor;
 pub(crate) mod park;
-mod poller;
-mod prefetch;
-pub(crate) mod spin;
-pub(crate) mod stack;
-mod stats;
-pub(crate) mod sysmon;
+pub(crate) mod scheduler;
 pub(crate) mod task;
-mod task_alloc;
-pub(crate) mod thread;
-pub(crate) mod timer;
-mod trace;
-pub(crate) mod user_value;
-mod wait;
-pub(crate) mod waitq;
-pub(crate) mod worker;
+pub(crate) mod time;
 
-use std::io;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
@@ -67,14 +45,16 @@ use crossbeam_deque::{Injector, Worker as Deque};
 
 use crate::error::described;
 
-pub use callstack::{CallStack, StackFrame};
-pub(crate) use clock::now_nanos;
-pub use dump::{CoroutineGroup, CoroutineInfo, CoroutineState, Dump, NoStack, WaitingOn, dump};
-use idle::IdleSet;
-pub use stats::{ParkedOn, Stats, WorkerStats, stats};
-use task::TaskRef;
-pub(crate) use wait::{SyncKind, Wait, WaitGuard, WaitReason};
-use worker::{Worker, WorkerShared};
+pub use diag::callstack::{CallStack, StackFrame};
+pub use diag::dump::{
+    CoroutineGroup, CoroutineInfo, CoroutineState, Dump, NoStack, WaitingOn, dump,
+};
+pub use diag::stats::{ParkedOn, Stats, WorkerStats, stats};
+pub(crate) use park::wait::{SyncKind, Wait, WaitGuard, WaitReason};
+use scheduler::idle::IdleSet;
+use scheduler::worker::{Worker, WorkerShared};
+use task::header::TaskRef;
+pub(crate) use time::clock::now_nanos;
 
 /// Most workers accepted; well above any machine goro runs on.
 const MAX_WORKERS: usize = 1024;
@@ -202,8 +182,8 @@ impl Runtime {
             return false;
         };
         let index = self.active_workers();
-        let started = thread::start(format!("goro-worker-{index}"), move || {
-            worker::worker_main(self, index, deque)
+        let started = scheduler::thread::start(format!("goro-worker-{index}"), move || {
+            scheduler::worker::worker_main(self, index, deque)
         });
         if started.is_ok() {
             self.spares.fetch_add(1, Ordering::Release);
@@ -295,7 +275,7 @@ impl Builder {
     /// `InvalidInput` for a bad setting or a bad `GORO_WORKERS`;
     /// `AlreadyExists` if the runtime is already running; the OS error if a
     /// worker thread or poller cannot be created.
-    pub fn start(self) -> io::Result<()> {
+    pub fn start(self) -> std::io::Result<()> {
         if let Some(rt) = RUNTIME.get() {
             return Err(already_running(rt));
         }
@@ -311,7 +291,7 @@ impl Builder {
     ///
     /// # Errors
     /// As `start`, except that an already running runtime is used as it is.
-    pub fn run<F, T>(self, f: F) -> io::Result<T>
+    pub fn run<F, T>(self, f: F) -> std::io::Result<T>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
@@ -320,7 +300,7 @@ impl Builder {
         Ok(crate::run(f))
     }
 
-    pub(crate) fn start_or_get(self) -> io::Result<&'static Runtime> {
+    pub(crate) fn start_or_get(self) -> std::io::Result<&'static Runtime> {
         let _guard = lock(&START);
         match RUNTIME.get() {
             Some(rt) => Ok(rt),
@@ -329,38 +309,39 @@ impl Builder {
     }
 
     /// Builds and publishes the runtime. Called with `START` held.
-    fn launch(self) -> io::Result<&'static Runtime> {
+    fn launch(self) -> std::io::Result<&'static Runtime> {
         let n = match self.workers {
             Some(n) => check_workers(n, "Builder::workers")?,
             None => workers_from_env()?,
         };
-        let stack_size =
-            stack::checked_stack_size(self.stack_size.unwrap_or(stack::DEFAULT_STACK_SIZE))?;
+        let stack_size = task::stack::checked_stack_size(
+            self.stack_size.unwrap_or(task::stack::DEFAULT_STACK_SIZE),
+        )?;
         if let Some(n) = self.blocking_threads {
             if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
                     "Builder::blocking_threads: the pool needs at least one thread",
                 ));
             }
-            blocking::MAX_THREADS.store(n, Ordering::Relaxed);
+            io::blocking::MAX_THREADS.store(n, Ordering::Relaxed);
         }
-        sysmon::set_hold_threshold(
+        monitor::sysmon::set_hold_threshold(
             self.hold_threshold
-                .unwrap_or(sysmon::DEFAULT_HOLD_THRESHOLD),
+                .unwrap_or(monitor::sysmon::DEFAULT_HOLD_THRESHOLD),
         );
-        let mut deques: Vec<Deque<TaskRef>> = (0..n + sysmon::MAX_SPARE_WORKERS)
+        let mut deques: Vec<Deque<TaskRef>> = (0..n + monitor::sysmon::MAX_SPARE_WORKERS)
             .map(|_| Deque::new_lifo())
             .collect();
         let workers = deques
             .iter()
             .enumerate()
             .map(|(i, d)| WorkerShared::new(i, d.stealer()))
-            .collect::<io::Result<Box<[_]>>>()?;
-        clock::init();
+            .collect::<std::io::Result<Box<[_]>>>()?;
+        time::clock::init();
         raise_fd_limit();
-        overflow::install();
-        panic_hook::install();
+        diag::overflow::install();
+        diag::panic_hook::install();
         let spare_deques: Vec<Deque<TaskRef>> = deques.split_off(n).into_iter().rev().collect();
         let rt: &'static Runtime = Box::leak(Box::new(Runtime {
             workers,
@@ -375,12 +356,12 @@ impl Builder {
         // If a thread fails to start, the runtime is not published; the
         // threads already started idle forever, holding no work.
         for (i, d) in deques.into_iter().enumerate() {
-            thread::start(format!("goro-worker-{i}"), move || {
-                worker::worker_main(rt, i, d)
+            scheduler::thread::start(format!("goro-worker-{i}"), move || {
+                scheduler::worker::worker_main(rt, i, d)
             })
             .map_err(|e| described(format!("cannot start worker thread {i}: {e}"), e))?;
         }
-        sysmon::start(rt)
+        monitor::sysmon::start(rt)
             .map_err(|e| described(format!("cannot start the monitor thread: {e}"), e))?;
         // Only now may work arrive: it comes through RUNTIME.
         let _ = RUNTIME.set(rt);
@@ -444,18 +425,18 @@ pub fn restore_fd_limit(cmd: &mut std::process::Command) -> &mut std::process::C
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &original) } == 0 {
             Ok(())
         } else {
-            Err(io::Error::last_os_error())
+            Err(std::io::Error::last_os_error())
         }
     };
     // SAFETY: the hook only makes one async-signal-safe system call and
-    // allocates nothing (the error path reads errno into an `io::Error`,
+    // allocates nothing (the error path reads errno into an `std::io::Error`,
     // which does not allocate for an OS error).
     unsafe { cmd.pre_exec(hook) }
 }
 
-fn already_running(rt: &Runtime) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::AlreadyExists,
+fn already_running(rt: &Runtime) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
         format!(
             "the goro runtime is already running with {} workers; configure it before its first use",
             rt.configured
@@ -463,23 +444,23 @@ fn already_running(rt: &Runtime) -> io::Error {
     )
 }
 
-fn check_workers(n: usize, source: &str) -> io::Result<usize> {
+fn check_workers(n: usize, source: &str) -> std::io::Result<usize> {
     if (1..=MAX_WORKERS).contains(&n) {
         Ok(n)
     } else {
-        Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
             format!("{source}: {n} workers is out of range; expected 1 to {MAX_WORKERS}"),
         ))
     }
 }
 
-fn workers_from_env() -> io::Result<usize> {
+fn workers_from_env() -> std::io::Result<usize> {
     match std::env::var("GORO_WORKERS") {
         Ok(v) => match v.trim().parse::<usize>() {
             Ok(n) => check_workers(n, "GORO_WORKERS"),
-            Err(_) => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
                 format!(
                     "GORO_WORKERS={v:?} is not a worker count; expected a whole number from 1 to {MAX_WORKERS}"
                 ),
@@ -488,8 +469,8 @@ fn workers_from_env() -> io::Result<usize> {
         Err(std::env::VarError::NotPresent) => {
             Ok(std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS)))
         }
-        Err(std::env::VarError::NotUnicode(v)) => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
+        Err(std::env::VarError::NotUnicode(v)) => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
             format!("GORO_WORKERS={v:?} is not valid Unicode"),
         )),
     }

@@ -12,9 +12,9 @@
 use std::fmt;
 
 use super::Wakes;
-use crate::runtime::blocker::Blocker;
-use crate::runtime::spin::SpinLock;
-use crate::runtime::waitq::{Node, WaitQueue};
+use crate::runtime::park::blocker::Blocker;
+use crate::runtime::park::spin::SpinLock;
+use crate::runtime::park::waitq::{Node, WaitQueue};
 use crate::runtime::{SyncKind, Wait};
 
 /// Lets `n` coroutines (or threads) wait until all of them reach a point.

@@ -36,7 +36,7 @@ pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use semaphore::{Semaphore, SemaphorePermit};
 pub use waitgroup::WaitGroup;
 
-use crate::runtime::blocker::Wake;
+use crate::runtime::park::blocker::Wake;
 
 /// Wakeups collected under a primitive's lock, performed after it is
 /// released. The first is kept inline, as most releases wake one waiter.

@@ -49,9 +49,9 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::runtime::blocker::{Blocker, Wake};
-use crate::runtime::spin::SpinLock;
-use crate::runtime::waitq::{Node, WaitQueue};
+use crate::runtime::park::blocker::{Blocker, Wake};
+use crate::runtime::park::spin::SpinLock;
+use crate::runtime::park::waitq::{Node, WaitQueue};
 use crate::runtime::{SyncKind, Wait};
 
 /// Someone holds the lock.

@@ -29,9 +29,9 @@ use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::Wakes;
-use crate::runtime::blocker::Blocker;
-use crate::runtime::spin::SpinLock;
-use crate::runtime::waitq::{Node, WaitQueue};
+use crate::runtime::park::blocker::Blocker;
+use crate::runtime::park::spin::SpinLock;
+use crate::runtime::park::waitq::{Node, WaitQueue};
 use crate::runtime::{SyncKind, Wait};
 
 /// Nobody has run the closure to the end (nor is running it).

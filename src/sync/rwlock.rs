@@ -45,9 +45,9 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::Wakes;
-use crate::runtime::blocker::Blocker;
-use crate::runtime::spin::SpinLock;
-use crate::runtime::waitq::{Node, WaitQueue};
+use crate::runtime::park::blocker::Blocker;
+use crate::runtime::park::spin::SpinLock;
+use crate::runtime::park::waitq::{Node, WaitQueue};
 use crate::runtime::{SyncKind, Wait};
 
 /// A writer holds the lock.

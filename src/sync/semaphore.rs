@@ -19,9 +19,9 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use super::Wakes;
-use crate::runtime::blocker::{Blocker, Outcome};
-use crate::runtime::spin::SpinLock;
-use crate::runtime::waitq::{Node, WaitQueue};
+use crate::runtime::park::blocker::{Blocker, Outcome};
+use crate::runtime::park::spin::SpinLock;
+use crate::runtime::park::waitq::{Node, WaitQueue};
 use crate::runtime::{SyncKind, Wait};
 
 /// A semaphore: `acquire` takes one of a number of permits, parking the

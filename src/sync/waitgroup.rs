@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use super::Wakes;
 use crate::JoinHandle;
-use crate::runtime::blocker::Blocker;
-use crate::runtime::spin::SpinLock;
-use crate::runtime::waitq::{Node, WaitQueue};
+use crate::runtime::park::blocker::Blocker;
+use crate::runtime::park::spin::SpinLock;
+use crate::runtime::park::waitq::{Node, WaitQueue};
 use crate::runtime::{SyncKind, Wait};
 
 /// Waits for a collection of coroutines to finish.

@@ -2,7 +2,7 @@
 //! on the workers' timer heaps.
 //!
 //! An alarm keeps at most one *live* heap entry, whose sequence number is
-//! in `Shared::armed` (see `runtime/timer.rs`); any other entry of it is
+//! in `Shared::armed` (see `runtime/time/timer.rs`); any other entry of it is
 //! stale and does nothing when it comes due. Stopping cancels the live
 //! entry, so its heap can sweep it at once rather than hold it until its
 //! deadline. Resetting to an instant at or after the live entry keeps the
@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 
 use super::deadline_after;
 use crate::chan::{Receiver, Sender, TrySendError, chan};
-use crate::runtime::spin::SpinLock;
-use crate::runtime::timer::{self, TimerHome, TimerTarget};
+use crate::runtime::park::spin::SpinLock;
+use crate::runtime::time::timer::{self, TimerHome, TimerTarget};
 
 /// What an alarm does when it goes off.
 pub(crate) trait Fire: Send + Sync + 'static {

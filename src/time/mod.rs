@@ -22,7 +22,7 @@
 //!
 //! Stopping a timer, or dropping every receiver of its channel, cancels its
 //! heap entry, which the heap sweeps soon after (see `alarm.rs` and
-//! `runtime/timer.rs`): a stopped timer does not hold memory until its
+//! `runtime/time/timer.rs`): a stopped timer does not hold memory until its
 //! deadline. Timer and ticker channels hold
 //! one value and are never closed, as in Go; since Go 1.23, and here, `stop`
 //! and `reset` also take back a value delivered but not yet received, so
@@ -39,9 +39,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::chan::Receiver;
-use crate::runtime::bubble::{self, Clock};
 use crate::runtime::park;
-use crate::runtime::worker::Worker;
+use crate::runtime::scheduler::worker::Worker;
+use crate::runtime::time::bubble::{self, Clock};
 use crate::runtime::{Wait, WaitGuard};
 
 pub use ticker::{Ticker, tick};

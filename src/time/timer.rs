@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::alarm::{Alarm, Fire, SendInstant, instant_alarm};
 use super::deadline_after;
 use crate::chan::Receiver;
-use crate::runtime::user_value::UserValue;
+use crate::runtime::task::user_value::UserValue;
 
 /// A single event: the current instant is sent on the timer's channel once
 /// its duration has passed (Go's `time.Timer`), unless it is stopped first.

@@ -2,8 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::clock;
-use super::worker::Worker;
+use crate::runtime::scheduler::worker::Worker;
+use crate::runtime::time::clock;
 
 /// A parked coroutine's reason. The argument (an fd, a coroutine id) rides
 /// along where there is one.

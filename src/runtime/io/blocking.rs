@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-use super::lock;
-use super::worker::Worker;
 use crate::chan;
+use crate::runtime::lock;
+use crate::runtime::scheduler::worker::Worker;
 
 /// How long a pool thread waits for a job before it leaves.
 const IDLE_THREAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -78,7 +78,7 @@ fn submit(job: Job) {
         }
     };
     if spawn {
-        let started = super::thread::start("goro-blocking".into(), pool_thread);
+        let started = crate::runtime::scheduler::thread::start("goro-blocking".into(), pool_thread);
         if started.is_err() {
             // No thread could be made; the job waits for an existing one.
             // With none at all, run it here rather than never.
@@ -150,7 +150,7 @@ where
         // report a deadlock while this thread is between the two.
         IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
     }));
-    let result = rx.recv_as(super::Wait::Blocking);
+    let result = rx.recv_as(crate::runtime::Wait::Blocking);
     match result {
         Ok(Ok(v)) => v,
         Ok(Err(payload)) => panic::resume_unwind(payload),

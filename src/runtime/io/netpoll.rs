@@ -31,11 +31,11 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
-use super::blocker::{Blocker, Outcome, Wake};
-use super::spin::SpinLock;
-use super::waitq::{Node, WaitQueue};
-use super::worker::Worker;
-use super::{Runtime, Wait, clock};
+use crate::runtime::park::blocker::{Blocker, Outcome, Wake};
+use crate::runtime::park::spin::SpinLock;
+use crate::runtime::park::waitq::{Node, WaitQueue};
+use crate::runtime::scheduler::worker::Worker;
+use crate::runtime::{Runtime, Wait, time::clock};
 
 /// A readiness direction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,12 +9,17 @@
 //! Parks may return spuriously (a stale timer, a stale token): every caller
 //! re-checks its own condition in a loop.
 
+pub(crate) mod blocker;
+pub(crate) mod spin;
+pub(crate) mod wait;
+pub(crate) mod waitq;
+
 use std::thread::{self, Thread};
 use std::time::Instant;
 
-use super::bubble::Clock;
-use super::task::{Header, TaskRef};
-use super::worker::{self, Worker};
+use crate::runtime::scheduler::worker::{self, Worker};
+use crate::runtime::task::header::{Header, TaskRef};
+use crate::runtime::time::bubble::Clock;
 
 /// Who to wake: a coroutine or a plain thread.
 #[derive(Clone)]
@@ -73,11 +78,11 @@ pub(crate) fn yield_coroutine() {
 /// A worker's or the monitor's own stack never blocks on a goro primitive:
 /// it would stop every coroutine the thread serves, for good if the event
 /// it waits for needs one of them. Code there runs no user code (see
-/// `user_value.rs`), so reaching this is a bug in goro: make it loud (the
+/// `task/user_value.rs`), so reaching this is a bug in goro: make it loud (the
 /// runtime thread aborts the process with this message) rather than hang.
 #[cold]
 fn forbid_on_scheduler() {
-    if super::thread::on_scheduler_stack() {
+    if crate::runtime::scheduler::thread::on_scheduler_stack() {
         panic!("goro: a runtime thread tried to block on a goro primitive outside any coroutine");
     }
 }

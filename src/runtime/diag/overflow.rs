@@ -15,9 +15,9 @@ use std::fmt::Write as _;
 use std::sync::OnceLock;
 use std::{mem, ptr};
 
-use super::stack::guard_size;
-use super::task::Header;
-use super::worker::Worker;
+use crate::runtime::scheduler::worker::Worker;
+use crate::runtime::task::header::Header;
+use crate::runtime::task::stack::guard_size;
 
 /// Signals a stack overflow can raise.
 const SIGNALS: [libc::c_int; 2] = [libc::SIGSEGV, libc::SIGBUS];

@@ -34,7 +34,7 @@
 //! whatever entries it left.
 //!
 //! A `synctest` bubble has a heap of its own, on its virtual clock, for
-//! its members' timers (`bubble.rs`): the same entries, fired by the
+//! its members' timers (`time/bubble.rs`): the same entries, fired by the
 //! bubble when its members are all blocked, never by a worker. Its timed
 //! parks name their coroutine by task (`UnparkTask`), since its members
 //! live on every worker.
@@ -45,12 +45,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
-use super::Runtime;
-use super::bubble::{self, Bubble};
-use super::clock;
-use super::spin::SpinLock;
-use super::task::TaskRef;
-use super::worker::Worker;
+use crate::runtime::Runtime;
+use crate::runtime::park::spin::SpinLock;
+use crate::runtime::scheduler::worker::Worker;
+use crate::runtime::task::header::TaskRef;
+use crate::runtime::time::bubble::{self, Bubble};
+use crate::runtime::time::clock;
 
 /// Heaps smaller than this are never swept: stale entries cost little there.
 const SWEEP_MIN_LEN: usize = 64;
@@ -78,7 +78,7 @@ pub(crate) enum TimerAction {
     /// `timer_seq` is still the entry's.
     Unpark(u32),
     /// Unpark this coroutine, if its `timer_seq` is still the entry's: a
-    /// bubble's timed park (`bubble.rs`), whose heap serves members on
+    /// bubble's timed park (`time/bubble.rs`), whose heap serves members on
     /// every worker. The reference only keeps the task's cell, never its
     /// stack, and goes with the entry.
     UnparkTask(TaskRef),
@@ -95,7 +95,7 @@ pub(crate) enum Due {
 impl Due {
     pub(crate) fn perform(self, now: Instant) {
         match self {
-            Due::Unpark(task) => super::park::unpark(task.header()),
+            Due::Unpark(task) => crate::runtime::park::unpark(task.header()),
             Due::Fire(target, seq) => target.fire(seq, now),
         }
     }

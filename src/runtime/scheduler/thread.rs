@@ -14,7 +14,7 @@ use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::thread::{self, JoinHandle};
 
-use super::worker::Worker;
+use crate::runtime::scheduler::worker::Worker;
 
 /// Starts a runtime thread named `name` running `body`; if `body` panics,
 /// reports it and aborts the process.
@@ -33,7 +33,7 @@ where
 /// The end of a runtime thread whose body panicked with `payload`.
 fn abort_after_panic(payload: &(dyn std::any::Any + Send)) -> ! {
     let name = thread::current().name().unwrap_or("<unnamed>").to_owned();
-    let msg = super::panic_hook::message(payload).unwrap_or("Box<dyn Any>");
+    let msg = crate::runtime::diag::panic_hook::message(payload).unwrap_or("Box<dyn Any>");
     eprintln!(
         "goro: runtime thread '{name}' panicked: {msg}\n\
          goro: a runtime thread cannot be lost without losing the coroutines it serves; aborting"
@@ -79,7 +79,7 @@ mod tests {
         let out = Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
-                "runtime::thread::tests::a_panicking_runtime_thread_aborts_the_process_naming_it",
+                "runtime::scheduler::thread::tests::a_panicking_runtime_thread_aborts_the_process_naming_it",
                 "--nocapture",
             ])
             .env(CHILD, "1")

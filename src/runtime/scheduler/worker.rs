@@ -32,7 +32,7 @@
 //!    so neither yielding coroutines nor a spawn storm starves the other.
 //! 5. Out of work: look once in the injector and other workers' `fresh`
 //!    deques; then sleep in the poller until the next timer, an I/O event or
-//!    a `notify` (see `idle.rs`). No spinning: measured, it cost CPU per
+//!    a `notify` (see `scheduler/idle.rs`). No spinning: measured, it cost CPU per
 //!    request and bought nothing (see `docs/design.md`, "Idle workers").
 //!
 //! A fresh coroutine about to start on a worker with many more live
@@ -51,17 +51,17 @@ use std::time::{Duration, Instant};
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 use crossbeam_deque::{Injector, Steal, Stealer, Worker as Deque};
 
-use super::bubble::Clock;
-use super::netpoll;
-use super::poller::{Poller, WAKE_KEY};
-use super::spin::SpinLock;
-use super::stack::{Stack, StackPool};
-use super::stats::{OwnerCounter, WorkerStats};
-use super::task::{Header, TaskRef};
-use super::task_alloc::TaskCache;
-use super::timer::{self, Due, TimerAction, TimerHeap};
-use super::trace::{TraceRequest, Tracer};
-use super::{Runtime, clock, lock};
+use crate::runtime::diag::stats::{OwnerCounter, WorkerStats};
+use crate::runtime::diag::traceback::{TraceRequest, Tracer};
+use crate::runtime::io::netpoll;
+use crate::runtime::io::poller::{Poller, WAKE_KEY};
+use crate::runtime::park::spin::SpinLock;
+use crate::runtime::task::alloc::TaskCache;
+use crate::runtime::task::header::{Header, TaskRef};
+use crate::runtime::task::stack::{Stack, StackPool};
+use crate::runtime::time::bubble::Clock;
+use crate::runtime::time::timer::{self, Due, TimerAction, TimerHeap};
+use crate::runtime::{Runtime, lock, time::clock};
 
 /// Why a coroutine switched back to its worker.
 #[derive(Clone, Copy)]
@@ -78,7 +78,7 @@ pub(crate) enum Resume {
     /// Run on from where it switched out.
     Run,
     /// Take its own call stack and switch straight back, still suspended
-    /// where it was (`trace.rs`).
+    /// where it was (`diag/traceback.rs`).
     Trace,
 }
 
@@ -179,7 +179,7 @@ pub(crate) struct WorkerShared {
     /// The heap's length, written under the `timers` lock; read without it
     /// to decide whether a sweep is worth the lock.
     timers_len: AtomicUsize,
-    /// Cancelled entries still in the heap (see `timer.rs`). Exact once
+    /// Cancelled entries still in the heap (see `time/timer.rs`). Exact once
     /// cancellations settle; for a moment a due or swept entry may be
     /// subtracted before its canceller added it, hence signed.
     timers_stale: AtomicIsize,
@@ -214,7 +214,7 @@ pub(crate) struct WorkerShared {
     /// announced by a `TRACE_MARKER` in the inbox; the owner takes them all
     /// when it drains the inbox.
     trace_requests: SpinLock<Vec<Arc<TraceRequest>>>,
-    /// Counters written by the owner only (see `stats.rs`).
+    /// Counters written by the owner only (see `diag/stats.rs`).
     pub(crate) spawned: OwnerCounter,
     pub(crate) finished: OwnerCounter,
     live: OwnerCounter,
@@ -280,7 +280,7 @@ impl WorkerShared {
         self.notify();
     }
 
-    /// Asks the worker for its coroutines' stacks (see `trace.rs`); wakes
+    /// Asks the worker for its coroutines' stacks (see `diag/traceback.rs`); wakes
     /// it if it sleeps.
     pub(crate) fn ask_for_stacks(&self, request: Arc<TraceRequest>) {
         self.trace_requests.lock().push(request);
@@ -303,7 +303,7 @@ impl WorkerShared {
         }
     }
 
-    /// Counts an entry its owner cancelled (see `timer.rs`), and sweeps the
+    /// Counts an entry its owner cancelled (see `time/timer.rs`), and sweeps the
     /// heap if stale entries now outnumber live ones. What the sweep removes
     /// is dropped here, in the canceller's context, after the lock.
     pub(crate) fn timer_cancelled(&self) {
@@ -657,7 +657,7 @@ impl Worker {
     pub(crate) fn next_id(&self) -> u64 {
         let (mut next, mut end) = self.ids.get();
         if next == end {
-            next = super::take_ids(ID_BLOCK);
+            next = crate::runtime::take_ids(ID_BLOCK);
             end = next + ID_BLOCK;
         }
         self.ids.set((next + 1, end));
@@ -836,7 +836,7 @@ impl Worker {
         }
     }
 
-    /// Answers the dumps that asked for this worker's stacks (`trace.rs`):
+    /// Answers the dumps that asked for this worker's stacks (`diag/traceback.rs`):
     /// resumes each of its coroutines once with `Resume::Trace`, and each
     /// takes its stack and switches straight back. Called between two
     /// coroutines, so every one of them is suspended in `switch_out`.
@@ -859,7 +859,7 @@ impl Worker {
             }
             self.tracer
                 .borrow_mut()
-                .aim(e.guard + super::stack::guard_size(), e.top);
+                .aim(e.guard + crate::runtime::task::stack::guard_size(), e.top);
             // For the fault handler, as for any resume.
             self.running_header.set(e.header.as_ptr());
             self.running_guard.set(e.guard);
@@ -905,7 +905,7 @@ impl Worker {
             if let Some(found) = self.search() {
                 return found;
             }
-            // Sleep. Order matters (see idle.rs): state, list, last look.
+            // Sleep. Order matters (see scheduler/idle.rs): state, list, last look.
             self.spinning.set(false);
             self.rt.idle.stop_spinning();
             self.shared.sleep.store(SLEEPING, Ordering::SeqCst);
@@ -956,7 +956,7 @@ impl Worker {
         self.shared.sleep.store(AWAKE, Ordering::SeqCst);
         // The monitor may sleep too: keep the coarse clock right meanwhile.
         clock::set_coarse(Instant::now());
-        if let Some(m) = super::sysmon::monitor() {
+        if let Some(m) = crate::runtime::monitor::sysmon::monitor() {
             m.worker_woke();
         }
         if !self.rt.idle.remove_sleeper(self.index()) {
@@ -1222,7 +1222,7 @@ impl Worker {
                 if let Some(task) = task {
                     task.header().complete();
                     // After the joiner's wakeup, which a bubble must count
-                    // before this end (see `bubble.rs`).
+                    // before this end (see `time/bubble.rs`).
                     if let Some(b) = &task.header().bubble {
                         b.exit();
                     }
@@ -1253,7 +1253,7 @@ impl Worker {
         self.yielder.set(y);
     }
 
-    /// Parks the running coroutine (see `park.rs`).
+    /// Parks the running coroutine (see `park/mod.rs`).
     #[inline]
     pub(crate) fn park_running(&self) {
         if !self.running_header().is_some_and(Header::take_notification) {
@@ -1357,12 +1357,13 @@ impl<T> StealOne<T> for Stealer<T> {
 
 /// A worker thread's body.
 pub(crate) fn worker_main(rt: &'static Runtime, index: usize, fresh: Deque<TaskRef>) -> ! {
-    super::overflow::prepare_thread();
-    super::thread::mark_scheduler();
+    crate::runtime::diag::overflow::prepare_thread();
+    crate::runtime::scheduler::thread::mark_scheduler();
     let w: &'static Worker = Box::leak(Box::new(Worker::new(rt, index, fresh)));
-    w.shared
-        .os_tid
-        .store(super::os_thread::current_tid(), Ordering::Relaxed);
+    w.shared.os_tid.store(
+        crate::runtime::monitor::os_thread::current_tid(),
+        Ordering::Relaxed,
+    );
     WORKER.with(|c| c.set(Some(w)));
     w.run()
 }

@@ -9,7 +9,7 @@
 //!   than the hold threshold (100 ms by default) and prints, once per
 //!   episode, which coroutine holds it and where it was spawned, what the
 //!   worker's thread is doing (the system call it is blocked in, with its
-//!   fd, from `/proc`: see `os_thread.rs`; or computing), and which
+//!   fd, from `/proc`: see `monitor/os_thread.rs`; or computing), and which
 //!   coroutines started on that worker wait behind it;
 //! - notices a worker held, in runs each shorter than the threshold, for
 //!   more than a quarter of the last second (a loop of 20 ms blocking calls
@@ -28,8 +28,8 @@
 //!   thread;
 //! - keeps the coarse clock that dumps use to say how long coroutines wait;
 //! - every `TRIM_INTERVAL`, gives back the memory of task cells left idle
-//!   since the last time (see `task_alloc.rs`);
-//! - reports a deadlock (see `deadlock.rs`);
+//!   since the last time (see `task/alloc.rs`);
+//! - reports a deadlock (see `monitor/deadlock.rs`);
 //! - prints a dump on SIGQUIT when `GORO_TRACEBACK=1`.
 //!
 //! When every worker has slept for two of its slowest samples there is
@@ -44,8 +44,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::task::TaskRef;
-use super::{Runtime, clock, deadlock, dump, lock, netpoll, os_thread, task_alloc};
+use crate::runtime::task::header::TaskRef;
+use crate::runtime::{
+    Runtime, diag::dump, io::netpoll, lock, monitor::deadlock, monitor::os_thread, task::alloc,
+    time::clock,
+};
 
 /// The monitor's first and shortest sleep.
 const MIN_DELAY: Duration = Duration::from_micros(20);
@@ -127,7 +130,7 @@ pub(crate) fn start(rt: &'static Runtime) -> io::Result<()> {
     if std::env::var("GORO_TRACEBACK").as_deref() == Ok("1") {
         install_sigquit();
     }
-    super::thread::start("goro-sysmon".into(), move || run(rt)).map(drop)
+    crate::runtime::scheduler::thread::start("goro-sysmon".into(), move || run(rt)).map(drop)
 }
 
 impl Monitor {
@@ -216,7 +219,7 @@ impl Watch {
     fn sample(
         &mut self,
         index: usize,
-        w: &super::worker::WorkerShared,
+        w: &crate::runtime::scheduler::worker::WorkerShared,
         now: u64,
         threshold: u64,
     ) -> Option<&mut Run> {
@@ -257,7 +260,7 @@ impl Watch {
     fn run_ended(
         &mut self,
         index: usize,
-        w: &super::worker::WorkerShared,
+        w: &crate::runtime::scheduler::worker::WorkerShared,
         run: Run,
         now: u64,
         threshold: u64,
@@ -306,7 +309,7 @@ impl Watch {
 }
 
 fn run(rt: &'static Runtime) {
-    super::thread::mark_scheduler();
+    crate::runtime::scheduler::thread::mark_scheduler();
     let Some(m) = monitor() else { return };
     let mut delay = MIN_DELAY;
     let mut idle_cycles = 0u32;
@@ -333,7 +336,7 @@ fn run(rt: &'static Runtime) {
         }
         let busy = watch_workers(rt, &mut watch, now, &mut events);
         if now >= next_trim {
-            cells_to_trim = task_alloc::trim();
+            cells_to_trim = alloc::trim();
             next_trim = now + TRIM_INTERVAL;
         }
 
@@ -430,7 +433,7 @@ fn watch_workers(
             let n = w.poller.wait(events, Some(Duration::ZERO));
             for ev in &events[..n] {
                 let (key, bits) = (ev.u64, ev.events);
-                if key != super::poller::WAKE_KEY {
+                if key != crate::runtime::io::poller::WAKE_KEY {
                     netpoll::dispatch(key, bits);
                 }
             }
@@ -446,7 +449,7 @@ fn watch_workers(
 }
 
 /// The tasks of the coroutines started on `w`, ordered by id.
-fn started_on(w: &super::worker::WorkerShared) -> Vec<TaskRef> {
+fn started_on(w: &crate::runtime::scheduler::worker::WorkerShared) -> Vec<TaskRef> {
     // Take references under the lock; read the headers after it.
     let mut tasks: Vec<TaskRef> = w.registry.lock().iter().flatten().cloned().collect();
     tasks.sort_by_key(|t| t.header().id);
@@ -455,7 +458,12 @@ fn started_on(w: &super::worker::WorkerShared) -> Vec<TaskRef> {
 
 /// Prints the once-per-episode warning about a held worker: who holds it,
 /// what its thread is doing, and who waits behind it.
-fn warn_held(index: usize, w: &super::worker::WorkerShared, run: Run, held_nanos: u64) {
+fn warn_held(
+    index: usize,
+    w: &crate::runtime::scheduler::worker::WorkerShared,
+    run: Run,
+    held_nanos: u64,
+) {
     let tasks = started_on(w);
     let Some(task) = tasks.iter().find(|t| t.header().id == run.id) else {
         return;
@@ -514,7 +522,7 @@ fn warn_held(index: usize, w: &super::worker::WorkerShared, run: Run, held_nanos
 /// the longest of which is `(coroutine id, nanoseconds)`.
 fn warn_short_holds(
     index: usize,
-    w: &super::worker::WorkerShared,
+    w: &crate::runtime::scheduler::worker::WorkerShared,
     held: u64,
     runs: u32,
     longest: (u64, u64),

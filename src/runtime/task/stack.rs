@@ -25,8 +25,8 @@ use std::ptr;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use super::lock;
 use crate::error::described;
+use crate::runtime::lock;
 
 /// Default usable bytes of a coroutine's stack (Go starts at 8 KiB and grows;
 /// goro cannot grow stacks, so it reserves generously and pays only for

@@ -16,9 +16,9 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::task::Header;
-use super::worker::WorkerShared;
-use super::{Runtime, SyncKind, Wait, blocking, stack};
+use crate::runtime::scheduler::worker::WorkerShared;
+use crate::runtime::task::header::Header;
+use crate::runtime::{Runtime, SyncKind, Wait, io::blocking, task::stack};
 
 /// Registry entries read per hold of a worker's registry lock. The worker
 /// takes that lock to start or end a coroutine, so it waits at most this
@@ -342,7 +342,7 @@ pub fn stats() -> Stats {
         workers,
         total,
         spawned_outside,
-        coroutines: super::num_coroutines() as u64,
+        coroutines: crate::runtime::num_coroutines() as u64,
         stack_bytes_mapped: stack::MAPPED_BYTES.load(Ordering::Relaxed) as u64,
         blocking_in_flight: blocking::IN_FLIGHT.load(Ordering::Relaxed) as u64,
     }

@@ -17,8 +17,8 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::lock;
-use super::worker::WorkerShared;
+use crate::runtime::lock;
+use crate::runtime::scheduler::worker::WorkerShared;
 
 pub(crate) struct IdleSet {
     /// Indices of workers asleep in their poller. A worker removed from here

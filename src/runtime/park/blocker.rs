@@ -23,11 +23,11 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::thread::{self, Thread};
 use std::time::Instant;
 
-use super::bubble::Clock;
-use super::park;
-use super::task::{Header, TaskRef};
-use super::wait::Wait;
-use super::worker::Worker;
+use crate::runtime::park;
+use crate::runtime::park::wait::Wait;
+use crate::runtime::scheduler::worker::Worker;
+use crate::runtime::task::header::{Header, TaskRef};
+use crate::runtime::time::bubble::Clock;
 
 /// No completer has claimed the blocker yet.
 const WAITING: u8 = 0;

@@ -37,9 +37,9 @@ use std::alloc::{self, Layout};
 use std::ptr::{self, NonNull};
 use std::sync::Mutex;
 
-use super::stack::page_size;
-use super::worker::Worker;
-use super::{lock, prefetch};
+use crate::runtime::scheduler::worker::Worker;
+use crate::runtime::task::stack::page_size;
+use crate::runtime::{lock, scheduler::prefetch};
 
 /// Size step of the classes; cells of one class share one size.
 const CLASS_BYTES: usize = 64;

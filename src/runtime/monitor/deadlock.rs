@@ -24,7 +24,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::{Runtime, blocking, dump, lock, netpoll, sysmon};
+use crate::runtime::{Runtime, diag::dump, io::blocking, io::netpoll, lock, monitor::sysmon};
 
 /// Conditions 1 to 3, cheap to check.
 pub(crate) fn suspected(rt: &Runtime) -> bool {

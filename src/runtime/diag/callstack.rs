@@ -19,8 +19,8 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock};
 
-use super::panic_hook::{self, BEGIN_SHORT_BACKTRACE};
-use super::worker::Worker;
+use crate::runtime::diag::panic_hook::{self, BEGIN_SHORT_BACKTRACE};
+use crate::runtime::scheduler::worker::Worker;
 
 /// Frames a walk records at most: a runaway recursion should not make a
 /// dump of thousands of coroutines crawl. Go's traceback prints 100 too.
@@ -276,17 +276,17 @@ mod tests {
 
     #[test]
     fn frames_are_cut_to_the_coroutines_own() {
-        let text = "   0: goro::runtime::worker::Worker::switch_out
-             at ./src/runtime/worker.rs:1047:9
+        let text = "   0: goro::runtime::scheduler::worker::Worker::switch_out
+             at ./src/runtime/scheduler/worker.rs:1047:9
    1: <goro::chan::Receiver<T>>::recv
              at ./src/chan/mod.rs:300:5
    2: app::handler
              at ./src/handler.rs:42:17
    3: app::main::{{closure}}
              at ./src/main.rs:20:5
-   4: goro::runtime::panic_hook::begin_short_backtrace
-             at ./src/runtime/panic_hook.rs:62:18
-   5: goro::runtime::task::Cell<F,T>::run
+   4: goro::runtime::diag::panic_hook::begin_short_backtrace
+             at ./src/runtime/diag/panic_hook.rs:62:18
+   5: goro::runtime::task::header::Cell<F,T>::run
    6: stack_init_trampoline
 ";
         let frames = coroutine_frames(text);

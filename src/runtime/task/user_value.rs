@@ -13,7 +13,7 @@
 use std::mem::ManuallyDrop;
 use std::ops::Deref;
 
-use super::thread::on_scheduler_stack;
+use crate::runtime::scheduler::thread::on_scheduler_stack;
 
 /// A user value held by the runtime (see the module doc).
 pub(crate) struct UserValue<T: Send + 'static> {

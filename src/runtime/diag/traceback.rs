@@ -25,12 +25,12 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::bubble::Clock;
-use super::callstack::{self, CallStack};
-use super::dump::NoStack;
-use super::park::{self, Waiter};
-use super::worker::Worker;
-use super::{Runtime, lock};
+use crate::runtime::diag::callstack::{self, CallStack};
+use crate::runtime::diag::dump::NoStack;
+use crate::runtime::park::{self, Waiter};
+use crate::runtime::scheduler::worker::Worker;
+use crate::runtime::time::bubble::Clock;
+use crate::runtime::{Runtime, lock};
 
 /// How long a dump waits for a worker to begin answering. A worker runs
 /// one coroutine for well under a millisecond between picks unless

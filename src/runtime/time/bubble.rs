@@ -52,12 +52,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::lock;
-use super::spin::SpinLock;
-use super::task::Header;
-use super::timer::{Due, Entry, Registry, TimerAction, TimerHeap};
-use super::worker::Worker;
 use crate::chan::Sender;
+use crate::runtime::lock;
+use crate::runtime::park::spin::SpinLock;
+use crate::runtime::scheduler::worker::Worker;
+use crate::runtime::task::header::Header;
+use crate::runtime::time::timer::{Due, Entry, Registry, TimerAction, TimerHeap};
 
 /// Timer entries of a bubble name their coroutines by task, not by slot,
 /// so its heap needs no worker's registry: lookups go to this empty one.
@@ -310,7 +310,7 @@ pub(crate) enum Clock {
 
 impl Clock {
     /// The clock for a wait on `why`.
-    pub(crate) fn for_wait(why: super::Wait) -> Clock {
+    pub(crate) fn for_wait(why: crate::runtime::Wait) -> Clock {
         if why.is_io() {
             Clock::Real
         } else {

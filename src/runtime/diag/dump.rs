@@ -3,7 +3,7 @@
 //! grouped by place (Go's goroutine profile with `debug=1`).
 //!
 //! Stacks are taken first, by each worker for its own coroutines
-//! (`trace.rs`). Then started coroutines are listed from their workers'
+//! (`diag/traceback.rs`). Then started coroutines are listed from their workers'
 //! registries, which a dump can read while their workers run (or are
 //! held). So a dump is a snapshot per worker, not of the whole runtime at
 //! one instant: a coroutine may have moved on between the two. Coroutines not yet
@@ -20,12 +20,12 @@ use std::panic::Location;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::callstack::CallStack;
-use super::task::{Header, TaskRef};
-use super::trace;
-use super::wait::{SyncKind, Wait};
-use super::{Runtime, clock};
 use crate::CoroutineId;
+use crate::runtime::diag::callstack::CallStack;
+use crate::runtime::diag::traceback;
+use crate::runtime::park::wait::{SyncKind, Wait};
+use crate::runtime::task::header::{Header, TaskRef};
+use crate::runtime::{Runtime, time::clock};
 
 /// A snapshot of the runtime's coroutines.
 ///
@@ -267,7 +267,7 @@ pub fn dump() -> Dump {
         return Dump::default();
     };
     let workers = rt.active_workers();
-    let mut answers = trace::take_stacks(rt, workers);
+    let mut answers = traceback::take_stacks(rt, workers);
     let now = clock::coarse_now();
     let mut coroutines = Vec::new();
     for (index, w) in rt.workers.iter().take(rt.active_workers()).enumerate() {

@@ -2,7 +2,7 @@
 //! result reaches the joiner.
 //!
 //! The stack and the suspended machine state live elsewhere, in the owning
-//! worker's thread-local table (`worker.rs`): they are `!Send` and must never
+//! worker's thread-local table (`scheduler/worker.rs`): they are `!Send` and must never
 //! cross threads. What is here is `Send + Sync` by construction: identity, a
 //! few atomics, the closure before it runs and the output after it ran.
 
@@ -15,10 +15,10 @@ use std::ptr::{self, NonNull};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
-use super::blocker::Blocker;
-use super::bubble::Bubble;
-use super::panic_hook::begin_short_backtrace;
-use super::{Wait, WaitReason, prefetch, task_alloc};
+use crate::runtime::diag::panic_hook::begin_short_backtrace;
+use crate::runtime::park::blocker::Blocker;
+use crate::runtime::time::bubble::Bubble;
+use crate::runtime::{Wait, WaitReason, scheduler::prefetch, task::alloc};
 
 /// Park state: running, or queued to run.
 const RUNNING: u32 = 0;
@@ -94,7 +94,7 @@ pub(crate) struct Header {
     /// bubble, whether its park is durable. Set only by the coroutine
     /// itself, so it does not change while the coroutine is parked.
     pub(crate) wait: WaitReason,
-    /// The bubble the coroutine belongs to (`bubble.rs`), for life; `None`
+    /// The bubble the coroutine belongs to (`time/bubble.rs`), for life; `None`
     /// for almost every coroutine, whose park and unpark then take no
     /// other path than this test of it.
     pub(crate) bubble: Option<Arc<Bubble>>,
@@ -383,10 +383,10 @@ where
     unsafe fn destroy(p: NonNull<Header>) {
         let cell = p.cast::<Cell<F, T>>();
         // SAFETY: per the contract, nothing else references the cell; it
-        // was allocated by `task_alloc::alloc` with this layout.
+        // was allocated by `alloc::alloc` with this layout.
         unsafe {
             cell.drop_in_place();
-            task_alloc::dealloc(cell.cast(), Layout::new::<Cell<F, T>>());
+            alloc::dealloc(cell.cast(), Layout::new::<Cell<F, T>>());
         }
     }
 }
@@ -427,7 +427,7 @@ impl TaskRef {
     {
         header.vtable = &Cell::<F, T>::VTABLE;
         header.refs = AtomicU32::new(2);
-        let p = task_alloc::alloc(Layout::new::<Cell<F, T>>()).cast::<Cell<F, T>>();
+        let p = alloc::alloc(Layout::new::<Cell<F, T>>()).cast::<Cell<F, T>>();
         // SAFETY: `p` is fresh memory with the layout of `Cell<F, T>`.
         unsafe {
             p.write(Cell {

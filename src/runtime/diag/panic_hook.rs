@@ -24,15 +24,16 @@ use std::panic::{self, PanicHookInfo};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Once, OnceLock};
 
-use super::task::Header;
-use super::worker::Worker;
+use crate::runtime::scheduler::worker::Worker;
+use crate::runtime::task::header::Header;
 
 /// std prints its backtrace hint once per process; so do we.
 static HINTED: AtomicBool = AtomicBool::new(false);
 
 /// The symbol of `begin_short_backtrace`: where a coroutine's backtrace
 /// ends.
-pub(crate) const BEGIN_SHORT_BACKTRACE: &str = "goro::runtime::panic_hook::begin_short_backtrace";
+pub(crate) const BEGIN_SHORT_BACKTRACE: &str =
+    "goro::runtime::diag::panic_hook::begin_short_backtrace";
 /// The frame std's panic entry points call the hook through: the frames
 /// above it, and it, are the panic machinery.
 const END_SHORT_BACKTRACE: &str = "__rust_end_short_backtrace";
@@ -212,8 +213,8 @@ mod tests {
     use super::*;
 
     /// What `Backtrace` prints for a panic in a coroutine (shortened).
-    const CAPTURED: &str = "   0: goro::runtime::panic_hook::report
-             at ./src/runtime/panic_hook.rs:43:21
+    const CAPTURED: &str = "   0: goro::runtime::diag::panic_hook::report
+             at ./src/runtime/diag/panic_hook.rs:43:21
    1: <alloc::boxed::Box<dyn for<'a, 'b> core::ops::function::Fn<(&'a std::panic::PanicHookInfo<'b>,), Output = ()>> as core::ops::function::Fn<(&std::panic::PanicHookInfo,)>>::call
              at /rustc/x/library/alloc/src/boxed.rs:2254:9
    2: std::panicking::panic_with_hook
@@ -228,15 +229,15 @@ mod tests {
              at ./src/main.rs:9:42
    7: app::main::{{closure}}
              at ./src/main.rs:20:5
-   8: goro::runtime::panic_hook::begin_short_backtrace
-             at ./src/runtime/panic_hook.rs:62:18
+   8: goro::runtime::diag::panic_hook::begin_short_backtrace
+             at ./src/runtime/diag/panic_hook.rs:62:18
    9: std::panicking::catch_unwind
              at /rustc/x/library/std/src/panicking.rs:544:19
-  10: goro::runtime::task::Cell<F,T>::run
-             at ./src/runtime/task.rs:313:22
+  10: goro::runtime::task::header::Cell<F,T>::run
+             at ./src/runtime/task/header.rs:313:22
   11: stack_init_trampoline
-  12: goro::runtime::worker::Worker::resume
-             at ./src/runtime/worker.rs:886:27
+  12: goro::runtime::scheduler::worker::Worker::resume
+             at ./src/runtime/scheduler/worker.rs:886:27
 ";
 
     #[test]

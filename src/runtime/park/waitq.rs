@@ -14,7 +14,7 @@ use std::cell::{Cell, UnsafeCell};
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
-use super::blocker::{Blocker, Wake};
+use crate::runtime::park::blocker::{Blocker, Wake};
 
 /// One blocked operation in one queue.
 pub(crate) struct Node<T> {
