@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use crate::context::{self, Context, ContextError};
 use crate::runtime::park::{self, Waiter};
-use crate::runtime::time::bubble::Clock;
+use crate::runtime::time::clock::Clock;
 use crate::runtime::{Wait, WaitGuard};
 use crate::time::deadline_after;
 

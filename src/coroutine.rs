@@ -4,7 +4,6 @@ use std::fmt;
 use std::io;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
-use std::num::NonZeroU64;
 use std::panic::Location;
 use std::ptr;
 use std::sync::Arc;
@@ -13,6 +12,8 @@ use std::thread;
 use crate::JoinError;
 use crate::runtime::scheduler::worker::Worker;
 use crate::runtime::task::header::{Failure, Header, TaskRef};
+pub use crate::runtime::task::id::CoroutineId;
+use crate::runtime::task::spawn;
 use crate::runtime::task::stack::checked_stack_size;
 use crate::runtime::time::bubble::{self, Bubble};
 use crate::runtime::{Runtime, monitor::sysmon};
@@ -64,16 +65,8 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let worker = Worker::current();
-    if let Some(b) = &bubble {
-        // Counted runnable before anything can run it.
-        b.enter();
-    }
-    let header = Header::new(Runtime::next_id(worker), name, stack_size, location, bubble);
-    let (task, joiner) = TaskRef::new_pair(header, f);
-    rt.submit(worker, task);
     JoinHandle {
-        task: joiner,
+        task: spawn::spawn_in(rt, bubble, name, stack_size, location, f),
         _output: PhantomData,
     }
 }
@@ -141,6 +134,22 @@ where
     let result = handle.join();
     sysmon::main_finished(&main);
     result.unwrap_or_else(|e| e.resume())
+}
+
+impl crate::runtime::Builder {
+    /// Starts the runtime if needed and runs `f` as the main coroutine, like
+    /// `goro::run`.
+    ///
+    /// # Errors
+    /// As `start`, except that an already running runtime is used as it is.
+    pub fn run<F, T>(self, f: F) -> std::io::Result<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.start_or_get()?;
+        Ok(crate::run(f))
+    }
 }
 
 /// Sets a coroutine's name and stack size before spawning it, like
@@ -282,29 +291,6 @@ impl<T> fmt::Debug for JoinHandle<T> {
     }
 }
 
-/// A coroutine's unique identifier. Ids are never reused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CoroutineId(NonZeroU64);
-
-impl CoroutineId {
-    pub(crate) const MIN: CoroutineId = CoroutineId(NonZeroU64::MIN);
-
-    pub(crate) fn from_u64(id: u64) -> Option<CoroutineId> {
-        NonZeroU64::new(id).map(CoroutineId)
-    }
-
-    /// The id as a number (ids start at 1).
-    pub fn as_u64(self) -> u64 {
-        self.0.get()
-    }
-}
-
-impl fmt::Display for CoroutineId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{}", self.0)
-    }
-}
-
 /// A coroutine's identity: its id and name.
 #[derive(Clone, Debug)]
 pub struct Coroutine {
@@ -315,7 +301,7 @@ pub struct Coroutine {
 impl Coroutine {
     fn of(header: &Header) -> Coroutine {
         Coroutine {
-            id: CoroutineId(NonZeroU64::new(header.id).unwrap_or(NonZeroU64::MIN)),
+            id: CoroutineId::from_u64(header.id).unwrap_or(CoroutineId::MIN),
             name: header.name.clone(),
         }
     }

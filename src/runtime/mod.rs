@@ -63,8 +63,6 @@ const MAX_WORKERS: usize = 1024;
 static RUNTIME: OnceLock<&'static Runtime> = OnceLock::new();
 /// Serializes starting the runtime.
 static START: Mutex<()> = Mutex::new(());
-/// The next unused coroutine id (ids start at 1).
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 pub(crate) struct Runtime {
     /// The configured workers, then `MAX_SPARE_WORKERS` spare slots that the
@@ -190,19 +188,6 @@ impl Runtime {
         }
         started.is_ok()
     }
-
-    /// A new coroutine id, from `worker`'s block if the caller is on one.
-    pub(crate) fn next_id(worker: Option<&Worker>) -> u64 {
-        match worker {
-            Some(w) => w.next_id(),
-            None => take_ids(1),
-        }
-    }
-}
-
-/// Reserves `n` consecutive coroutine ids and returns the first.
-pub(crate) fn take_ids(n: u64) -> u64 {
-    NEXT_ID.fetch_add(n, Ordering::Relaxed)
 }
 
 /// Locks a runtime mutex. The runtime never panics while holding one, so a
@@ -284,20 +269,6 @@ impl Builder {
             return Err(already_running(rt));
         }
         self.launch().map(|_| ())
-    }
-
-    /// Starts the runtime if needed and runs `f` as the main coroutine, like
-    /// `goro::run`.
-    ///
-    /// # Errors
-    /// As `start`, except that an already running runtime is used as it is.
-    pub fn run<F, T>(self, f: F) -> std::io::Result<T>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        self.start_or_get()?;
-        Ok(crate::run(f))
     }
 
     pub(crate) fn start_or_get(self) -> std::io::Result<&'static Runtime> {

@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 use crate::chan::Receiver;
 use crate::runtime::park;
 use crate::runtime::scheduler::worker::Worker;
-use crate::runtime::time::bubble::{self, Clock};
+use crate::runtime::time::clock::{self, Clock};
 use crate::runtime::{Wait, WaitGuard};
 
 pub use ticker::{Ticker, tick};
@@ -68,7 +68,7 @@ const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 /// assert_eq!(elapsed, Duration::from_secs(3600));
 /// ```
 pub fn now() -> Instant {
-    bubble::now()
+    clock::now()
 }
 
 /// `d` from now on the caller's clock, or a century from now if that

@@ -20,11 +20,11 @@ use std::panic::Location;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::CoroutineId;
 use crate::runtime::diag::callstack::CallStack;
 use crate::runtime::diag::traceback;
 use crate::runtime::park::wait::{SyncKind, Wait};
 use crate::runtime::task::header::{Header, TaskRef};
+use crate::runtime::task::id::CoroutineId;
 use crate::runtime::{Runtime, time::clock};
 
 /// A snapshot of the runtime's coroutines.

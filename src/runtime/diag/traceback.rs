@@ -29,7 +29,7 @@ use crate::runtime::diag::callstack::{self, CallStack};
 use crate::runtime::diag::dump::NoStack;
 use crate::runtime::park::{self, Waiter};
 use crate::runtime::scheduler::worker::Worker;
-use crate::runtime::time::bubble::Clock;
+use crate::runtime::time::clock::Clock;
 use crate::runtime::{Runtime, lock};
 
 /// How long a dump waits for a worker to begin answering. A worker runs

@@ -27,7 +27,7 @@ use crate::runtime::park;
 use crate::runtime::park::wait::Wait;
 use crate::runtime::scheduler::worker::Worker;
 use crate::runtime::task::header::{Header, TaskRef};
-use crate::runtime::time::bubble::Clock;
+use crate::runtime::time::clock::Clock;
 
 /// No completer has claimed the blocker yet.
 const WAITING: u8 = 0;

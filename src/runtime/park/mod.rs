@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use crate::runtime::scheduler::worker::{self, Worker};
 use crate::runtime::task::header::{Header, TaskRef};
-use crate::runtime::time::bubble::Clock;
+use crate::runtime::time::clock::Clock;
 
 /// Who to wake: a coroutine or a plain thread.
 #[derive(Clone)]

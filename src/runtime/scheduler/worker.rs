@@ -59,7 +59,7 @@ use crate::runtime::park::spin::SpinLock;
 use crate::runtime::task::alloc::TaskCache;
 use crate::runtime::task::header::{Header, TaskRef};
 use crate::runtime::task::stack::{Stack, StackPool};
-use crate::runtime::time::bubble::Clock;
+use crate::runtime::time::clock::Clock;
 use crate::runtime::time::timer::{self, Due, TimerAction, TimerHeap};
 use crate::runtime::{Runtime, lock, time::clock};
 
@@ -657,7 +657,7 @@ impl Worker {
     pub(crate) fn next_id(&self) -> u64 {
         let (mut next, mut end) = self.ids.get();
         if next == end {
-            next = crate::runtime::take_ids(ID_BLOCK);
+            next = crate::runtime::task::id::take_ids(ID_BLOCK);
             end = next + ID_BLOCK;
         }
         self.ids.set((next + 1, end));

@@ -1,8 +1,11 @@
-//! A coroutine's memory: its shared header and result slot (`header`), the
-//! cells they live in (`alloc`), its stack (`stack`), and the user values
-//! the runtime holds on its behalf (`user_value`).
+//! A coroutine's making and memory: its id (`id`), its shared header and
+//! result slot (`header`), the cells they live in (`alloc`), its stack
+//! (`stack`), spawning's core (`spawn`), and the user values the runtime
+//! holds on its behalf (`user_value`).
 
 pub(crate) mod alloc;
 pub(crate) mod header;
+pub(crate) mod id;
+pub(crate) mod spawn;
 pub(crate) mod stack;
 pub(crate) mod user_value;

@@ -14,6 +14,7 @@ use std::mem::ManuallyDrop;
 use std::ops::Deref;
 
 use crate::runtime::scheduler::thread::on_scheduler_stack;
+use crate::runtime::task::spawn::spawn_detached;
 
 /// A user value held by the runtime (see the module doc).
 pub(crate) struct UserValue<T: Send + 'static> {
@@ -42,7 +43,7 @@ impl<T: Send + 'static> Drop for UserValue<T> {
         if on_scheduler_stack() {
             // SAFETY: `drop` runs once and `value` is not used after this.
             let value = unsafe { ManuallyDrop::take(&mut self.value) };
-            crate::spawn(move || drop(value));
+            spawn_detached(move || drop(value));
         } else {
             // SAFETY: as above.
             unsafe { ManuallyDrop::drop(&mut self.value) }

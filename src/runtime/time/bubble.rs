@@ -291,37 +291,3 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Arc<Bubble>>) -> R) -> R {
 pub(crate) fn current() -> Option<Arc<Bubble>> {
     with_current(|b| b.cloned())
 }
-
-/// The caller's clock: its bubble's virtual now, else real time.
-#[inline]
-pub(crate) fn now() -> Instant {
-    with_current(|b| b.map_or_else(Instant::now, |b| b.now()))
-}
-
-/// The clock a deadline is on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Clock {
-    /// The caller's: its bubble's for a member, else real time.
-    Caller,
-    /// Real time, even in a bubble: socket deadlines, which outlive any
-    /// one call and wait on the outside world.
-    Real,
-}
-
-impl Clock {
-    /// The clock for a wait on `why`.
-    pub(crate) fn for_wait(why: crate::runtime::Wait) -> Clock {
-        if why.is_io() {
-            Clock::Real
-        } else {
-            Clock::Caller
-        }
-    }
-
-    pub(crate) fn now(self) -> Instant {
-        match self {
-            Clock::Caller => now(),
-            Clock::Real => Instant::now(),
-        }
-    }
-}

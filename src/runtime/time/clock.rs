@@ -1,8 +1,14 @@
-//! Instants as nanoseconds, so that they fit in an atomic.
+//! The runtime's clocks: the caller's clock (`now`: its bubble's virtual
+//! time inside a `synctest` bubble, else real time), which clock a deadline
+//! is on (`Clock`), and instants as nanoseconds, so that they fit in an
+//! atomic.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
+
+use crate::runtime::park::wait::Wait;
+use crate::runtime::time::bubble;
 
 /// The zero of `nanos`: fixed at first use, before any timer exists.
 static EPOCH: OnceLock<Instant> = OnceLock::new();
@@ -44,4 +50,38 @@ pub(crate) fn set_coarse(now: Instant) {
 
 pub(crate) fn coarse_now() -> u64 {
     COARSE.load(Ordering::Relaxed)
+}
+
+/// The caller's clock: its bubble's virtual now, else real time.
+#[inline]
+pub(crate) fn now() -> Instant {
+    bubble::with_current(|b| b.map_or_else(Instant::now, |b| b.now()))
+}
+
+/// The clock a deadline is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Clock {
+    /// The caller's: its bubble's for a member, else real time.
+    Caller,
+    /// Real time, even in a bubble: socket deadlines, which outlive any
+    /// one call and wait on the outside world.
+    Real,
+}
+
+impl Clock {
+    /// The clock for a wait on `why`.
+    pub(crate) fn for_wait(why: Wait) -> Clock {
+        if why.is_io() {
+            Clock::Real
+        } else {
+            Clock::Caller
+        }
+    }
+
+    pub(crate) fn now(self) -> Instant {
+        match self {
+            Clock::Caller => now(),
+            Clock::Real => Instant::now(),
+        }
+    }
 }

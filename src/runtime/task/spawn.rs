@@ -1,0 +1,56 @@
+//! Spawning's core: a task made and queued where a worker will start it.
+//!
+//! The public `goro::spawn`, `Builder::spawn`, `goro::run` and
+//! `synctest::run` wrap the joiner this returns in a `JoinHandle`; the
+//! runtime itself spawns through `spawn_detached` (to drop user values in
+//! coroutine context), so that nothing in `runtime` calls up to the crate's
+//! public API.
+
+use std::panic::Location;
+use std::sync::Arc;
+
+use crate::runtime::Runtime;
+use crate::runtime::scheduler::worker::Worker;
+use crate::runtime::task::header::{Header, TaskRef};
+use crate::runtime::task::id;
+use crate::runtime::time::bubble::Bubble;
+
+/// Spawns `f` as a coroutine that belongs to `bubble`, if given, and
+/// returns its joiner: the reference whose owner may wait for the task and
+/// take its output (of type `T`) once, or detach it.
+pub(crate) fn spawn_in<F, T>(
+    rt: &'static Runtime,
+    bubble: Option<Arc<Bubble>>,
+    name: Option<Arc<String>>,
+    stack_size: usize,
+    location: &'static Location<'static>,
+    f: F,
+) -> TaskRef
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let worker = Worker::current();
+    if let Some(b) = &bubble {
+        // Counted runnable before anything can run it.
+        b.enter();
+    }
+    let header = Header::new(id::next_id(worker), name, stack_size, location, bubble);
+    let (task, joiner) = TaskRef::new_pair(header, f);
+    rt.submit(worker, task);
+    joiner
+}
+
+/// Spawns `f` with the runtime's defaults, outside any bubble, and detaches
+/// it at once.
+#[track_caller]
+pub(crate) fn spawn_detached(f: impl FnOnce() + Send + 'static) {
+    let rt = Runtime::get();
+    let joiner = spawn_in(rt, None, None, rt.stack_size, Location::caller(), f);
+    if joiner.header().detach() {
+        // SAFETY: the closure returns `()`, this joiner is the only one, and
+        // `detach` saw the output written and no longer touched, so it is
+        // taken here exactly once.
+        drop(unsafe { joiner.take_output::<()>() });
+    }
+}
