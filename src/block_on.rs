@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 use crate::context::{self, Context, ContextError};
 use crate::runtime::park::{self, Waiter};
 use crate::runtime::time::clock::Clock;
-use crate::runtime::{Wait, WaitGuard};
+use crate::runtime::{WaitGuard, WaitingOn};
 use crate::time::deadline_after;
 
 /// Wakes the coroutine or thread blocked in `block_on`.
@@ -196,7 +196,7 @@ fn drive<F: Future, E>(
         }
         // Set per park, not per call: a poll that blocks in goro records
         // its own reason and clears it.
-        let _wait = WaitGuard::set(Wait::Future);
+        let _wait = WaitGuard::set(WaitingOn::Future);
         // Returns on a wake (possibly one that came during the poll), at
         // the deadline, or spuriously; either way, polling again is allowed.
         match deadline {

@@ -46,7 +46,7 @@ pub use error::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };
 
-use crate::runtime::Wait;
+use crate::runtime::WaitingOn;
 use crate::runtime::park::blocker::{Blocker, Outcome, Wake};
 use crate::runtime::park::spin::SpinLock;
 use crate::runtime::park::waitq::{Node, WaitQueue};
@@ -166,7 +166,7 @@ impl<T> Chan<T> {
         // unlinks it (and DONE is observed below) or we remove it ourselves.
         unsafe { st.sendq.push_back(&node) };
         drop(st);
-        let outcome = blocker.wait(deadline, Wait::ChanSend);
+        let outcome = blocker.wait(deadline, WaitingOn::ChannelSend);
         if outcome == Outcome::TimedOut {
             self.state.lock().sendq.remove(&node);
         }
@@ -179,7 +179,7 @@ impl<T> Chan<T> {
         }
     }
 
-    fn recv(&self, deadline: Option<Instant>, why: Wait) -> Result<T, RecvTimeoutError> {
+    fn recv(&self, deadline: Option<Instant>, why: WaitingOn) -> Result<T, RecvTimeoutError> {
         let mut st = self.state.lock();
         match self.recv_now(&mut st) {
             Ok((v, wake)) => {
@@ -366,11 +366,13 @@ impl<T> Receiver<T> {
     /// # Errors
     /// `RecvError` once the channel is closed and drained.
     pub fn recv(&self) -> Result<T, RecvError> {
-        self.chan.recv(None, Wait::ChanRecv).map_err(|_| RecvError)
+        self.chan
+            .recv(None, WaitingOn::ChannelReceive)
+            .map_err(|_| RecvError)
     }
 
     /// `recv`, shown in runtime dumps as waiting for `why`.
-    pub(crate) fn recv_as(&self, why: Wait) -> Result<T, RecvError> {
+    pub(crate) fn recv_as(&self, why: WaitingOn) -> Result<T, RecvError> {
         self.chan.recv(None, why).map_err(|_| RecvError)
     }
 
@@ -396,8 +398,10 @@ impl<T> Receiver<T> {
     /// # Errors
     /// `Timeout` if none came in time, `Closed` once closed and drained.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        self.chan
-            .recv(crate::time::now().checked_add(timeout), Wait::ChanRecv)
+        self.chan.recv(
+            crate::time::now().checked_add(timeout),
+            WaitingOn::ChannelReceive,
+        )
     }
 
     /// Receives a value, waiting at most until `deadline`.
@@ -405,7 +409,7 @@ impl<T> Receiver<T> {
     /// # Errors
     /// As for `recv_timeout`.
     pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
-        self.chan.recv(Some(deadline), Wait::ChanRecv)
+        self.chan.recv(Some(deadline), WaitingOn::ChannelReceive)
     }
 
     /// An iterator that receives until the channel is closed and drained.

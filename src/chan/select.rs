@@ -20,7 +20,7 @@ use std::cell::Cell;
 use std::time::Duration;
 
 use super::{Chan, Receiver, RecvError, Refused, SendError, Sender};
-use crate::runtime::Wait;
+use crate::runtime::WaitingOn;
 use crate::runtime::park::blocker::{Blocker, Outcome, Wake};
 use crate::runtime::park::waitq::Node;
 
@@ -441,7 +441,7 @@ pub fn select(arms: &mut [&mut dyn Arm], mode: Mode) {
     }
     // SAFETY: locked above.
     unsafe { unlock_all(arms, &order) };
-    let outcome = blocker.wait(deadline.flatten(), Wait::Select);
+    let outcome = blocker.wait(deadline.flatten(), WaitingOn::Select);
     lock_all(arms, &order);
     for &i in &poll {
         // SAFETY: every channel is locked.

@@ -46,11 +46,10 @@ use crossbeam_deque::{Injector, Worker as Deque};
 use crate::error::described;
 
 pub use diag::callstack::{CallStack, StackFrame};
-pub use diag::dump::{
-    CoroutineGroup, CoroutineInfo, CoroutineState, Dump, NoStack, WaitingOn, dump,
-};
-pub use diag::stats::{ParkedOn, Stats, WorkerStats, stats};
-pub(crate) use park::wait::{SyncKind, Wait, WaitGuard, WaitReason};
+pub use diag::dump::{CoroutineGroup, CoroutineInfo, CoroutineState, Dump, NoStack, dump};
+pub use diag::stats::{Stats, WorkerStats, stats};
+pub use park::wait::{ParkedOn, WaitingOn};
+pub(crate) use park::wait::{WaitGuard, WaitReason};
 use scheduler::idle::IdleSet;
 use scheduler::worker::{Worker, WorkerShared};
 use task::header::TaskRef;

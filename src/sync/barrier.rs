@@ -12,10 +12,10 @@
 use std::fmt;
 
 use super::Wakes;
+use crate::runtime::WaitingOn;
 use crate::runtime::park::blocker::Blocker;
 use crate::runtime::park::spin::SpinLock;
 use crate::runtime::park::waitq::{Node, WaitQueue};
-use crate::runtime::{SyncKind, Wait};
 
 /// Lets `n` coroutines (or threads) wait until all of them reach a point.
 ///
@@ -106,7 +106,7 @@ impl Barrier {
         // unlinks it and we observe its blocker DONE below.
         unsafe { st.waiters.push_back(&node) };
         drop(st);
-        blocker.wait(None, Wait::Sync(SyncKind::Barrier));
+        blocker.wait(None, WaitingOn::Barrier);
         BarrierWaitResult(false)
     }
 }

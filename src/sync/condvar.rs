@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 
 use super::Wakes;
 use super::mutex::MutexGuard;
+use crate::runtime::WaitingOn;
 use crate::runtime::park::blocker::{Blocker, Outcome};
 use crate::runtime::park::spin::SpinLock;
 use crate::runtime::park::waitq::{Node, WaitQueue};
-use crate::runtime::{SyncKind, Wait};
 
 /// A condition variable: coroutines park in `wait` until another calls
 /// `notify_one` or `notify_all`.
@@ -168,7 +168,7 @@ impl Condvar {
         unsafe { self.waiters.lock().push_back(&node) };
         // Queued first, then unlocked: a notify after this finds us.
         drop(guard);
-        let outcome = blocker.wait(deadline, Wait::Sync(SyncKind::Condvar));
+        let outcome = blocker.wait(deadline, WaitingOn::Condvar);
         let timed_out = outcome == Outcome::TimedOut;
         if timed_out {
             self.waiters.lock().remove(&node);

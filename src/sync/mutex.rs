@@ -49,10 +49,10 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::runtime::WaitingOn;
 use crate::runtime::park::blocker::{Blocker, Wake};
 use crate::runtime::park::spin::SpinLock;
 use crate::runtime::park::waitq::{Node, WaitQueue};
-use crate::runtime::{SyncKind, Wait};
 
 /// Someone holds the lock.
 const LOCKED: usize = 1;
@@ -192,7 +192,7 @@ impl RawMutex {
                 }
                 q.len += 1;
             }
-            blocker.wait(None, Wait::Sync(SyncKind::Mutex));
+            blocker.wait(None, WaitingOn::Mutex);
             // SAFETY: DONE was observed: the unlocker is done with the node.
             if let Some(Ticket::Handoff) = unsafe { node.take() } {
                 return;

@@ -29,10 +29,10 @@ use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::Wakes;
+use crate::runtime::WaitingOn;
 use crate::runtime::park::blocker::Blocker;
 use crate::runtime::park::spin::SpinLock;
 use crate::runtime::park::waitq::{Node, WaitQueue};
-use crate::runtime::{SyncKind, Wait};
 
 /// Nobody has run the closure to the end (nor is running it).
 const INCOMPLETE: u8 = 0;
@@ -128,7 +128,7 @@ impl Once {
                     // blocker DONE below.
                     unsafe { q.push_back(&node) };
                     drop(q);
-                    blocker.wait(None, Wait::Sync(SyncKind::Once));
+                    blocker.wait(None, WaitingOn::Once);
                 }
             }
         }

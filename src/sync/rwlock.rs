@@ -45,10 +45,10 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::Wakes;
+use crate::runtime::WaitingOn;
 use crate::runtime::park::blocker::Blocker;
 use crate::runtime::park::spin::SpinLock;
 use crate::runtime::park::waitq::{Node, WaitQueue};
-use crate::runtime::{SyncKind, Wait};
 
 /// A writer holds the lock.
 const WRITER: usize = 1;
@@ -274,7 +274,7 @@ impl<T: ?Sized> RwLock<T> {
             unsafe { queue.push_back(&node) };
         }
         // DONE means admitted: the hand-over counted us in the state.
-        blocker.wait(None, Wait::Sync(SyncKind::RwLock));
+        blocker.wait(None, WaitingOn::RwLock);
     }
 
     fn read_unlock(&self) {

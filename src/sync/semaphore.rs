@@ -19,10 +19,10 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use super::Wakes;
+use crate::runtime::WaitingOn;
 use crate::runtime::park::blocker::{Blocker, Outcome};
 use crate::runtime::park::spin::SpinLock;
 use crate::runtime::park::waitq::{Node, WaitQueue};
-use crate::runtime::{SyncKind, Wait};
 
 /// A semaphore: `acquire` takes one of a number of permits, parking the
 /// caller while none is free; dropping the permit returns it.
@@ -137,7 +137,7 @@ impl Semaphore {
         // unlinks it (and DONE is observed below) or we remove it ourselves.
         unsafe { st.waiters.push_back(&node) };
         drop(st);
-        match blocker.wait(deadline, Wait::Sync(SyncKind::Semaphore)) {
+        match blocker.wait(deadline, WaitingOn::Semaphore) {
             // A releaser handed us its permit.
             Outcome::Done { .. } => true,
             Outcome::TimedOut => {

@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use super::Wakes;
 use crate::JoinHandle;
+use crate::runtime::WaitingOn;
 use crate::runtime::park::blocker::Blocker;
 use crate::runtime::park::spin::SpinLock;
 use crate::runtime::park::waitq::{Node, WaitQueue};
-use crate::runtime::{SyncKind, Wait};
 
 /// Waits for a collection of coroutines to finish.
 ///
@@ -133,7 +133,7 @@ impl WaitGroup {
         // drains the queue unlinks it and we observe DONE below.
         unsafe { q.push_back(&node) };
         drop(q);
-        blocker.wait(None, Wait::Sync(SyncKind::WaitGroup));
+        blocker.wait(None, WaitingOn::WaitGroup);
     }
 
     /// The current count (a snapshot).

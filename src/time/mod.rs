@@ -42,7 +42,7 @@ use crate::chan::Receiver;
 use crate::runtime::park;
 use crate::runtime::scheduler::worker::Worker;
 use crate::runtime::time::clock::{self, Clock};
-use crate::runtime::{Wait, WaitGuard};
+use crate::runtime::{WaitGuard, WaitingOn};
 
 pub use ticker::{Ticker, tick};
 pub use timer::{FuncTimer, Timer, after_func};
@@ -130,7 +130,7 @@ fn sleep_deadline(deadline: Instant, at_least_once: bool) {
         }
         return;
     }
-    let _wait = WaitGuard::set(Wait::Sleep);
+    let _wait = WaitGuard::set(WaitingOn::Sleep);
     if at_least_once && now() >= deadline {
         park::yield_coroutine();
         return;
@@ -142,7 +142,7 @@ fn sleep_deadline(deadline: Instant, at_least_once: bool) {
 
 /// A sleep too long for an `Instant`: never returns.
 fn sleep_forever() -> ! {
-    let _wait = WaitGuard::set(Wait::Sleep);
+    let _wait = WaitGuard::set(WaitingOn::Sleep);
     loop {
         park::park();
     }

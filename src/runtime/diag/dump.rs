@@ -15,14 +15,14 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::os::fd::RawFd;
+
 use std::panic::Location;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::runtime::diag::callstack::CallStack;
 use crate::runtime::diag::traceback;
-use crate::runtime::park::wait::{SyncKind, Wait};
+use crate::runtime::park::wait::WaitingOn;
 use crate::runtime::task::header::{Header, TaskRef};
 use crate::runtime::task::id::CoroutineId;
 use crate::runtime::{Runtime, time::clock};
@@ -108,90 +108,6 @@ pub enum CoroutineState {
     NotStarted,
     /// Parked until something wakes it.
     Parked,
-}
-
-/// What a parked coroutine waits on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WaitingOn {
-    /// `JoinHandle::join` of this coroutine.
-    Join(CoroutineId),
-    /// `sleep` or a timer.
-    Sleep,
-    /// A channel receive.
-    ChannelReceive,
-    /// A channel send.
-    ChannelSend,
-    /// `select!` over channels.
-    Select,
-    /// A socket or other fd to become readable.
-    Read(RawFd),
-    /// A socket or other fd to become writable.
-    Write(RawFd),
-    /// A `goro::sync::Mutex`.
-    Mutex,
-    /// A `goro::sync::RwLock`.
-    RwLock,
-    /// A `goro::sync::Condvar`.
-    Condvar,
-    /// A `goro::sync::WaitGroup`.
-    WaitGroup,
-    /// A `goro::sync::Once`.
-    Once,
-    /// A `goro::sync::Semaphore`.
-    Semaphore,
-    /// A `goro::sync::Barrier`.
-    Barrier,
-    /// A call running in `goro::blocking`.
-    BlockingCall,
-    /// A future driven by `goro::block_on` (or its bounded forms).
-    Future,
-}
-
-impl WaitingOn {
-    /// What it waits on, without the fd or coroutine it names: `read`,
-    /// `join`, `channel receive`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            WaitingOn::Join(_) => "join",
-            WaitingOn::Sleep => "sleep",
-            WaitingOn::ChannelReceive => "channel receive",
-            WaitingOn::ChannelSend => "channel send",
-            WaitingOn::Select => "select",
-            WaitingOn::Read(_) => "read",
-            WaitingOn::Write(_) => "write",
-            WaitingOn::Mutex => "mutex",
-            WaitingOn::RwLock => "rwlock",
-            WaitingOn::Condvar => "condvar",
-            WaitingOn::WaitGroup => "wait group",
-            WaitingOn::Once => "once",
-            WaitingOn::Semaphore => "semaphore",
-            WaitingOn::Barrier => "barrier",
-            WaitingOn::BlockingCall => "blocking call",
-            WaitingOn::Future => "future",
-        }
-    }
-
-    pub(crate) fn of(w: Wait) -> Option<WaitingOn> {
-        Some(match w {
-            Wait::Nothing => return None,
-            Wait::Join(id) => WaitingOn::Join(CoroutineId::from_u64(id)?),
-            Wait::Sleep => WaitingOn::Sleep,
-            Wait::ChanRecv => WaitingOn::ChannelReceive,
-            Wait::ChanSend => WaitingOn::ChannelSend,
-            Wait::Select => WaitingOn::Select,
-            Wait::Read(fd) => WaitingOn::Read(fd),
-            Wait::Write(fd) => WaitingOn::Write(fd),
-            Wait::Sync(SyncKind::Mutex) => WaitingOn::Mutex,
-            Wait::Sync(SyncKind::RwLock) => WaitingOn::RwLock,
-            Wait::Sync(SyncKind::Condvar) => WaitingOn::Condvar,
-            Wait::Sync(SyncKind::WaitGroup) => WaitingOn::WaitGroup,
-            Wait::Sync(SyncKind::Once) => WaitingOn::Once,
-            Wait::Sync(SyncKind::Semaphore) => WaitingOn::Semaphore,
-            Wait::Sync(SyncKind::Barrier) => WaitingOn::Barrier,
-            Wait::Blocking => WaitingOn::BlockingCall,
-            Wait::Future => WaitingOn::Future,
-        })
-    }
 }
 
 impl fmt::Display for WaitingOn {
@@ -315,7 +231,7 @@ fn info(
     stack: Result<CallStack, NoStack>,
 ) -> CoroutineInfo {
     let waiting_on = match state {
-        CoroutineState::Parked => WaitingOn::of(h.wait.get()),
+        CoroutineState::Parked => h.wait.get(),
         _ => None,
     };
     CoroutineInfo {

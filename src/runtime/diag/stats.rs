@@ -16,9 +16,10 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::runtime::park::wait::ParkedOn;
 use crate::runtime::scheduler::worker::WorkerShared;
 use crate::runtime::task::header::Header;
-use crate::runtime::{Runtime, SyncKind, Wait, io::blocking, task::stack};
+use crate::runtime::{Runtime, io::blocking, task::stack};
 
 /// Registry entries read per hold of a worker's registry lock. The worker
 /// takes that lock to start or end a coroutine, so it waits at most this
@@ -149,96 +150,6 @@ impl WorkerStats {
         } else {
             self.runnable += 1;
         }
-    }
-}
-
-/// Declares `ParkedOn` from one list of its fields, so that the struct,
-/// its labels and its sum cannot disagree.
-macro_rules! parked_on {
-    ($($(#[$doc:meta])* $field:ident,)*) => {
-        /// Parked coroutines by what they wait on: a count per kind of
-        /// `WaitingOn`, without its argument (which fd, which coroutine), so
-        /// that the set of figures stays fixed however many fds or coroutines
-        /// there are.
-        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-        pub struct ParkedOn {
-            $($(#[$doc])* pub $field: u64,)*
-        }
-
-        impl ParkedOn {
-            /// Every figure with its field's name, in declaration order,
-            /// zeros included: the labels of a metric, which should not come
-            /// and go.
-            pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> {
-                [$((stringify!($field), self.$field)),*].into_iter()
-            }
-
-            fn add(&mut self, o: &ParkedOn) {
-                $(self.$field += o.$field;)*
-            }
-        }
-    };
-}
-
-parked_on! {
-    /// In `JoinHandle::join`.
-    join,
-    /// In `sleep`, or a timer.
-    sleep,
-    /// In a channel receive.
-    channel_receive,
-    /// In a channel send.
-    channel_send,
-    /// In `select!` over channels.
-    select,
-    /// Waiting for a socket or other fd to become readable.
-    read,
-    /// Waiting for a socket or other fd to become writable.
-    write,
-    /// On a `goro::sync::Mutex`.
-    mutex,
-    /// On a `goro::sync::RwLock`.
-    rwlock,
-    /// On a `goro::sync::Condvar`.
-    condvar,
-    /// On a `goro::sync::WaitGroup`.
-    wait_group,
-    /// On a `goro::sync::Once`.
-    once,
-    /// On a `goro::sync::Semaphore`.
-    semaphore,
-    /// On a `goro::sync::Barrier`.
-    barrier,
-    /// On a call running in `goro::blocking`.
-    blocking_call,
-    /// On a future driven by `goro::block_on` (or its bounded forms).
-    future,
-    /// On something the runtime does not name (`dump` shows no reason).
-    other,
-}
-
-impl ParkedOn {
-    fn count(&mut self, w: Wait) {
-        let n = match w {
-            Wait::Nothing => &mut self.other,
-            Wait::Join(_) => &mut self.join,
-            Wait::Sleep => &mut self.sleep,
-            Wait::ChanRecv => &mut self.channel_receive,
-            Wait::ChanSend => &mut self.channel_send,
-            Wait::Select => &mut self.select,
-            Wait::Read(_) => &mut self.read,
-            Wait::Write(_) => &mut self.write,
-            Wait::Sync(SyncKind::Mutex) => &mut self.mutex,
-            Wait::Sync(SyncKind::RwLock) => &mut self.rwlock,
-            Wait::Sync(SyncKind::Condvar) => &mut self.condvar,
-            Wait::Sync(SyncKind::WaitGroup) => &mut self.wait_group,
-            Wait::Sync(SyncKind::Once) => &mut self.once,
-            Wait::Sync(SyncKind::Semaphore) => &mut self.semaphore,
-            Wait::Sync(SyncKind::Barrier) => &mut self.barrier,
-            Wait::Blocking => &mut self.blocking_call,
-            Wait::Future => &mut self.future,
-        };
-        *n += 1;
     }
 }
 

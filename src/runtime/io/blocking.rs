@@ -150,7 +150,7 @@ where
         // report a deadlock while this thread is between the two.
         IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
     }));
-    let result = rx.recv_as(crate::runtime::Wait::Blocking);
+    let result = rx.recv_as(crate::runtime::WaitingOn::BlockingCall);
     match result {
         Ok(Ok(v)) => v,
         Ok(Err(payload)) => panic::resume_unwind(payload),

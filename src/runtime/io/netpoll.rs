@@ -35,7 +35,7 @@ use crate::runtime::park::blocker::{Blocker, Outcome, Wake};
 use crate::runtime::park::spin::SpinLock;
 use crate::runtime::park::waitq::{Node, WaitQueue};
 use crate::runtime::scheduler::worker::Worker;
-use crate::runtime::{Runtime, Wait, time::clock};
+use crate::runtime::{Runtime, WaitingOn, time::clock};
 
 /// A readiness direction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -353,10 +353,10 @@ impl PollDesc {
         }
     }
 
-    fn wait_reason(&self, dir: Dir) -> Wait {
+    fn wait_reason(&self, dir: Dir) -> WaitingOn {
         match dir {
-            Dir::Read => Wait::Read(self.fd()),
-            Dir::Write => Wait::Write(self.fd()),
+            Dir::Read => WaitingOn::Read(self.fd()),
+            Dir::Write => WaitingOn::Write(self.fd()),
         }
     }
 

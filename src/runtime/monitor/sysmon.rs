@@ -505,7 +505,7 @@ fn warn_held(
         let h = t.header();
         let sep = if n == 0 { " " } else { ", " };
         let _ = write!(msg, "{sep}'{}' (#{}, ", h.display_name(), h.id);
-        let _ = match (h.is_parked(), dump::WaitingOn::of(h.wait.get())) {
+        let _ = match (h.is_parked(), h.wait.get()) {
             (true, Some(on)) => write!(msg, "parked: {on})"),
             (true, None) => write!(msg, "parked)"),
             (false, _) => write!(msg, "runnable)"),

@@ -24,7 +24,7 @@ use std::thread::{self, Thread};
 use std::time::Instant;
 
 use crate::runtime::park;
-use crate::runtime::park::wait::Wait;
+use crate::runtime::park::wait::WaitingOn;
 use crate::runtime::scheduler::worker::Worker;
 use crate::runtime::task::header::{Header, TaskRef};
 use crate::runtime::time::clock::Clock;
@@ -184,7 +184,7 @@ impl Blocker {
     /// whose deadlines are on real time. On `TimedOut` the caller must
     /// still unlink its nodes (under their queues' locks) before it returns.
     #[inline]
-    pub(crate) fn wait(&self, deadline: Option<Instant>, why: Wait) -> Outcome {
+    pub(crate) fn wait(&self, deadline: Option<Instant>, why: WaitingOn) -> Outcome {
         debug_assert!(deadline.is_none() || !self.exclusive);
         if let Some(done) = self.outcome() {
             return done;
@@ -196,11 +196,11 @@ impl Blocker {
             Owner::Thread(_) => None,
         };
         if let Some(h) = header {
-            h.wait.set(why);
+            h.wait.set(Some(why));
         }
         let outcome = self.wait_loop(deadline, Clock::for_wait(why));
         if let Some(h) = header {
-            h.wait.set(Wait::Nothing);
+            h.wait.set(None);
         }
         outcome
     }

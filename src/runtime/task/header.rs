@@ -17,8 +17,9 @@ use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 use crate::runtime::diag::panic_hook::begin_short_backtrace;
 use crate::runtime::park::blocker::Blocker;
+use crate::runtime::task::id::CoroutineId;
 use crate::runtime::time::bubble::Bubble;
-use crate::runtime::{Wait, WaitReason, scheduler::prefetch, task::alloc};
+use crate::runtime::{WaitReason, WaitingOn, scheduler::prefetch, task::alloc};
 
 /// Park state: running, or queued to run.
 const RUNNING: u32 = 0;
@@ -274,7 +275,10 @@ impl Header {
             // the blocker.
             return;
         }
-        blocker.wait(None, Wait::Join(self.id));
+        blocker.wait(
+            None,
+            WaitingOn::Join(CoroutineId::from_u64(self.id).unwrap_or(CoroutineId::MIN)),
+        );
     }
 }
 

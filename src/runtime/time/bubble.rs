@@ -11,7 +11,7 @@
 //!
 //! `active` counts the members that are not durably blocked: running,
 //! runnable, not started yet, or parked on the outside world (an fd, a
-//! blocking call, a future; `Wait::is_durable`). It moves under the
+//! blocking call, a future; `WaitingOn::is_durable`). It moves under the
 //! bubble's lock only, at four places:
 //! - a spawn into the bubble adds one, before the task is queued;
 //! - the worker of a member that switched out to park takes one away, in
@@ -45,7 +45,7 @@
 //!
 //! Timers armed by members go to the bubble's heap, never to a worker's:
 //! a bubble's time passes only when the bubble is idle, so its timers can
-//! fire only then. Socket deadlines stay on real time (`Wait::is_io`).
+//! fire only then. Socket deadlines stay on real time (`WaitingOn::is_io`).
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,6 +53,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::chan::Sender;
+use crate::runtime::WaitingOn;
 use crate::runtime::lock;
 use crate::runtime::park::spin::SpinLock;
 use crate::runtime::scheduler::worker::Worker;
@@ -153,7 +154,7 @@ impl Bubble {
         if !member.try_park() {
             return false;
         }
-        if member.wait.get().is_durable() {
+        if member.wait.get().is_some_and(WaitingOn::is_durable) {
             st.active -= 1;
             if st.active == 0 {
                 self.idle(st);
@@ -167,7 +168,7 @@ impl Bubble {
     pub(crate) fn unpark(&self, member: &Header) -> bool {
         let mut st = lock(&self.state);
         let was_parked = member.unpark_state();
-        if was_parked && member.wait.get().is_durable() {
+        if was_parked && member.wait.get().is_some_and(WaitingOn::is_durable) {
             st.active += 1;
         }
         was_parked

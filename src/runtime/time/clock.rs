@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use crate::runtime::park::wait::Wait;
+use crate::runtime::park::wait::WaitingOn;
 use crate::runtime::time::bubble;
 
 /// The zero of `nanos`: fixed at first use, before any timer exists.
@@ -70,7 +70,7 @@ pub(crate) enum Clock {
 
 impl Clock {
     /// The clock for a wait on `why`.
-    pub(crate) fn for_wait(why: Wait) -> Clock {
+    pub(crate) fn for_wait(why: WaitingOn) -> Clock {
         if why.is_io() {
             Clock::Real
         } else {
