@@ -23,7 +23,7 @@ use std::time::Duration;
 use crate::runtime::diag::callstack::CallStack;
 use crate::runtime::diag::traceback;
 use crate::runtime::park::wait::WaitingOn;
-use crate::runtime::task::header::{Header, TaskRef};
+use crate::runtime::task::header::Header;
 use crate::runtime::task::id::CoroutineId;
 use crate::runtime::{Runtime, time::clock};
 
@@ -187,8 +187,7 @@ pub fn dump() -> Dump {
     let now = clock::coarse_now();
     let mut coroutines = Vec::new();
     for (index, w) in rt.workers.iter().take(rt.active_workers()).enumerate() {
-        // Take references under the lock; read the headers after it.
-        let tasks: Vec<TaskRef> = w.registry.lock().iter().flatten().cloned().collect();
+        let tasks = w.started_tasks();
         let running = w.running_id.load(Ordering::Relaxed);
         for task in tasks {
             let h = task.header();

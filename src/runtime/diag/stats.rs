@@ -21,12 +21,6 @@ use crate::runtime::scheduler::worker::WorkerShared;
 use crate::runtime::task::header::Header;
 use crate::runtime::{Runtime, io::blocking, task::stack};
 
-/// Registry entries read per hold of a worker's registry lock. The worker
-/// takes that lock to start or end a coroutine, so it waits at most this
-/// many header reads (a few microseconds) for a reader, however many
-/// coroutines the reader walks.
-const REGISTRY_CHUNK: usize = 256;
-
 /// A counter written by one thread (its owner) and read by any.
 pub(crate) struct OwnerCounter(AtomicU64);
 
@@ -125,18 +119,7 @@ impl WorkerStats {
     /// Counts `w`'s coroutines by state into `self`.
     fn count_states(&mut self, w: &WorkerShared) {
         let running_id = w.running_id.load(Ordering::Relaxed);
-        let mut next = 0;
-        loop {
-            let registry = w.registry.lock();
-            let end = registry.len().min(next + REGISTRY_CHUNK);
-            for task in registry.get(next..end).into_iter().flatten().flatten() {
-                self.count_started(task.header(), running_id);
-            }
-            if end >= registry.len() {
-                break;
-            }
-            next = end;
-        }
+        w.for_each_started(|task| self.count_started(task.header(), running_id));
         self.not_started = w.not_started_len() as u64;
     }
 

@@ -450,8 +450,7 @@ fn watch_workers(
 
 /// The tasks of the coroutines started on `w`, ordered by id.
 fn started_on(w: &crate::runtime::scheduler::worker::WorkerShared) -> Vec<TaskRef> {
-    // Take references under the lock; read the headers after it.
-    let mut tasks: Vec<TaskRef> = w.registry.lock().iter().flatten().cloned().collect();
+    let mut tasks = w.started_tasks();
     tasks.sort_by_key(|t| t.header().id);
     tasks
 }

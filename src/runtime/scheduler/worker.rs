@@ -139,6 +139,12 @@ const EVENTS_PER_WAIT: usize = 256;
 /// spawning does not contend on one cache line.
 const ID_BLOCK: u64 = 1024;
 
+/// Registry entries read per hold of a worker's registry lock
+/// (`WorkerShared::for_each_started`). The worker takes that lock to start
+/// or end a coroutine, so it waits at most this many header reads (a few
+/// microseconds) for a reader, however many coroutines the reader walks.
+const REGISTRY_CHUNK: usize = 256;
+
 /// `slot` value meaning "no coroutine is running".
 const NO_SLOT: u32 = u32::MAX;
 /// Inbox entry that is no slot but a dump's request for stacks: it rides
@@ -228,6 +234,34 @@ pub(crate) struct WorkerShared {
 }
 
 impl WorkerShared {
+    /// Calls `f` with the task of every coroutine started here, walking
+    /// the registry `REGISTRY_CHUNK` entries per hold of its lock, so that a
+    /// reader (dump, stats, the monitor) delays this worker's starts and
+    /// ends by at most one chunk however many coroutines it has. A
+    /// coroutine that starts or ends during the walk may be missed or seen.
+    pub(crate) fn for_each_started(&self, mut f: impl FnMut(&TaskRef)) {
+        let mut next = 0;
+        loop {
+            let registry = self.registry.lock();
+            let end = registry.len().min(next + REGISTRY_CHUNK);
+            for task in registry.get(next..end).into_iter().flatten().flatten() {
+                f(task);
+            }
+            if end >= registry.len() {
+                break;
+            }
+            next = end;
+        }
+    }
+
+    /// References to the tasks of the coroutines started here, taken by
+    /// `for_each_started`, for readers that look at headers after the walk.
+    pub(crate) fn started_tasks(&self) -> Vec<TaskRef> {
+        let mut tasks = Vec::new();
+        self.for_each_started(|t| tasks.push(t.clone()));
+        tasks
+    }
+
     pub(crate) fn new(index: usize, fresh: Stealer<TaskRef>) -> std::io::Result<WorkerShared> {
         Ok(WorkerShared {
             index,
