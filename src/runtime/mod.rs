@@ -51,7 +51,7 @@ pub use diag::stats::{Stats, WorkerStats, stats};
 pub use park::wait::{ParkedOn, WaitingOn};
 pub(crate) use park::wait::{WaitGuard, WaitReason};
 use scheduler::idle::IdleSet;
-use scheduler::worker::{Worker, WorkerShared};
+use scheduler::worker::{Worker, WorkerShared, settle};
 use task::header::TaskRef;
 pub(crate) use time::clock::now_nanos;
 
@@ -125,13 +125,7 @@ impl Runtime {
     /// deques, nothing else (fresh coroutines may start on any worker).
     pub(crate) fn take_not_started(&self) -> Vec<TaskRef> {
         let mut tasks = Vec::new();
-        loop {
-            match self.injector.steal() {
-                crossbeam_deque::Steal::Success(t) => tasks.push(t),
-                crossbeam_deque::Steal::Empty => break,
-                crossbeam_deque::Steal::Retry => std::hint::spin_loop(),
-            }
-        }
+        tasks.extend(std::iter::from_fn(|| settle(|| self.injector.steal())));
         for w in self.workers.iter().take(self.active_workers()) {
             w.take_fresh(&mut tasks);
         }

@@ -10,16 +10,61 @@
 //! spinner finds work and stealable work is left, it wakes another, so
 //! that work fans out across idle workers one at a time.
 //!
-//! No wakeup is lost: a worker going to sleep first sets its SLEEPING state,
-//! then lists itself, then looks at every queue once more (all SeqCst), while
-//! a producer publishes its work before it reads the counters here.
+//! No wakeup is lost. Both halves of the protocol are here:
+//! - the sleeper (`prepare_to_sleep`): stops spinning, sets its SLEEPING
+//!   state, lists itself, and only then (the worker, after this returns)
+//!   looks at every queue once more before it waits in its poller;
+//! - the producer: publishes its work (a push, then a SeqCst fence), then
+//!   reads the counters here (`wake_one`) or a worker's `SleepState`
+//!   (`notify`).
+//!
+//! All of it SeqCst, so either the producer sees the sleeper listed and
+//! SLEEPING, or the sleeper's last look sees the work.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use crate::runtime::lock;
 use crate::runtime::scheduler::worker::WorkerShared;
 
+/// `SleepState` values.
+const AWAKE: u8 = 0;
+const SLEEPING: u8 = 1;
+const NOTIFIED: u8 = 2;
+
+/// Whether one worker sleeps in its poller: AWAKE, SLEEPING, or NOTIFIED
+/// (a waker has written its eventfd since it went to sleep). Wakers write
+/// the eventfd only on the SLEEPING -> NOTIFIED transition, so a sleeping
+/// worker is woken once however many wakers find it.
+pub(crate) struct SleepState(AtomicU8);
+
+impl SleepState {
+    pub(crate) fn new() -> SleepState {
+        SleepState(AtomicU8::new(AWAKE))
+    }
+
+    /// Moves SLEEPING to NOTIFIED. True if the caller must now wake the
+    /// worker's poller.
+    pub(crate) fn notify(&self) -> bool {
+        self.0.load(Ordering::SeqCst) == SLEEPING
+            && self
+                .0
+                .compare_exchange(SLEEPING, NOTIFIED, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+    }
+
+    pub(crate) fn is_awake(&self) -> bool {
+        self.0.load(Ordering::SeqCst) == AWAKE
+    }
+
+    /// `is_awake` as a hint only (a thief choosing a victim), with no
+    /// ordering.
+    pub(crate) fn looks_awake(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == AWAKE
+    }
+}
+
+/// Which workers sleep and how many look for work.
 pub(crate) struct IdleSet {
     /// Indices of workers asleep in their poller. A worker removed from here
     /// by `wake_one` has been counted in `num_spinning` for it.
@@ -76,23 +121,33 @@ impl IdleSet {
         self.num_spinning.fetch_sub(1, Ordering::SeqCst) == 1
     }
 
-    pub(crate) fn add_sleeper(&self, index: usize) {
+    /// The sleeper's half, for spinning worker `index` out of work: stops
+    /// spinning, marks it SLEEPING and lists it, in that order. The worker
+    /// must then look at every queue once more before it waits, and call
+    /// `back_from_sleep` whether it waited or not.
+    pub(crate) fn prepare_to_sleep(&self, index: usize, state: &SleepState) {
+        self.stop_spinning();
+        state.0.store(SLEEPING, Ordering::SeqCst);
         let mut s = lock(&self.sleepers);
         s.push(index);
         self.num_sleeping.store(s.len(), Ordering::SeqCst);
+        drop(s);
+        std::sync::atomic::fence(Ordering::SeqCst);
     }
 
-    /// Takes a worker off the sleeper list. False if `wake_one` already did,
-    /// in which case the worker is now counted as spinning.
-    pub(crate) fn remove_sleeper(&self, index: usize) -> bool {
+    /// Worker `index` is back from sleep (or from almost sleeping): AWAKE
+    /// and off the sleeper list. True if `wake_one` took it off the list
+    /// first, and so counted it as spinning on its behalf.
+    pub(crate) fn back_from_sleep(&self, index: usize, state: &SleepState) -> bool {
+        state.0.store(AWAKE, Ordering::SeqCst);
         let mut s = lock(&self.sleepers);
         match s.iter().position(|&i| i == index) {
             Some(pos) => {
                 s.swap_remove(pos);
                 self.num_sleeping.store(s.len(), Ordering::SeqCst);
-                true
+                false
             }
-            None => false,
+            None => true,
         }
     }
 }

@@ -43,7 +43,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{
-    self, AtomicBool, AtomicIsize, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+    self, AtomicBool, AtomicIsize, AtomicU32, AtomicU64, AtomicUsize, Ordering,
 };
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -56,6 +56,7 @@ use crate::runtime::diag::traceback::{TraceRequest, Tracer};
 use crate::runtime::io::netpoll;
 use crate::runtime::io::poller::{Poller, WAKE_KEY};
 use crate::runtime::park::spin::SpinLock;
+use crate::runtime::scheduler::idle::SleepState;
 use crate::runtime::task::alloc::TaskCache;
 use crate::runtime::task::header::{Header, TaskRef};
 use crate::runtime::task::stack::{Stack, StackPool};
@@ -151,11 +152,6 @@ const NO_SLOT: u32 = u32::MAX;
 /// the inbox so that the worker pays nothing for it until one arrives.
 const TRACE_MARKER: u32 = u32::MAX - 1;
 
-/// Sleep states of a worker.
-const AWAKE: u8 = 0;
-const SLEEPING: u8 = 1;
-const NOTIFIED: u8 = 2;
-
 thread_local! {
     /// This thread's worker; set once when a worker thread starts.
     static WORKER: Cell<Option<&'static Worker>> = const { Cell::new(None) };
@@ -174,9 +170,8 @@ pub(crate) struct WorkerShared {
     /// started here before anything else is picked, unless a thief takes
     /// them first (as from `fresh`, should this worker be held).
     handoff: Injector<TaskRef>,
-    /// AWAKE, SLEEPING or NOTIFIED. A waker writes the eventfd only on the
-    /// SLEEPING -> NOTIFIED transition.
-    sleep: AtomicU8,
+    /// Whether the worker sleeps in its poller (see `scheduler/idle.rs`).
+    sleep: SleepState,
     pub(crate) poller: Poller,
     timers: Mutex<TimerHeap>,
     /// The earliest timer as `clock::nanos`, `u64::MAX` if none. Written
@@ -268,7 +263,7 @@ impl WorkerShared {
             fresh,
             inbox: Injector::new(),
             handoff: Injector::new(),
-            sleep: AtomicU8::new(AWAKE),
+            sleep: SleepState::new(),
             poller: Poller::new()?,
             timers: Mutex::new(TimerHeap::new()),
             timer_next: AtomicU64::new(u64::MAX),
@@ -297,12 +292,7 @@ impl WorkerShared {
 
     /// Wakes the worker if it sleeps in its poller.
     pub(crate) fn notify(&self) {
-        if self.sleep.load(Ordering::SeqCst) == SLEEPING
-            && self
-                .sleep
-                .compare_exchange(SLEEPING, NOTIFIED, Ordering::SeqCst, Ordering::SeqCst)
-                .is_ok()
-        {
+        if self.sleep.notify() {
             self.poller.notify();
         }
     }
@@ -391,14 +381,14 @@ impl WorkerShared {
 
     /// Whether the worker sleeps in its poller.
     pub(crate) fn is_sleeping(&self) -> bool {
-        self.sleep.load(Ordering::SeqCst) != AWAKE
+        !self.sleep.is_awake()
     }
 
     /// Takes every not-yet-started coroutine out of this worker's `fresh`
     /// deque, as a thief would.
     pub(crate) fn take_fresh(&self, out: &mut Vec<TaskRef>) {
-        out.extend(std::iter::from_fn(|| steal_one(&self.fresh)));
-        out.extend(std::iter::from_fn(|| steal_one(&self.handoff)));
+        out.extend(std::iter::from_fn(|| settle(|| self.fresh.steal())));
+        out.extend(std::iter::from_fn(|| settle(|| self.handoff.steal())));
     }
 
     /// Not-yet-started coroutines queued on this worker, by its deques'
@@ -733,7 +723,7 @@ impl Worker {
     fn next_runnable(&'static self) -> u32 {
         loop {
             if !self.shared.handoff.is_empty()
-                && let Some(task) = steal_one(&self.shared.handoff)
+                && let Some(task) = settle(|| self.shared.handoff.steal())
             {
                 // Handed over to start here: never handed on again.
                 if let Some(slot) = self.install(task) {
@@ -815,10 +805,10 @@ impl Worker {
         self.tick.set(tick);
         self.shared.picks.store(tick, Ordering::Relaxed);
         if tick % FAIRNESS_TICKS == 0 {
-            if let Some(t) = steal_one(&self.rt.injector) {
+            if let Some(t) = settle(|| self.rt.injector.steal()) {
                 return Err(Some(t));
             }
-            if let Some(t) = steal_one(&self.shared.fresh) {
+            if let Some(t) = settle(|| self.shared.fresh.steal()) {
                 return Err(Some(t));
             }
             // A busy worker still hears its sockets, so that CPU-bound
@@ -855,12 +845,10 @@ impl Worker {
         let mut runq = self.runq.borrow_mut();
         let before = runq.len();
         let mut traced = false;
-        loop {
-            match self.shared.inbox.steal() {
-                Steal::Success(TRACE_MARKER) => traced = true,
-                Steal::Success(slot) => runq.push_back(slot),
-                Steal::Empty => break,
-                Steal::Retry => continue,
+        while let Some(slot) = settle(|| self.shared.inbox.steal()) {
+            match slot {
+                TRACE_MARKER => traced = true,
+                slot => runq.push_back(slot),
             }
         }
         self.shared.remote_wakeups.add((runq.len() - before) as u64);
@@ -939,12 +927,11 @@ impl Worker {
             if let Some(found) = self.search() {
                 return found;
             }
-            // Sleep. Order matters (see scheduler/idle.rs): state, list, last look.
             self.spinning.set(false);
-            self.rt.idle.stop_spinning();
-            self.shared.sleep.store(SLEEPING, Ordering::SeqCst);
-            self.rt.idle.add_sleeper(self.index());
-            atomic::fence(Ordering::SeqCst);
+            self.rt
+                .idle
+                .prepare_to_sleep(self.index(), &self.shared.sleep);
+            // The last look, after which a producer must see us asleep.
             let found = self.find_elsewhere();
             if found.is_some() || self.has_local_work() {
                 self.wake_up();
@@ -987,14 +974,16 @@ impl Worker {
 
     /// Back from sleep (or from almost sleeping): AWAKE, off the sleeper list.
     fn wake_up(&self) {
-        self.shared.sleep.store(AWAKE, Ordering::SeqCst);
+        let counted_spinning = self
+            .rt
+            .idle
+            .back_from_sleep(self.index(), &self.shared.sleep);
         // The monitor may sleep too: keep the coarse clock right meanwhile.
         clock::set_coarse(Instant::now());
         if let Some(m) = crate::runtime::monitor::sysmon::monitor() {
             m.worker_woke();
         }
-        if !self.rt.idle.remove_sleeper(self.index()) {
-            // `wake_one` took us off the list and counted us as spinning.
+        if counted_spinning {
             self.spinning.set(true);
         }
     }
@@ -1030,7 +1019,7 @@ impl Worker {
     /// `LONE_STEAL_PATIENCE`, and taken only if the victim made no pick
     /// meanwhile (Go's `runnext` courtesy).
     fn find_elsewhere(&self) -> Option<Fresh> {
-        if let Some(t) = steal_batch(&self.rt.injector, &self.landing) {
+        if let Some(t) = settle(|| self.rt.injector.steal_batch_and_pop(&self.landing)) {
             return Some(Fresh::Movable(self.land(t)));
         }
         let workers = &self.rt.workers[..self.rt.active_workers()];
@@ -1042,11 +1031,11 @@ impl Worker {
                 if victim.index == self.index() {
                     continue;
                 }
-                let awake = victim.sleep.load(Ordering::Relaxed) == AWAKE;
+                let awake = victim.sleep.looks_awake();
                 if victim.fresh.len() == 1 && awake && !self.patience_ran_out(victim) {
                     continue;
                 }
-                if let Some(t) = steal_batch(&victim.fresh, &self.landing) {
+                if let Some(t) = settle(|| victim.fresh.steal_batch_and_pop(&self.landing)) {
                     return Some(Fresh::Movable(self.land(t)));
                 }
                 // Coroutines handed to `victim` to even out the load are
@@ -1059,7 +1048,7 @@ impl Worker {
                 // `fresh` would be handed on again.
                 if !victim.handoff.is_empty()
                     && victim.held.load(Ordering::Relaxed)
-                    && let Some(t) = steal_one(&victim.handoff)
+                    && let Some(t) = settle(|| victim.handoff.steal())
                 {
                     self.shared.stolen.add(1);
                     return Some(Fresh::Handed(t));
@@ -1343,49 +1332,16 @@ pub(crate) fn schedule(w: usize, slot: u32) {
     }
 }
 
-/// Takes one item from a stealable queue.
-fn steal_one<T>(q: &impl StealOne<T>) -> Option<T> {
+/// Runs a steal from a crossbeam-deque queue until it settles: the item,
+/// or `None` once the queue is seen empty. `Retry` (a race with another
+/// thief or the owner) only means "try again".
+pub(crate) fn settle<T>(mut steal: impl FnMut() -> Steal<T>) -> Option<T> {
     loop {
-        match q.steal_one() {
+        match steal() {
             Steal::Success(t) => return Some(t),
             Steal::Empty => return None,
-            Steal::Retry => continue,
+            Steal::Retry => std::hint::spin_loop(),
         }
-    }
-}
-
-/// Moves a batch from `q` into `dest` and returns one of it.
-fn steal_batch<T>(q: &impl StealOne<T>, dest: &Deque<T>) -> Option<T> {
-    loop {
-        match q.steal_batch_and_pop(dest) {
-            Steal::Success(t) => return Some(t),
-            Steal::Empty => return None,
-            Steal::Retry => continue,
-        }
-    }
-}
-
-/// The two stealable queue types of crossbeam-deque, used alike.
-trait StealOne<T> {
-    fn steal_one(&self) -> Steal<T>;
-    fn steal_batch_and_pop(&self, dest: &Deque<T>) -> Steal<T>;
-}
-
-impl<T> StealOne<T> for Injector<T> {
-    fn steal_one(&self) -> Steal<T> {
-        self.steal()
-    }
-    fn steal_batch_and_pop(&self, dest: &Deque<T>) -> Steal<T> {
-        Injector::steal_batch_and_pop(self, dest)
-    }
-}
-
-impl<T> StealOne<T> for Stealer<T> {
-    fn steal_one(&self) -> Steal<T> {
-        self.steal()
-    }
-    fn steal_batch_and_pop(&self, dest: &Deque<T>) -> Steal<T> {
-        Stealer::steal_batch_and_pop(self, dest)
     }
 }
 
