@@ -42,6 +42,7 @@ mod error;
 pub mod fs;
 pub mod guide;
 mod join_error;
+mod loom;
 mod macros;
 pub mod net;
 pub mod runtime;

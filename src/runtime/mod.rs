@@ -31,6 +31,8 @@
 
 pub(crate) mod diag;
 pub(crate) mod io;
+#[cfg(all(test, loom))]
+mod loom_models;
 pub(crate) mod monitor;
 pub(crate) mod park;
 pub(crate) mod scheduler;

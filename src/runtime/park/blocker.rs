@@ -19,10 +19,11 @@
 //! the owner may see DONE, return and end before the unpark happens.
 
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::thread::{self, Thread};
 use std::time::Instant;
 
+use crate::loom::{AtomicBool, AtomicU8, AtomicUsize};
 use crate::runtime::park;
 use crate::runtime::park::wait::WaitingOn;
 use crate::runtime::scheduler::worker::Worker;
@@ -80,8 +81,20 @@ pub(crate) enum Outcome {
     TimedOut,
 }
 
-pub struct Blocker {
-    owner: Owner,
+/// Where a `BlockerState` stands.
+pub(crate) enum Phase {
+    /// No completer has claimed it.
+    Waiting,
+    /// A completer claimed it and is moving the value.
+    Claimed,
+    /// Finished, with this outcome.
+    Done(Outcome),
+}
+
+/// Who finished a blocked operation, and how: the claim protocol between
+/// its completers and its owner's timeout, apart from who the owner is, so
+/// that loom can model it (`loom_models::blocker_*`).
+pub(crate) struct BlockerState {
     /// Only one completer can ever reach this blocker (one node, no
     /// deadline), so claiming needs no compare-and-swap.
     exclusive: bool,
@@ -90,7 +103,79 @@ pub struct Blocker {
     /// Written by the completer between claim and finish, read by the owner
     /// after DONE; the release/acquire on `state` orders both.
     winner: AtomicUsize,
+    /// Written and read as `winner`.
     closed: AtomicBool,
+}
+
+impl BlockerState {
+    pub(crate) fn new(exclusive: bool) -> BlockerState {
+        BlockerState {
+            exclusive,
+            state: AtomicU8::new(WAITING),
+            winner: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Claims it for one completer. False if another completer or the
+    /// owner's timeout got there first.
+    #[inline]
+    pub(crate) fn claim(&self) -> bool {
+        if self.exclusive {
+            // No rival: the one node is being unlinked by us, under its lock.
+            let waiting = self.state.load(Ordering::Relaxed) == WAITING;
+            if waiting {
+                self.state.store(CLAIMED, Ordering::Relaxed);
+            }
+            return waiting;
+        }
+        self.state
+            .compare_exchange(WAITING, CLAIMED, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Records the outcome of a claimed state; `publish` makes it DONE.
+    #[inline]
+    pub(crate) fn set_outcome(&self, winner: usize, closed: bool) {
+        self.winner.store(winner, Ordering::Relaxed);
+        self.closed.store(closed, Ordering::Relaxed);
+    }
+
+    /// DONE: the last write of a completer, after which the owner may
+    /// return and the blocker be gone.
+    #[inline]
+    pub(crate) fn publish(&self) {
+        self.state.store(DONE, Ordering::Release);
+    }
+
+    /// The owner gives up (its deadline passed). False if a completer has
+    /// claimed it first: the owner must wait for DONE instead.
+    pub(crate) fn cancel(&self) -> bool {
+        self.state
+            .compare_exchange(WAITING, CANCELLED, Ordering::Acquire, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Where it stands, from one acquire load.
+    #[inline]
+    pub(crate) fn phase(&self) -> Phase {
+        match self.state.load(Ordering::Acquire) {
+            WAITING => Phase::Waiting,
+            DONE => Phase::Done(Outcome::Done {
+                winner: self.winner.load(Ordering::Relaxed),
+                closed: self.closed.load(Ordering::Relaxed),
+            }),
+            // CLAIMED, or CANCELLED (which only the owner sets, and then
+            // stops looking).
+            _ => Phase::Claimed,
+        }
+    }
+}
+
+pub struct Blocker {
+    owner: Owner,
+    /// The claim protocol's state.
+    state: BlockerState,
 }
 
 impl Blocker {
@@ -108,10 +193,7 @@ impl Blocker {
         };
         Blocker {
             owner,
-            exclusive,
-            state: AtomicU8::new(WAITING),
-            winner: AtomicUsize::new(0),
-            closed: AtomicBool::new(false),
+            state: BlockerState::new(exclusive),
         }
     }
 
@@ -124,18 +206,7 @@ impl Blocker {
     #[inline]
     pub(crate) unsafe fn claim(this: NonNull<Blocker>) -> bool {
         // SAFETY: live per the caller's contract.
-        let b = unsafe { this.as_ref() };
-        if b.exclusive {
-            // No rival: the one node is being unlinked by us, under its lock.
-            let waiting = b.state.load(Ordering::Relaxed) == WAITING;
-            if waiting {
-                b.state.store(CLAIMED, Ordering::Relaxed);
-            }
-            return waiting;
-        }
-        b.state
-            .compare_exchange(WAITING, CLAIMED, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
+        unsafe { this.as_ref() }.state.claim()
     }
 
     /// Publishes the outcome of a claimed blocker and returns the wakeup to
@@ -149,8 +220,7 @@ impl Blocker {
         // SAFETY: a claimed, unfinished blocker is live: its owner waits for
         // DONE before returning.
         let b = unsafe { this.as_ref() };
-        b.winner.store(winner, Ordering::Relaxed);
-        b.closed.store(closed, Ordering::Relaxed);
+        b.state.set_outcome(winner, closed);
         let wake = match &b.owner {
             Owner::Coroutine {
                 header,
@@ -174,7 +244,7 @@ impl Blocker {
             }
             Owner::Thread(t) => Wake::Thread(t.clone()),
         };
-        b.state.store(DONE, Ordering::Release);
+        b.state.publish();
         wake
     }
 
@@ -185,7 +255,7 @@ impl Blocker {
     /// still unlink its nodes (under their queues' locks) before it returns.
     #[inline]
     pub(crate) fn wait(&self, deadline: Option<Instant>, why: WaitingOn) -> Outcome {
-        debug_assert!(deadline.is_none() || !self.exclusive);
+        debug_assert!(deadline.is_none() || !self.state.exclusive);
         if let Some(done) = self.outcome() {
             return done;
         }
@@ -212,25 +282,14 @@ impl Blocker {
         // must let the other coroutines of its worker run.
         let mut scheduled = false;
         loop {
-            match self.state.load(Ordering::Acquire) {
-                DONE => {
-                    return self.done_outcome();
-                }
-                WAITING => match deadline {
+            match self.state.phase() {
+                Phase::Done(outcome) => return outcome,
+                Phase::Waiting => match deadline {
                     Some(d) if clock.now() >= d => {
                         if !scheduled {
                             scheduled = true;
                             park::yield_coroutine();
-                        } else if self
-                            .state
-                            .compare_exchange(
-                                WAITING,
-                                CANCELLED,
-                                Ordering::Acquire,
-                                Ordering::Acquire,
-                            )
-                            .is_ok()
-                        {
+                        } else if self.state.cancel() {
                             return Outcome::TimedOut;
                         }
                     }
@@ -240,8 +299,8 @@ impl Blocker {
                     }
                     None => park::park(),
                 },
-                // CLAIMED: the completer is moving the value and will wake us.
-                _ => park::park(),
+                // The completer is moving the value and will wake us.
+                Phase::Claimed => park::park(),
             }
         }
     }
@@ -249,13 +308,9 @@ impl Blocker {
     /// The outcome if a completer already finished it (no waiting).
     #[inline]
     pub(crate) fn outcome(&self) -> Option<Outcome> {
-        (self.state.load(Ordering::Acquire) == DONE).then(|| self.done_outcome())
-    }
-
-    fn done_outcome(&self) -> Outcome {
-        Outcome::Done {
-            winner: self.winner.load(Ordering::Relaxed),
-            closed: self.closed.load(Ordering::Relaxed),
+        match self.state.phase() {
+            Phase::Done(outcome) => Some(outcome),
+            _ => None,
         }
     }
 }

@@ -11,6 +11,7 @@
 
 pub(crate) mod blocker;
 pub(crate) mod spin;
+pub(crate) mod state;
 pub(crate) mod wait;
 pub(crate) mod waitq;
 

@@ -21,11 +21,10 @@
 //! All of it SeqCst, so either the producer sees the sleeper listed and
 //! SLEEPING, or the sleeper's last look sees the work.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::PoisonError;
+use std::sync::atomic::Ordering;
 
-use crate::runtime::lock;
-use crate::runtime::scheduler::worker::WorkerShared;
+use crate::loom::{AtomicU8, AtomicUsize, Mutex, MutexGuard, fence};
 
 /// `SleepState` values.
 const AWAKE: u8 = 0;
@@ -64,6 +63,12 @@ impl SleepState {
     }
 }
 
+/// A worker as `wake_one` sees it: something to wake by index.
+pub(crate) trait Sleeper {
+    /// Wakes it if it sleeps (`SleepState::notify`, then its poller).
+    fn notify(&self);
+}
+
 /// Which workers sleep and how many look for work.
 pub(crate) struct IdleSet {
     /// Indices of workers asleep in their poller. A worker removed from here
@@ -85,7 +90,7 @@ impl IdleSet {
     }
 
     /// Wakes one sleeping worker, if none is spinning, to look for work.
-    pub(crate) fn wake_one(&self, workers: &[WorkerShared]) {
+    pub(crate) fn wake_one(&self, workers: &[impl Sleeper]) {
         if self.num_spinning.load(Ordering::SeqCst) != 0
             || self.num_sleeping.load(Ordering::SeqCst) == 0
         {
@@ -99,7 +104,7 @@ impl IdleSet {
             return;
         }
         let woken = {
-            let mut s = lock(&self.sleepers);
+            let mut s = self.sleepers();
             let w = s.pop();
             self.num_sleeping.store(s.len(), Ordering::SeqCst);
             w
@@ -128,11 +133,11 @@ impl IdleSet {
     pub(crate) fn prepare_to_sleep(&self, index: usize, state: &SleepState) {
         self.stop_spinning();
         state.0.store(SLEEPING, Ordering::SeqCst);
-        let mut s = lock(&self.sleepers);
+        let mut s = self.sleepers();
         s.push(index);
         self.num_sleeping.store(s.len(), Ordering::SeqCst);
         drop(s);
-        std::sync::atomic::fence(Ordering::SeqCst);
+        fence(Ordering::SeqCst);
     }
 
     /// Worker `index` is back from sleep (or from almost sleeping): AWAKE
@@ -140,7 +145,7 @@ impl IdleSet {
     /// first, and so counted it as spinning on its behalf.
     pub(crate) fn back_from_sleep(&self, index: usize, state: &SleepState) -> bool {
         state.0.store(AWAKE, Ordering::SeqCst);
-        let mut s = lock(&self.sleepers);
+        let mut s = self.sleepers();
         match s.iter().position(|&i| i == index) {
             Some(pos) => {
                 s.swap_remove(pos);
@@ -149,5 +154,10 @@ impl IdleSet {
             }
             None => true,
         }
+    }
+
+    fn sleepers(&self) -> MutexGuard<'_, Vec<usize>> {
+        // Nothing panics under this lock; a poisoned one is still consistent.
+        self.sleepers.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -56,7 +56,7 @@ use crate::runtime::diag::traceback::{TraceRequest, Tracer};
 use crate::runtime::io::netpoll;
 use crate::runtime::io::poller::{Poller, WAKE_KEY};
 use crate::runtime::park::spin::SpinLock;
-use crate::runtime::scheduler::idle::SleepState;
+use crate::runtime::scheduler::idle::{SleepState, Sleeper};
 use crate::runtime::task::alloc::TaskCache;
 use crate::runtime::task::header::{Header, TaskRef};
 use crate::runtime::task::stack::{Stack, StackPool};
@@ -228,6 +228,14 @@ pub(crate) struct WorkerShared {
     stack_pool: OwnerCounter,
 }
 
+impl Sleeper for WorkerShared {
+    fn notify(&self) {
+        if self.sleep.notify() {
+            self.poller.notify();
+        }
+    }
+}
+
 impl WorkerShared {
     /// Calls `f` with the task of every coroutine started here, walking
     /// the registry `REGISTRY_CHUNK` entries per hold of its lock, so that a
@@ -288,13 +296,6 @@ impl WorkerShared {
             timers_fired: OwnerCounter::new(),
             stack_pool: OwnerCounter::new(),
         })
-    }
-
-    /// Wakes the worker if it sleeps in its poller.
-    pub(crate) fn notify(&self) {
-        if self.sleep.notify() {
-            self.poller.notify();
-        }
     }
 
     /// Queues an unparked coroutine of this worker from another thread.

@@ -17,18 +17,10 @@ use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 use crate::runtime::diag::panic_hook::begin_short_backtrace;
 use crate::runtime::park::blocker::Blocker;
+use crate::runtime::park::state::ParkState;
 use crate::runtime::task::id::CoroutineId;
 use crate::runtime::time::bubble::Bubble;
 use crate::runtime::{WaitReason, WaitingOn, scheduler::prefetch, task::alloc};
-
-/// Park state: running, or queued to run.
-const RUNNING: u32 = 0;
-/// Park state: an unpark arrived while running; the next park returns at once.
-const NOTIFIED: u32 = 1;
-/// Park state: off-CPU, waiting for an unpark.
-const PARKED: u32 = 2;
-/// Park state: finished; unparks are ignored.
-const DONE: u32 = 3;
 
 /// Join bit: the output is written and the coroutine is finished.
 const COMPLETE: u32 = 1;
@@ -76,9 +68,8 @@ pub(crate) struct Header {
     pub(crate) name: Option<Arc<String>>,
     /// Where `spawn`, `go!` or `Builder::spawn` was called.
     pub(crate) location: &'static Location<'static>,
-    /// RUNNING, NOTIFIED, PARKED or DONE. Only `park::Parker` (the coroutine
-    /// itself and its worker) moves it to PARKED; anyone may unpark.
-    park: AtomicU32,
+    /// Whether it runs, is parked or was unparked early (`park/state.rs`).
+    park: ParkState,
     /// COMPLETE, JOIN_WAITING, OUTPUT_WRITTEN and DETACHED bits.
     join: AtomicU32,
     /// `worker << 32 | slot` in the owner's table once started, `UNSTARTED`
@@ -117,7 +108,7 @@ impl Header {
             id,
             name,
             location,
-            park: AtomicU32::new(RUNNING),
+            park: ParkState::new(),
             join: AtomicU32::new(0),
             home: AtomicU64::new(UNSTARTED),
             timer_seq: AtomicU64::new(0),
@@ -149,36 +140,16 @@ impl Header {
         (h != UNSTARTED).then_some(((h >> 32) as usize, h as u32))
     }
 
-    /// Consumes a pending unpark. True if there was one (the caller must not
-    /// switch away).
+    /// See `ParkState::take_notification`.
     #[inline]
     pub(crate) fn take_notification(&self) -> bool {
-        // Load first: a failed compare-and-swap still costs a locked op.
-        self.park.load(Ordering::Relaxed) == NOTIFIED
-            && self
-                .park
-                .compare_exchange(NOTIFIED, RUNNING, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
+        self.park.take_notification()
     }
 
-    /// Called by the worker after the coroutine switched away to park. False
-    /// if an unpark slipped in between; the coroutine must run again.
+    /// See `ParkState::try_park`.
     #[inline]
     pub(crate) fn try_park(&self) -> bool {
-        match self
-            .park
-            .compare_exchange(RUNNING, PARKED, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) => true,
-            Err(_) => {
-                // NOTIFIED: consume it; the coroutine stays RUNNING. A swap,
-                // not a store: it reads the latest notification, so that
-                // what its unparker wrote before is visible when the
-                // coroutine runs again and re-checks its condition.
-                self.park.swap(RUNNING, Ordering::Acquire);
-                false
-            }
-        }
+        self.park.try_park()
     }
 
     /// Makes a parked coroutine runnable. Returns true if it was parked: the
@@ -194,31 +165,11 @@ impl Header {
     /// `unpark`'s change of park state, without a bubble's count.
     #[inline]
     pub(crate) fn unpark_state(&self) -> bool {
-        let mut state = self.park.load(Ordering::Acquire);
-        loop {
-            let next = match state {
-                RUNNING => NOTIFIED,
-                PARKED => RUNNING,
-                // Already notified: write it again all the same. Returning
-                // after a mere load would not publish the caller's earlier
-                // writes (the condition the coroutine will re-check) to
-                // whoever consumes the notification: the coroutine could
-                // consume it, miss the condition and park for good.
-                NOTIFIED => NOTIFIED,
-                _ => return false,
-            };
-            match self
-                .park
-                .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return state == PARKED,
-                Err(s) => state = s,
-            }
-        }
+        self.park.unpark()
     }
 
     pub(crate) fn is_parked(&self) -> bool {
-        self.park.load(Ordering::Relaxed) == PARKED
+        self.park.is_parked()
     }
 
     /// `clock::coarse_now()` when it last began to wait on something.
@@ -229,7 +180,7 @@ impl Header {
     /// Marks the coroutine finished and wakes its joiner. The output must have
     /// been written before.
     pub(crate) fn complete(&self) {
-        self.park.store(DONE, Ordering::Release);
+        self.park.finish();
         let prev = self.join.fetch_or(COMPLETE, Ordering::AcqRel);
         if prev & JOIN_WAITING != 0
             && let Some(b) = NonNull::new(self.join_waiter.load(Ordering::Acquire))
