@@ -302,7 +302,7 @@ impl Coroutine {
     fn of(header: &Header) -> Coroutine {
         Coroutine {
             id: CoroutineId::from_u64(header.id).unwrap_or(CoroutineId::MIN),
-            name: header.name.clone(),
+            name: header.name().cloned(),
         }
     }
 

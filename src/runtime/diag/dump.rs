@@ -235,7 +235,7 @@ fn info(
     };
     CoroutineInfo {
         id: CoroutineId::from_u64(h.id).unwrap_or(CoroutineId::MIN),
-        name: h.name.as_deref().map(String::from),
+        name: h.name().map(|n| String::clone(n)),
         location: h.location,
         state,
         waiting_on,

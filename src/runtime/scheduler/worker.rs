@@ -1141,7 +1141,7 @@ impl Worker {
                 unsafe { task.fail(e) };
                 self.count_finished();
                 header.complete();
-                if let Some(b) = &header.bubble {
+                if let Some(b) = header.bubble() {
                     b.exit();
                 }
                 return None;
@@ -1213,7 +1213,7 @@ impl Worker {
                         self.shared.parks.add(1);
                         // SAFETY: the registry holds the task, so its header.
                         let h = unsafe { header.as_ref() };
-                        match &h.bubble {
+                        match h.bubble() {
                             None => h.try_park(),
                             Some(b) => b.park(h),
                         }
@@ -1247,7 +1247,7 @@ impl Worker {
                     task.header().complete();
                     // After the joiner's wakeup, which a bubble must count
                     // before this end (see `time/bubble.rs`).
-                    if let Some(b) = &task.header().bubble {
+                    if let Some(b) = task.header().bubble() {
                         b.exit();
                     }
                 }
@@ -1294,7 +1294,7 @@ impl Worker {
         };
         let seq = timer::next_seq();
         header.timer_seq.store(seq, Ordering::Release);
-        let bubble = header.bubble.as_ref().filter(|_| clock == Clock::Caller);
+        let bubble = header.bubble().filter(|_| clock == Clock::Caller);
         match bubble {
             Some(b) => {
                 // SAFETY: the running coroutine's table entry holds its task.

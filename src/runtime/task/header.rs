@@ -63,9 +63,6 @@ pub(crate) struct Header {
     vtable: &'static Vtable,
     /// Unique for the life of the process; never reused.
     pub(crate) id: u64,
-    /// Set by `Builder::name`; `None` prints as `<unnamed>`. A thin `Arc`:
-    /// the header's size decides the task cell's size class.
-    pub(crate) name: Option<Arc<String>>,
     /// Where `spawn`, `go!` or `Builder::spawn` was called.
     pub(crate) location: &'static Location<'static>,
     /// Whether it runs, is parked or was unparked early (`park/state.rs`).
@@ -86,10 +83,25 @@ pub(crate) struct Header {
     /// bubble, whether its park is durable. Set only by the coroutine
     /// itself, so it does not change while the coroutine is parked.
     pub(crate) wait: WaitReason,
-    /// The bubble the coroutine belongs to (`time/bubble.rs`), for life; `None`
-    /// for almost every coroutine, whose park and unpark then take no
-    /// other path than this test of it.
-    pub(crate) bubble: Option<Arc<Bubble>>,
+    /// Its name and bubble, which few coroutines have: one pointer for
+    /// both, because the header's size decides the task cell's size class
+    /// (and so an idle coroutine's memory). `None` for almost every
+    /// coroutine, whose park and unpark then take no other path than this
+    /// test of it.
+    extras: Option<Box<Extras>>,
+}
+
+// Every byte here is paid by every coroutine alive (a million idle ones pay
+// 8 MB per 8 bytes, and a byte too many can move the cell up a size class):
+// growing the header is a decision to make on purpose, with a measurement.
+const _: () = assert!(size_of::<Header>() == 88);
+
+/// The attributes of a coroutine that few have. At least one is set.
+struct Extras {
+    /// Set by `Builder::name`.
+    name: Option<Arc<String>>,
+    /// The bubble the coroutine belongs to (`time/bubble.rs`), for life.
+    bubble: Option<Arc<Bubble>>,
 }
 
 impl Header {
@@ -106,7 +118,6 @@ impl Header {
             stack_size: u32::try_from(stack_size).unwrap_or(u32::MAX),
             vtable: &PLACEHOLDER_VTABLE,
             id,
-            name,
             location,
             park: ParkState::new(),
             join: AtomicU32::new(0),
@@ -114,7 +125,7 @@ impl Header {
             timer_seq: AtomicU64::new(0),
             join_waiter: AtomicPtr::new(ptr::null_mut()),
             wait: WaitReason::new(),
-            bubble,
+            extras: (name.is_some() || bubble.is_some()).then(|| Box::new(Extras { name, bubble })),
         }
     }
 
@@ -125,7 +136,18 @@ impl Header {
 
     /// The name to print: the given one or `<unnamed>`, as std does.
     pub(crate) fn display_name(&self) -> &str {
-        self.name.as_deref().map_or("<unnamed>", String::as_str)
+        self.name().map_or("<unnamed>", |n| n.as_str())
+    }
+
+    /// Set by `Builder::name`; `None` prints as `<unnamed>`.
+    pub(crate) fn name(&self) -> Option<&Arc<String>> {
+        self.extras.as_ref()?.name.as_ref()
+    }
+
+    /// The bubble the coroutine belongs to, for life.
+    #[inline]
+    pub(crate) fn bubble(&self) -> Option<&Arc<Bubble>> {
+        self.extras.as_ref()?.bubble.as_ref()
     }
 
     pub(crate) fn set_home(&self, worker: usize, slot: u32) {
@@ -156,7 +178,7 @@ impl Header {
     /// caller then owns the one and only duty of queueing it on its worker.
     #[inline]
     pub(crate) fn unpark(&self) -> bool {
-        match &self.bubble {
+        match self.bubble() {
             None => self.unpark_state(),
             Some(b) => b.unpark(self),
         }

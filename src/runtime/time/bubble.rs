@@ -281,7 +281,7 @@ impl Bubble {
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Arc<Bubble>>) -> R) -> R {
     match Worker::current() {
         Some(w) => match w.running_header() {
-            Some(h) => f(h.bubble.as_ref()),
+            Some(h) => f(h.bubble()),
             None => FIRING.with(|b| f(b.borrow().as_ref())),
         },
         None => f(None),
