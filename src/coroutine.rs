@@ -191,6 +191,12 @@ impl Builder {
         self
     }
 
+    /// The name and stack size set, for the other spawns that take a
+    /// builder (`spawn_scoped`).
+    pub(crate) fn into_parts(self) -> (Option<String>, Option<usize>) {
+        (self.name, self.stack_size)
+    }
+
     /// Spawns `f` with these settings.
     ///
     /// # Errors
