@@ -16,6 +16,7 @@ pub use crate::runtime::task::id::CoroutineId;
 use crate::runtime::task::spawn;
 use crate::runtime::task::stack::checked_stack_size;
 use crate::runtime::time::bubble::{self, Bubble};
+use crate::runtime::diag::panic_hook;
 use crate::runtime::{Runtime, monitor::sysmon};
 
 /// Spawns `f` as a new coroutine (Go's `go f()`).
@@ -228,7 +229,9 @@ impl Builder {
 /// An owned permission to join a coroutine (wait for it and take its result).
 ///
 /// Dropping the handle detaches the coroutine: it keeps running, and its
-/// result is dropped when it ends.
+/// result is dropped when it ends. A panic of a detached coroutine is
+/// reported and, by default, goes no further; see
+/// `runtime::UnjoinedPanic` to make it abort the process, as in Go.
 pub struct JoinHandle<T> {
     /// A task whose closure returns `T`.
     task: TaskRef,
@@ -275,7 +278,8 @@ impl<T> JoinHandle<T> {
 impl<T> Drop for JoinHandle<T> {
     /// Detaches the coroutine. If it has finished already, its output is
     /// dropped here, by the handle's owner; else the coroutine drops it
-    /// when it ends.
+    /// when it ends. Under `runtime::UnjoinedPanic::Abort`, a panic it
+    /// ended in (or ends in later) aborts the process.
     fn drop(&mut self) {
         if self.task.header().detach() {
             // `detach` saw OUTPUT_WRITTEN, set after the coroutine's one
@@ -283,6 +287,9 @@ impl<T> Drop for JoinHandle<T> {
             // SAFETY: as in `join`: the output type is `T`, and this unique
             // handle takes it once.
             let output = unsafe { self.task.take_output::<T>() };
+            if let Some(Err(Failure::Panic(payload))) = &output {
+                panic_hook::unjoined(self.task.header(), &**payload);
+            }
             drop(output);
         }
     }
