@@ -393,6 +393,16 @@ impl CancelCauseFunc {
     }
 }
 
+impl CancelCauseFunc {
+    /// Cancels as `CancelFunc::cancel` does, with no cause (Go's
+    /// `cancel(nil)`): `Context::cause` then reports the error.
+    pub(crate) fn cancel_plain(&self) {
+        if let Some(node) = self.node.upgrade() {
+            cancel(&node, ContextError::Cancelled, None);
+        }
+    }
+}
+
 impl fmt::Debug for CancelCauseFunc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CancelCauseFunc").finish_non_exhaustive()
