@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::addr::{Family, ToSocketAddrs, dial_target};
-use super::error::{invalid_input, op_error};
+use super::error::{invalid_input, op_error, write_to_connected};
 use super::sockaddr::RawAddr;
 use super::socket::{Socket, try_each};
 
@@ -105,12 +105,38 @@ impl UdpSocket {
 
     /// Sends `buf` as one datagram to `addr` (its first address, as std).
     /// Returns the bytes sent.
+    ///
+    /// As Go's `WriteTo`: an IPv4-mapped IPv6 address (`[::ffff:a.b.c.d]`)
+    /// is sent to its IPv4 address from an IPv4 socket, and a connected
+    /// socket refuses a destination (use `send`).
+    ///
+    /// # Errors
+    /// On a connected socket, `InvalidInput` reading `write udp
+    /// LOCAL->DEST: use of WriteTo with pre-connected connection`
+    /// (`net::is_write_to_connected` tells it apart); std would send to
+    /// `addr` instead, bypassing the peer `recv` is bound to. `InvalidInput`
+    /// for an address that resolves to nothing; else the OS error.
     pub fn send_to<A: ToSocketAddrs>(&self, buf: &[u8], addr: A) -> io::Result<usize> {
         let addrs = addr.resolve(None)?;
-        let Some(addr) = addrs.first() else {
+        let Some(&addr) = addrs.first() else {
             return Err(invalid_input("no address to send to".into()));
         };
-        self.sock.send_to(buf, Some(&RawAddr::from_ip(addr)))
+        if self.sock.is_connected() {
+            let local = self.local_addr().ok();
+            return Err(write_to_connected(
+                "udp",
+                local.as_ref().map(|l| l as &dyn fmt::Display),
+                &addr,
+            ));
+        }
+        let addr = match addr {
+            SocketAddr::V6(a) if self.sock.domain() == libc::AF_INET => match a.ip().to_ipv4_mapped() {
+                Some(ip) => SocketAddr::new(ip.into(), a.port()),
+                None => addr,
+            },
+            _ => addr,
+        };
+        self.sock.send_to(buf, Some(&RawAddr::from_ip(&addr)))
     }
 
     /// Receives one datagram into `buf` and returns its size and sender. A
