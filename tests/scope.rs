@@ -268,3 +268,25 @@ fn a_scope_left_open_when_main_returns_is_never_torn_down() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("main returned with the scope open"), "{stdout}");
 }
+
+#[test]
+fn a_scope_in_a_synctest_bubble_runs_on_virtual_time() {
+    // Scoped coroutines are members of the bubble: the scope's wait is a
+    // durable block, so the clock jumps to their timers.
+    limit(|| {
+        goro::synctest::run(|| {
+            let start = goro::time::now();
+            let mut out = [0u64; 3];
+            goro::scope(|s| {
+                for (i, o) in (1..).zip(out.iter_mut()) {
+                    s.spawn(move || {
+                        goro::sleep(Duration::from_secs(3600 * i));
+                        *o = i;
+                    });
+                }
+            });
+            assert_eq!(out, [1, 2, 3]);
+            assert_eq!(goro::time::now() - start, Duration::from_secs(3 * 3600));
+        })
+    });
+}
