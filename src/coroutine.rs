@@ -10,13 +10,13 @@ use std::sync::Arc;
 use std::thread;
 
 use crate::JoinError;
+use crate::runtime::diag::panic_hook;
 use crate::runtime::scheduler::worker::Worker;
 use crate::runtime::task::header::{Failure, Header, TaskRef};
 pub use crate::runtime::task::id::CoroutineId;
 use crate::runtime::task::spawn;
 use crate::runtime::task::stack::checked_stack_size;
 use crate::runtime::time::bubble::{self, Bubble};
-use crate::runtime::diag::panic_hook;
 use crate::runtime::{Runtime, monitor::sysmon};
 
 /// Spawns `f` as a new coroutine (Go's `go f()`).

@@ -517,7 +517,11 @@ fn contexts_display_as_gos_string() {
              .WithValue({id}, {id}).WithCancel.WithValue(&str, user ann)"
         )
     );
-    assert_eq!(v4.clone().to_string(), v4.to_string(), "clones print the same");
+    assert_eq!(
+        v4.clone().to_string(),
+        v4.to_string(),
+        "clones print the same"
+    );
     // The order of steps is kept: a value before the cancel.
     let (after, _cancel) = context::with_cancel(&context::with_value(&bg, RequestId(1)));
     assert_eq!(
@@ -555,16 +559,29 @@ fn a_deadline_displays_its_time_and_what_is_left() {
         let (time, zone) = rest.split_once(' ').unwrap();
         assert_eq!(zone, "+0000 UTC", "{text}");
         let date: Vec<&str> = date.split('-').collect();
-        assert_eq!(date.iter().map(|p| p.len()).collect::<Vec<_>>(), [4, 2, 2], "{text}");
+        assert_eq!(
+            date.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            [4, 2, 2],
+            "{text}"
+        );
         let clock: Vec<&str> = time.split(':').collect();
         assert_eq!(clock.len(), 3, "{text}");
-        assert!(clock[2].len() == 2 || clock[2].as_bytes()[2] == b'.', "{text}");
+        assert!(
+            clock[2].len() == 2 || clock[2].as_bytes()[2] == b'.',
+            "{text}"
+        );
         // A later deadline than the parent's is only a cancel, as in Go;
         // a passed deadline shows a negative time left.
         let (later, _cancel) = context::with_timeout(&c, Duration::from_secs(600));
-        assert!(later.to_string().ends_with(" [1m30s]).WithCancel"), "{later}");
-        let (cause, _cancel) =
-            context::with_timeout_cause(&Context::background(), Duration::from_millis(1500), "slow");
+        assert!(
+            later.to_string().ends_with(" [1m30s]).WithCancel"),
+            "{later}"
+        );
+        let (cause, _cancel) = context::with_timeout_cause(
+            &Context::background(),
+            Duration::from_millis(1500),
+            "slow",
+        );
         assert!(cause.to_string().ends_with(" [1.5s])"), "{cause}");
         goro::sleep(Duration::from_secs(2));
         assert!(cause.to_string().ends_with(" [-500ms])"), "{cause}");

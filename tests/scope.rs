@@ -58,8 +58,15 @@ fn unjoined_coroutines_are_finished_when_scope_returns() {
             });
             done.iter().all(|d| d.load(Ordering::Relaxed))
         };
-        let all = if in_coroutine { within(body) } else { limit(body) };
-        assert!(all, "scope returned before its coroutines (in_coroutine: {in_coroutine})");
+        let all = if in_coroutine {
+            within(body)
+        } else {
+            limit(body)
+        };
+        assert!(
+            all,
+            "scope returned before its coroutines (in_coroutine: {in_coroutine})"
+        );
     }
 }
 
@@ -190,11 +197,11 @@ fn results_nobody_joins_are_dropped_before_scope_returns() {
 #[test]
 fn scopes_nest_and_coroutines_spawn_into_their_scope() {
     within(|| {
-        let outer = vec![1u64, 2, 3];
+        let outer = [1u64, 2, 3];
         let hits = AtomicUsize::new(0);
         let total = goro::scope(|s| {
             let h = s.spawn(|| {
-                let inner = vec![10u64, 20];
+                let inner = [10u64, 20];
                 goro::scope(|s2| {
                     let a = s2.spawn(|| outer.iter().sum::<u64>());
                     let b = s2.spawn(|| inner.iter().sum::<u64>());
@@ -263,10 +270,16 @@ fn a_scope_left_open_when_main_returns_is_never_torn_down() {
         println!("main returned with the scope open");
         return;
     }
-    let out = run_child("a_scope_left_open_when_main_returns_is_never_torn_down", &[]);
+    let out = run_child(
+        "a_scope_left_open_when_main_returns_is_never_torn_down",
+        &[],
+    );
     assert!(out.status.success(), "{:?}\n{}", out.status, stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("main returned with the scope open"), "{stdout}");
+    assert!(
+        stdout.contains("main returned with the scope open"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -28,7 +28,8 @@ impl std::error::Error for JobError {}
 fn wait_waits_for_every_member_and_returns_ok() {
     let body = || {
         let group = ErrGroup::<JobError>::new();
-        let done: Arc<Vec<AtomicBool>> = Arc::new((0..16).map(|_| AtomicBool::new(false)).collect());
+        let done: Arc<Vec<AtomicBool>> =
+            Arc::new((0..16).map(|_| AtomicBool::new(false)).collect());
         for i in 0..16 {
             let done = done.clone();
             group.go(move || {
@@ -64,7 +65,10 @@ fn the_first_error_is_returned_and_cancels_the_context() {
         });
         group.go(|| Err(JobError("first")));
         assert_eq!(group.wait(), Err(JobError("first")));
-        assert!(finished.load(Ordering::Relaxed), "wait returned before a member");
+        assert!(
+            finished.load(Ordering::Relaxed),
+            "wait returned before a member"
+        );
         assert_eq!(ctx.err(), Some(ContextError::Cancelled));
         let cause = ctx.cause().unwrap();
         assert_eq!(cause.downcast_ref::<JobError>(), Some(&JobError("first")));
@@ -134,12 +138,18 @@ fn go_parks_at_the_limit_and_try_go_refuses() {
             s.store(true, Ordering::Relaxed);
         });
         goro::sleep(Duration::from_millis(20));
-        assert!(!started.load(Ordering::Relaxed), "go did not wait at the limit");
+        assert!(
+            !started.load(Ordering::Relaxed),
+            "go did not wait at the limit"
+        );
         drop(release);
         starter.join().unwrap();
         assert!(started.load(Ordering::Relaxed));
         assert_eq!(group.wait(), Ok(()));
-        assert!(!refused_ran.load(Ordering::Relaxed), "try_go's refused closure never runs");
+        assert!(
+            !refused_ran.load(Ordering::Relaxed),
+            "try_go's refused closure never runs"
+        );
         assert!(group.try_go(|| Ok(())), "under the limit again");
         assert_eq!(group.wait(), Ok(()));
     });
@@ -157,7 +167,10 @@ fn changing_the_limit_while_members_run_panics() {
         });
         let changed = panic::catch_unwind(AssertUnwindSafe(|| group.set_limit(None)));
         let payload = changed.expect_err("set_limit with a member running");
-        let msg = payload.downcast_ref::<String>().cloned().unwrap_or_default();
+        let msg = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
         assert_eq!(
             msg,
             "errgroup: modify limit while 1 coroutines in the group are still active"

@@ -260,7 +260,11 @@ fn nonblocking_mode_returns_would_block_instead_of_parking() {
 /// Asserts that `e` is Go's `ErrWriteToConnected` for a send from `local`
 /// to `dest`.
 #[track_caller]
-fn assert_write_to_connected(e: &io::Error, local: std::net::SocketAddr, dest: std::net::SocketAddr) {
+fn assert_write_to_connected(
+    e: &io::Error,
+    local: std::net::SocketAddr,
+    dest: std::net::SocketAddr,
+) {
     assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
     assert!(goro::net::is_write_to_connected(e), "{e}");
     assert!(!goro::net::is_closed(e), "{e}");
@@ -295,7 +299,11 @@ fn send_to_on_a_connected_socket_fails_as_gos_write_to() {
         std_sock.connect(b_addr).unwrap();
         let std_addr = std_sock.local_addr().unwrap();
         let adopted = UdpSocket::from(std_sock);
-        assert_write_to_connected(&adopted.send_to(b"no", c_addr).unwrap_err(), std_addr, c_addr);
+        assert_write_to_connected(
+            &adopted.send_to(b"no", c_addr).unwrap_err(),
+            std_addr,
+            c_addr,
+        );
         // An unconnected socket is unaffected.
         assert_eq!(c.send_to(b"free", b_addr).unwrap(), 4);
         let mut buf = [0; 16];
@@ -313,7 +321,10 @@ fn an_ipv4_mapped_destination_reaches_an_ipv4_socket() {
             unreachable!("bound to 127.0.0.1")
         };
         let mapped = std::net::SocketAddr::new(ip.to_ipv6_mapped().into(), b_addr.port());
-        assert_eq!(mapped.to_string(), format!("[::ffff:127.0.0.1]:{}", b_addr.port()));
+        assert_eq!(
+            mapped.to_string(),
+            format!("[::ffff:127.0.0.1]:{}", b_addr.port())
+        );
         assert_eq!(a.send_to(b"mapped", mapped).unwrap(), 6);
         let mut buf = [0; 16];
         let (n, from) = b.recv_from(&mut buf).unwrap();

@@ -199,7 +199,10 @@ fn send_to_on_a_connected_socket_fails_as_gos_write_to() {
         a.send(b"peer").unwrap();
         let mut buf = [0; 8];
         let (n, from) = b.recv_from(&mut buf).unwrap();
-        assert_eq!((&buf[..n], from.as_pathname()), (&b"peer"[..], Some(pa.as_path())));
+        assert_eq!(
+            (&buf[..n], from.as_pathname()),
+            (&b"peer"[..], Some(pa.as_path()))
+        );
 
         // A pair is connected; an unbound socket has no local address to
         // name.

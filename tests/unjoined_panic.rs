@@ -24,7 +24,12 @@ fn scenario(test: &str, env: &[(&str, &str)]) -> Output {
 #[track_caller]
 fn assert_aborted(out: &Output, message: &str) {
     let err = stderr(out);
-    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{:?}\n{err}", out.status);
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGABRT),
+        "{:?}\n{err}",
+        out.status
+    );
     // The panic hook's report, then the abort's own line.
     let report = err
         .find(") panicked at tests/unjoined_panic.rs:")
@@ -33,7 +38,10 @@ fn assert_aborted(out: &Output, message: &str) {
         .find(&format!("panicked and nobody joins it: {message}"))
         .unwrap_or_else(|| panic!("no abort line in\n{err}"));
     assert!(report < abort, "{err}");
-    assert!(err.contains("goro: aborting (unjoined panics abort"), "{err}");
+    assert!(
+        err.contains("goro: aborting (unjoined panics abort"),
+        "{err}"
+    );
 }
 
 /// Waits for `h`'s coroutine to end, without joining it.
@@ -139,7 +147,10 @@ fn by_default_a_detached_panic_is_only_reported() {
         let out = scenario("by_default_a_detached_panic_is_only_reported", env);
         let err = stderr(&out);
         assert!(out.status.success(), "{:?}\n{err}", out.status);
-        assert!(err.contains("reported only") && err.contains("detached first"), "{err}");
+        assert!(
+            err.contains("reported only") && err.contains("detached first"),
+            "{err}"
+        );
         assert!(!err.contains("nobody joins it"), "{err}");
     }
 }
@@ -159,7 +170,10 @@ fn the_builder_overrides_goro_panic() {
         println!("went on");
         return;
     }
-    let out = scenario("the_builder_overrides_goro_panic", &[("GORO_PANIC", "abort")]);
+    let out = scenario(
+        "the_builder_overrides_goro_panic",
+        &[("GORO_PANIC", "abort")],
+    );
     assert!(out.status.success(), "{:?}\n{}", out.status, stderr(&out));
 }
 
@@ -171,6 +185,9 @@ fn a_bad_goro_panic_is_an_error_at_start() {
         assert!(err.to_string().contains("GORO_PANIC=\"crash\""), "{err}");
         return;
     }
-    let out = scenario("a_bad_goro_panic_is_an_error_at_start", &[("GORO_PANIC", "crash")]);
+    let out = scenario(
+        "a_bad_goro_panic_is_an_error_at_start",
+        &[("GORO_PANIC", "crash")],
+    );
     assert!(out.status.success(), "{:?}\n{}", out.status, stderr(&out));
 }

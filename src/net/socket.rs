@@ -126,11 +126,7 @@ impl Socket {
     /// An independent handle to the same socket, with the same timeouts
     /// and mode.
     pub(crate) fn try_clone(&self) -> io::Result<Socket> {
-        let clone = Socket::new(
-            self.fd.try_clone()?,
-            self.domain,
-            self.is_connected(),
-        );
+        let clone = Socket::new(self.fd.try_clone()?, self.domain, self.is_connected());
         clone.fd.set_nonblocking(self.fd.is_nonblocking())?;
         for (from, to) in [
             (&self.read_timeout, &clone.read_timeout),

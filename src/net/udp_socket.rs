@@ -130,10 +130,12 @@ impl UdpSocket {
             ));
         }
         let addr = match addr {
-            SocketAddr::V6(a) if self.sock.domain() == libc::AF_INET => match a.ip().to_ipv4_mapped() {
-                Some(ip) => SocketAddr::new(ip.into(), a.port()),
-                None => addr,
-            },
+            SocketAddr::V6(a) if self.sock.domain() == libc::AF_INET => {
+                match a.ip().to_ipv4_mapped() {
+                    Some(ip) => SocketAddr::new(ip.into(), a.port()),
+                    None => addr,
+                }
+            }
             _ => addr,
         };
         self.sock.send_to(buf, Some(&RawAddr::from_ip(&addr)))

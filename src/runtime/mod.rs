@@ -48,8 +48,8 @@ use crossbeam_deque::{Injector, Worker as Deque};
 use crate::error::described;
 
 pub use diag::callstack::{CallStack, StackFrame};
-pub use diag::panic_hook::UnjoinedPanic;
 pub use diag::dump::{CoroutineGroup, CoroutineInfo, CoroutineState, Dump, NoStack, dump};
+pub use diag::panic_hook::UnjoinedPanic;
 pub use diag::stats::{Stats, WorkerStats, stats};
 pub use park::wait::{ParkedOn, WaitingOn};
 pub(crate) use park::wait::{WaitGuard, WaitReason};

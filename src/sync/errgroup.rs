@@ -249,7 +249,8 @@ impl<E> Inner<E> {
             return;
         }
         if let Some(c) = &self.cancel {
-            let msg = crate::runtime::diag::panic_hook::message(&*payload).unwrap_or("Box<dyn Any>");
+            let msg =
+                crate::runtime::diag::panic_hook::message(&*payload).unwrap_or("Box<dyn Any>");
             c.cancel
                 .cancel(format!("errgroup: a member of the group panicked: {msg}"));
         }

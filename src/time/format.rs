@@ -18,7 +18,7 @@ pub(crate) fn go_duration(nanos: i128) -> String {
     if u < NANOS_PER_SEC {
         let (prec, unit) = match u {
             ..1_000 => (0, "ns"),
-            ..1_000_000 => (3, "µs"),
+            1_000..1_000_000 => (3, "µs"),
             _ => (6, "ms"),
         };
         let (int, frac) = int_and_frac(u, prec);

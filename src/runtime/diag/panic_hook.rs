@@ -23,9 +23,9 @@
 use std::any::Any;
 use std::backtrace::Backtrace;
 use std::fmt::Write as _;
+use std::io;
 use std::io::Write as _;
 use std::panic::{self, PanicHookInfo};
-use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Once, OnceLock};
 

@@ -10,8 +10,8 @@ use std::panic::Location;
 use std::sync::Arc;
 
 use crate::runtime::Runtime;
-use crate::runtime::scheduler::worker::Worker;
 use crate::runtime::diag::panic_hook;
+use crate::runtime::scheduler::worker::Worker;
 use crate::runtime::task::header::{Failure, Header, TaskRef};
 use crate::runtime::task::id;
 use crate::runtime::time::bubble::Bubble;
