@@ -329,6 +329,12 @@ fn an_ipv4_mapped_destination_reaches_an_ipv4_socket() {
         let mut buf = [0; 16];
         let (n, from) = b.recv_from(&mut buf).unwrap();
         assert_eq!((&buf[..n], from), (&b"mapped"[..], a.local_addr().unwrap()));
+        // And so does a connect to one.
+        let c = bound();
+        c.connect(mapped).unwrap();
+        assert_eq!(c.peer_addr().unwrap(), b_addr);
+        c.send(b"connected").unwrap();
+        assert_eq!(recv(&b), b"connected");
         // A plain IPv6 destination is not an IPv4 socket's to reach.
         let v6 = std::net::SocketAddr::new(std::net::Ipv6Addr::LOCALHOST.into(), b_addr.port());
         assert!(a.send_to(b"v6", v6).is_err());

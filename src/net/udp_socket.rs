@@ -93,12 +93,14 @@ impl UdpSocket {
     }
 
     /// Connects to `addr` (the first of its addresses that works): `send`
-    /// and `recv` then talk to it, and datagrams from elsewhere are
-    /// dropped.
+    /// and `recv` then talk to it, datagrams from elsewhere are dropped,
+    /// and `send_to` fails. An IPv4-mapped IPv6 address reaches an IPv4
+    /// socket, as in `send_to`.
     pub fn connect<A: ToSocketAddrs>(&self, addr: A) -> io::Result<()> {
         try_each(&addr.resolve(None)?, None, |addr, _| {
+            let target = self.for_family(dial_target(addr));
             self.sock
-                .connect(&RawAddr::from_ip(&dial_target(addr)), None)
+                .connect(&RawAddr::from_ip(&target), None)
                 .map_err(|e| op_error(format_args!("connect udp {addr}"), e))
         })
     }
@@ -129,7 +131,16 @@ impl UdpSocket {
                 &addr,
             ));
         }
-        let addr = match addr {
+        self.sock
+            .send_to(buf, Some(&RawAddr::from_ip(&self.for_family(addr))))
+    }
+
+    /// `addr` as this socket's family takes it, as Go's `ipToSockaddr`: an
+    /// IPv4-mapped IPv6 address becomes the IPv4 address on an IPv4
+    /// socket (the kernel refuses an IPv6 one there). An IPv6 socket takes
+    /// IPv4 addresses itself.
+    fn for_family(&self, addr: SocketAddr) -> SocketAddr {
+        match addr {
             SocketAddr::V6(a) if self.sock.domain() == libc::AF_INET => {
                 match a.ip().to_ipv4_mapped() {
                     Some(ip) => SocketAddr::new(ip.into(), a.port()),
@@ -137,8 +148,7 @@ impl UdpSocket {
                 }
             }
             _ => addr,
-        };
-        self.sock.send_to(buf, Some(&RawAddr::from_ip(&addr)))
+        }
     }
 
     /// Receives one datagram into `buf` and returns its size and sender. A
