@@ -37,8 +37,11 @@
 //! # Design
 //!
 //! A context is two chains: a node for cancellation, and a list of values.
-//! `with_value` and `without_cancel` make no node: the first shares its
-//! parent's, the second background's, which is never done.
+//! `with_value` makes no node: it shares its parent's. `without_cancel`
+//! makes one with no parent, never done like background's, that holds the
+//! context it came from. Each node and each value records the step that
+//! made it and the context it was taken from, so that `Display` can print
+//! the steps in order, as Go's `String` does.
 //!
 //! Each node is behind an `Arc`; clones share it. A node holds its parent
 //! strongly (the chain up must outlive it) and is held by its parent only
@@ -71,12 +74,13 @@ use std::error::Error;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::chan::{Receiver, Sender, chan};
 use crate::runtime::park::spin::SpinLock;
 use crate::runtime::time::timer::{CallbackTimer, call_at};
 use crate::time::deadline_after;
+use crate::time::format::{go_duration, go_utc};
 
 /// Why a context is done (Go's `context.Canceled` and
 /// `context.DeadlineExceeded`).
@@ -147,7 +151,7 @@ pub struct Context {
     /// `without_cancel`.
     node: Arc<Node>,
     /// The values of this context and its ancestors, nearest first.
-    values: Option<Arc<Value<dyn Any + Send + Sync>>>,
+    values: Values,
 }
 
 /// Cancels the context it came with, and that context's descendants (Go's
@@ -181,12 +185,37 @@ pub struct AfterFunc {
     never_stopped: AtomicBool,
 }
 
+/// The values of a context, nearest first.
+type Values = Option<Arc<Value<dyn Any + Send + Sync>>>;
+
 /// One value attached by `with_value`.
 struct Value<V: ?Sized> {
     /// The values of the context it was attached to.
-    parent: Option<Arc<Value<dyn Any + Send + Sync>>>,
+    parent: Values,
+    /// The id of the node of the context it was attached to: a context
+    /// whose node has this id and whose nearest value is this one was made
+    /// by `with_value` (for `Display`).
+    node_id: u64,
+    /// The value's type, which is its key, for `Display`.
+    type_name: &'static str,
     /// Found by its type.
     value: V,
+}
+
+/// How a node was made, for `Display` (Go's `String`): the step that made
+/// it, and the context that step was taken from.
+enum Origin {
+    /// `Context::background()`.
+    Background,
+    /// `with_cancel`, `with_cancel_cause`, or a deadline no earlier than
+    /// the parent's: a child of `Node::parent`, whose context had these
+    /// values.
+    Cancel(Values),
+    /// `with_deadline` and the like, with `Node::deadline` its own; the
+    /// values are its parent context's, as for `Cancel`.
+    Deadline(Values),
+    /// `without_cancel` of this context.
+    WithoutCancel(Context),
 }
 
 struct Node {
@@ -201,6 +230,8 @@ struct Node {
     /// The cause to cancel with when this node's own deadline passes, if
     /// given (`with_deadline_cause`); `None` otherwise.
     deadline_cause: Option<Cause>,
+    /// How it was made, for `Display`.
+    origin: Origin,
     /// Closed when the context is cancelled. Background's is never closed.
     done_tx: Sender<()>,
     /// The receiving end of `done_tx`'s channel, lent out by `done`.
@@ -252,6 +283,7 @@ impl Context {
                         id: 0,
                         deadline: None,
                         deadline_cause: None,
+                        origin: Origin::Background,
                         done_tx,
                         done_rx,
                         state: SpinLock::new(State::default()),
@@ -362,6 +394,81 @@ impl fmt::Debug for Context {
     }
 }
 
+/// How the context was made, as Go's `String` prints it:
+/// `context.Background.WithCancel.WithValue(app::RequestId, app::RequestId)`.
+///
+/// Each step that derived it is named from background on: `WithCancel`
+/// (also for `with_cancel_cause`, and for a deadline no earlier than the
+/// parent's, as in Go), `WithDeadline(TIME [LEFT])` for `with_deadline`
+/// and `with_timeout` (the deadline as a UTC time and the time left, in
+/// Go's formats), `WithValue(KEY, VALUE)` and `WithoutCancel`. A value's
+/// key is its type's name; the value prints as itself if it is a `String`
+/// or `&str`, else as its type's name, as Go prints a value that is not a
+/// `Stringer`.
+///
+/// ```
+/// use goro::context::{self, Context};
+///
+/// let (ctx, _cancel) = context::with_cancel(&Context::background());
+/// let ctx = context::with_value(&ctx, "request 7");
+/// assert_eq!(ctx.to_string(), "context.Background.WithCancel.WithValue(&str, request 7)");
+/// ```
+impl fmt::Display for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_steps(&self.node, self.values.as_ref(), f)
+    }
+}
+
+/// Writes the steps that made the context of `node` and `values`.
+fn write_steps(
+    node: &Node,
+    values: Option<&Arc<Value<dyn Any + Send + Sync>>>,
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
+    if let Some(v) = values
+        && v.node_id == node.id
+    {
+        write_steps(node, v.parent.as_ref(), f)?;
+        let value = (v.value.downcast_ref::<String>().map(String::as_str))
+            .or_else(|| v.value.downcast_ref::<&str>().copied())
+            .unwrap_or(v.type_name);
+        return write!(f, ".WithValue({}, {value})", v.type_name);
+    }
+    match (&node.origin, &node.parent) {
+        (Origin::Cancel(values), Some(parent)) => {
+            write_steps(parent, values.as_ref(), f)?;
+            f.write_str(".WithCancel")
+        }
+        (Origin::Deadline(values), Some(parent)) => {
+            write_steps(parent, values.as_ref(), f)?;
+            let Some(deadline) = node.deadline else {
+                return f.write_str(".WithDeadline");
+            };
+            // The deadline is an `Instant`: on the wall clock, it is as far
+            // from now as it is on the caller's clock (virtual in a bubble).
+            let (now, wall_now) = (crate::time::now(), SystemTime::now());
+            let (left, wall) = match deadline.checked_duration_since(now) {
+                Some(d) => (d.as_nanos() as i128, wall_now.checked_add(d)),
+                None => {
+                    let d = now.duration_since(deadline);
+                    (-(d.as_nanos() as i128), wall_now.checked_sub(d))
+                }
+            };
+            write!(
+                f,
+                ".WithDeadline({} [{}])",
+                go_utc(wall.unwrap_or(wall_now)),
+                go_duration(left)
+            )
+        }
+        (Origin::WithoutCancel(from), _) => {
+            write_steps(&from.node, from.values.as_ref(), f)?;
+            f.write_str(".WithoutCancel")
+        }
+        _ => f.write_str("context.Background"),
+    }
+}
+
 impl CancelFunc {
     /// Cancels the context with `ContextError::Cancelled`, unless it is
     /// already done; its descendants too. Its parent is unaffected.
@@ -389,6 +496,16 @@ impl CancelCauseFunc {
                 ContextError::Cancelled,
                 Some(Arc::from(cause.into())),
             );
+        }
+    }
+}
+
+impl CancelCauseFunc {
+    /// Cancels as `CancelFunc::cancel` does, with no cause (Go's
+    /// `cancel(nil)`): `Context::cause` then reports the error.
+    pub(crate) fn cancel_plain(&self) {
+        if let Some(node) = self.node.upgrade() {
+            cancel(&node, ContextError::Cancelled, None);
         }
     }
 }
@@ -580,6 +697,8 @@ pub fn with_timeout_cause(
 pub fn with_value<T: Any + Send + Sync>(parent: &Context, value: T) -> Context {
     let link: Arc<Value<dyn Any + Send + Sync>> = Arc::new(Value {
         parent: parent.values.clone(),
+        node_id: parent.node.id,
+        type_name: std::any::type_name::<T>(),
         value,
     });
     Context {
@@ -608,8 +727,20 @@ pub fn with_value<T: Any + Send + Sync>(parent: &Context, value: T) -> Context {
 /// assert_eq!(detached.value::<RequestId>().map(|id| id.0), Some(7));
 /// ```
 pub fn without_cancel(parent: &Context) -> Context {
+    // A node of its own, never done like background's (no parent), so that
+    // `Display` can name the step; it holds `parent`, as Go's does.
+    let (done_tx, done_rx) = chan(0);
     Context {
-        node: Context::background().node,
+        node: Arc::new(Node {
+            parent: None,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            deadline: None,
+            deadline_cause: None,
+            origin: Origin::WithoutCancel(parent.clone()),
+            done_tx,
+            done_rx,
+            state: SpinLock::new(State::default()),
+        }),
         values: parent.values.clone(),
     }
 }
@@ -710,11 +841,18 @@ fn derive(
     deadline_cause: Option<Cause>,
 ) -> (Context, CancelFunc) {
     let (done_tx, done_rx) = chan(0);
+    let values = parent.values.clone();
+    let origin = if deadline == parent.node.deadline {
+        Origin::Cancel(values)
+    } else {
+        Origin::Deadline(values)
+    };
     let node = Arc::new(Node {
         parent: Some(parent.node.clone()),
         id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         deadline,
         deadline_cause,
+        origin,
         done_tx,
         done_rx,
         state: SpinLock::new(State::default()),

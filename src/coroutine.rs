@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::thread;
 
 use crate::JoinError;
+use crate::runtime::diag::panic_hook;
 use crate::runtime::scheduler::worker::Worker;
 use crate::runtime::task::header::{Failure, Header, TaskRef};
 pub use crate::runtime::task::id::CoroutineId;
@@ -191,6 +192,12 @@ impl Builder {
         self
     }
 
+    /// The name and stack size set, for the other spawns that take a
+    /// builder (`spawn_scoped`).
+    pub(crate) fn into_parts(self) -> (Option<String>, Option<usize>) {
+        (self.name, self.stack_size)
+    }
+
     /// Spawns `f` with these settings.
     ///
     /// # Errors
@@ -222,7 +229,9 @@ impl Builder {
 /// An owned permission to join a coroutine (wait for it and take its result).
 ///
 /// Dropping the handle detaches the coroutine: it keeps running, and its
-/// result is dropped when it ends.
+/// result is dropped when it ends. A panic of a detached coroutine is
+/// reported and, by default, goes no further; see
+/// `runtime::UnjoinedPanic` to make it abort the process, as in Go.
 pub struct JoinHandle<T> {
     /// A task whose closure returns `T`.
     task: TaskRef,
@@ -269,7 +278,8 @@ impl<T> JoinHandle<T> {
 impl<T> Drop for JoinHandle<T> {
     /// Detaches the coroutine. If it has finished already, its output is
     /// dropped here, by the handle's owner; else the coroutine drops it
-    /// when it ends.
+    /// when it ends. Under `runtime::UnjoinedPanic::Abort`, a panic it
+    /// ended in (or ends in later) aborts the process.
     fn drop(&mut self) {
         if self.task.header().detach() {
             // `detach` saw OUTPUT_WRITTEN, set after the coroutine's one
@@ -277,6 +287,9 @@ impl<T> Drop for JoinHandle<T> {
             // SAFETY: as in `join`: the output type is `T`, and this unique
             // handle takes it once.
             let output = unsafe { self.task.take_output::<T>() };
+            if let Some(Err(Failure::Panic(payload))) = &output {
+                panic_hook::unjoined(self.task.header(), &**payload);
+            }
             drop(output);
         }
     }

@@ -46,6 +46,7 @@ mod loom;
 mod macros;
 pub mod net;
 pub mod runtime;
+mod scope;
 pub mod signal;
 pub mod sync;
 pub mod synctest;
@@ -55,4 +56,5 @@ pub use block_on::{Elapsed, block_on, block_on_context, block_on_deadline, block
 pub use coroutine::{Builder, Coroutine, CoroutineId, JoinHandle, current, run, spawn, yield_now};
 pub use join_error::JoinError;
 pub use runtime::io::blocking::blocking;
+pub use scope::{Scope, ScopedJoinHandle, scope};
 pub use time::sleep;

@@ -492,3 +492,98 @@ fn without_cancel_keeps_values_but_never_ends() {
         assert_eq!(c.done().try_recv(), Err(TryRecvError::Empty));
     }
 }
+
+#[test]
+fn contexts_display_as_gos_string() {
+    let bg = Context::background();
+    assert_eq!(bg.to_string(), "context.Background");
+    let (c, _cancel) = context::with_cancel(&bg);
+    assert_eq!(c.to_string(), "context.Background.WithCancel");
+    // A value prints its type as the key, and itself if it is a string, as
+    // Go's `stringify`; any other value is its type.
+    let v = context::with_value(&c, String::from("c1k1"));
+    assert_eq!(
+        v.to_string(),
+        "context.Background.WithCancel.WithValue(alloc::string::String, c1k1)"
+    );
+    let id = std::any::type_name::<RequestId>();
+    let v2 = context::with_value(&v, RequestId(7));
+    let (v3, _cancel) = context::with_cancel_cause(&v2);
+    let v4 = context::with_value(&v3, "user ann");
+    assert_eq!(
+        v4.to_string(),
+        format!(
+            "context.Background.WithCancel.WithValue(alloc::string::String, c1k1)\
+             .WithValue({id}, {id}).WithCancel.WithValue(&str, user ann)"
+        )
+    );
+    assert_eq!(
+        v4.clone().to_string(),
+        v4.to_string(),
+        "clones print the same"
+    );
+    // The order of steps is kept: a value before the cancel.
+    let (after, _cancel) = context::with_cancel(&context::with_value(&bg, RequestId(1)));
+    assert_eq!(
+        after.to_string(),
+        format!("context.Background.WithValue({id}, {id}).WithCancel")
+    );
+    let detached = context::without_cancel(&v2);
+    assert_eq!(
+        detached.to_string(),
+        format!(
+            "context.Background.WithCancel.WithValue(alloc::string::String, c1k1)\
+             .WithValue({id}, {id}).WithoutCancel"
+        )
+    );
+    let (under, _cancel) = context::with_cancel(&detached);
+    assert!(
+        under.to_string().ends_with(".WithoutCancel.WithCancel"),
+        "{under}"
+    );
+    assert!(!under.is_done() && under.value::<RequestId>().is_some());
+}
+
+#[test]
+fn a_deadline_displays_its_time_and_what_is_left() {
+    goro::synctest::run(|| {
+        // The clock stands still in a bubble: exactly 90 s are left.
+        let (c, _cancel) = context::with_timeout(&Context::background(), Duration::from_secs(90));
+        let text = c.to_string();
+        let inner = text
+            .strip_prefix("context.Background.WithDeadline(")
+            .and_then(|t| t.strip_suffix(" [1m30s])"))
+            .unwrap_or_else(|| panic!("{text}"));
+        // `YYYY-MM-DD HH:MM:SS[.fraction] +0000 UTC`.
+        let (date, rest) = inner.split_once(' ').unwrap();
+        let (time, zone) = rest.split_once(' ').unwrap();
+        assert_eq!(zone, "+0000 UTC", "{text}");
+        let date: Vec<&str> = date.split('-').collect();
+        assert_eq!(
+            date.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            [4, 2, 2],
+            "{text}"
+        );
+        let clock: Vec<&str> = time.split(':').collect();
+        assert_eq!(clock.len(), 3, "{text}");
+        assert!(
+            clock[2].len() == 2 || clock[2].as_bytes()[2] == b'.',
+            "{text}"
+        );
+        // A later deadline than the parent's is only a cancel, as in Go;
+        // a passed deadline shows a negative time left.
+        let (later, _cancel) = context::with_timeout(&c, Duration::from_secs(600));
+        assert!(
+            later.to_string().ends_with(" [1m30s]).WithCancel"),
+            "{later}"
+        );
+        let (cause, _cancel) = context::with_timeout_cause(
+            &Context::background(),
+            Duration::from_millis(1500),
+            "slow",
+        );
+        assert!(cause.to_string().ends_with(" [1.5s])"), "{cause}");
+        goro::sleep(Duration::from_secs(2));
+        assert!(cause.to_string().ends_with(" [-500ms])"), "{cause}");
+    });
+}

@@ -256,3 +256,87 @@ fn nonblocking_mode_returns_would_block_instead_of_parking() {
         assert_timeout(&a.recv_from(&mut buf).unwrap_err());
     });
 }
+
+/// Asserts that `e` is Go's `ErrWriteToConnected` for a send from `local`
+/// to `dest`.
+#[track_caller]
+fn assert_write_to_connected(
+    e: &io::Error,
+    local: std::net::SocketAddr,
+    dest: std::net::SocketAddr,
+) {
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+    assert!(goro::net::is_write_to_connected(e), "{e}");
+    assert!(!goro::net::is_closed(e), "{e}");
+    assert_eq!(
+        e.to_string(),
+        format!("write udp {local}->{dest}: use of WriteTo with pre-connected connection")
+    );
+}
+
+#[test]
+fn send_to_on_a_connected_socket_fails_as_gos_write_to() {
+    within(|| {
+        let (a, b, c) = (bound(), bound(), bound());
+        let (a_addr, b_addr, c_addr) = (
+            a.local_addr().unwrap(),
+            b.local_addr().unwrap(),
+            c.local_addr().unwrap(),
+        );
+        a.connect(b_addr).unwrap();
+        // Not even to the peer itself, as in Go.
+        for dest in [c_addr, b_addr] {
+            let e = a.send_to(b"no", dest).unwrap_err();
+            assert_write_to_connected(&e, a_addr, dest);
+        }
+        // Nothing was sent: the next datagram at `b` is this one.
+        a.send(b"to the peer").unwrap();
+        assert_eq!(recv(&b), b"to the peer");
+        // A clone knows, and so does a dialed socket and one adopted from std.
+        let clone = a.try_clone().unwrap();
+        assert_write_to_connected(&clone.send_to(b"no", c_addr).unwrap_err(), a_addr, c_addr);
+        let std_sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        std_sock.connect(b_addr).unwrap();
+        let std_addr = std_sock.local_addr().unwrap();
+        let adopted = UdpSocket::from(std_sock);
+        assert_write_to_connected(
+            &adopted.send_to(b"no", c_addr).unwrap_err(),
+            std_addr,
+            c_addr,
+        );
+        // An unconnected socket is unaffected.
+        assert_eq!(c.send_to(b"free", b_addr).unwrap(), 4);
+        let mut buf = [0; 16];
+        let (n, from) = b.recv_from(&mut buf).unwrap();
+        assert_eq!((&buf[..n], from), (&b"free"[..], c_addr));
+    });
+}
+
+#[test]
+fn an_ipv4_mapped_destination_reaches_an_ipv4_socket() {
+    within(|| {
+        let (a, b) = (bound(), bound());
+        let b_addr = b.local_addr().unwrap();
+        let std::net::IpAddr::V4(ip) = b_addr.ip() else {
+            unreachable!("bound to 127.0.0.1")
+        };
+        let mapped = std::net::SocketAddr::new(ip.to_ipv6_mapped().into(), b_addr.port());
+        assert_eq!(
+            mapped.to_string(),
+            format!("[::ffff:127.0.0.1]:{}", b_addr.port())
+        );
+        assert_eq!(a.send_to(b"mapped", mapped).unwrap(), 6);
+        let mut buf = [0; 16];
+        let (n, from) = b.recv_from(&mut buf).unwrap();
+        assert_eq!((&buf[..n], from), (&b"mapped"[..], a.local_addr().unwrap()));
+        // And so does a connect to one.
+        let c = bound();
+        c.connect(mapped).unwrap();
+        assert_eq!(c.peer_addr().unwrap(), b_addr);
+        c.send(b"connected").unwrap();
+        assert_eq!(recv(&b), b"connected");
+        // A plain IPv6 destination is not an IPv4 socket's to reach.
+        let v6 = std::net::SocketAddr::new(std::net::Ipv6Addr::LOCALHOST.into(), b_addr.port());
+        assert!(a.send_to(b"v6", v6).is_err());
+    });
+}

@@ -165,3 +165,69 @@ fn peek_and_peek_from_leave_the_datagram() {
         assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
     });
 }
+
+/// Asserts that `e` is Go's `ErrWriteToConnected`, its text ending with
+/// `tail`.
+#[track_caller]
+fn assert_write_to_connected(e: &io::Error, text: &str) {
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+    assert!(goro::net::is_write_to_connected(e), "{e}");
+    assert_eq!(e.to_string(), text);
+}
+
+#[test]
+fn send_to_on_a_connected_socket_fails_as_gos_write_to() {
+    within(|| {
+        let (pa, pb, pc) = (
+            common::socket_path("wtc-a"),
+            common::socket_path("wtc-b"),
+            common::socket_path("wtc-c"),
+        );
+        let a = UnixDatagram::bind(&pa).unwrap();
+        let b = UnixDatagram::bind(&pb).unwrap();
+        let c = UnixDatagram::bind(&pc).unwrap();
+        a.connect(&pb).unwrap();
+        let e = a.send_to(b"no", &pc).unwrap_err();
+        let expected = format!(
+            "write unixgram {}->{}: use of WriteTo with pre-connected connection",
+            pa.display(),
+            pc.display()
+        );
+        assert_write_to_connected(&e, &expected);
+        let c_addr = c.local_addr().unwrap();
+        assert_write_to_connected(&a.send_to_addr(b"no", &c_addr).unwrap_err(), &expected);
+        a.send(b"peer").unwrap();
+        let mut buf = [0; 8];
+        let (n, from) = b.recv_from(&mut buf).unwrap();
+        assert_eq!(
+            (&buf[..n], from.as_pathname()),
+            (&b"peer"[..], Some(pa.as_path()))
+        );
+
+        // A pair is connected; an unbound socket has no local address to
+        // name.
+        let (x, _y) = UnixDatagram::pair().unwrap();
+        let e = x.send_to(b"no", &pc).unwrap_err();
+        assert_write_to_connected(
+            &e,
+            &format!(
+                "write unixgram {}: use of WriteTo with pre-connected connection",
+                pc.display()
+            ),
+        );
+        // Adopted from std, connected: known too.
+        let s = std::os::unix::net::UnixDatagram::unbound().unwrap();
+        s.connect(&pb).unwrap();
+        let adopted = UnixDatagram::from(s);
+        assert!(goro::net::is_write_to_connected(
+            &adopted.send_to(b"no", &pc).unwrap_err()
+        ));
+        // Unconnected sockets send anywhere.
+        assert_eq!(c.send_to(b"free", &pb).unwrap(), 4);
+        let n = b.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"free");
+        for p in [pa, pb, pc] {
+            let _ = std::fs::remove_file(p);
+        }
+    });
+}

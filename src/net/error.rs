@@ -13,6 +13,35 @@ pub(crate) fn op_error(context: fmt::Arguments<'_>, err: io::Error) -> io::Error
     described(format!("{context}: {}", cause(&err)), err)
 }
 
+/// The cause of a `send_to` refused because the socket is connected (Go's
+/// `net.ErrWriteToConnected`); see `goro::net::is_write_to_connected`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WriteToConnected;
+
+impl fmt::Display for WriteToConnected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("use of WriteTo with pre-connected connection")
+    }
+}
+
+impl std::error::Error for WriteToConnected {}
+
+/// The error of a `send_to` to `dest` on a connected `network` socket whose
+/// address is `local`, as Go words it: `write udp 127.0.0.1:5000->10.0.0.1:53:
+/// use of WriteTo with pre-connected connection`. `InvalidInput`: the
+/// destination may not be given to a socket that has one.
+pub(crate) fn write_to_connected(
+    network: &str,
+    local: Option<&dyn fmt::Display>,
+    dest: &dyn fmt::Display,
+) -> io::Error {
+    let err = io::Error::new(io::ErrorKind::InvalidInput, WriteToConnected);
+    match local {
+        Some(local) => op_error(format_args!("write {network} {local}->{dest}"), err),
+        None => op_error(format_args!("write {network} {dest}"), err),
+    }
+}
+
 /// An `InvalidInput` error with `msg`.
 pub(crate) fn invalid_input(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)

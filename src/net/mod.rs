@@ -150,9 +150,37 @@ use error::{invalid_input, op_error};
 /// or the caller wrapped around it (`io::Error::new(kind, err)`, or an
 /// error whose `source()` leads to it).
 pub fn is_closed(err: &io::Error) -> bool {
+    has_cause::<crate::runtime::io::netpoll::ClosedError>(err)
+}
+
+/// Whether `err` is the error of a `send_to` on a connected socket (Go's
+/// `net.ErrWriteToConnected`): `UdpSocket::send_to` and
+/// `UnixDatagram::send_to` refuse a destination once the socket is
+/// connected, as Go's `WriteTo` does, rather than send elsewhere than the
+/// peer. The error is `InvalidInput` and reads `write udp LOCAL->DEST: use
+/// of WriteTo with pre-connected connection`; as `is_closed`, this looks
+/// for its marker type, not its text.
+///
+/// ```
+/// use goro::net::UdpSocket;
+///
+/// let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+/// let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+/// a.connect(b.local_addr().unwrap()).unwrap();
+/// let err = a.send_to(b"hi", b.local_addr().unwrap()).unwrap_err();
+/// assert!(goro::net::is_write_to_connected(&err));
+/// assert_eq!(a.send(b"hi").unwrap(), 2, "send goes to the peer");
+/// ```
+pub fn is_write_to_connected(err: &io::Error) -> bool {
+    has_cause::<error::WriteToConnected>(err)
+}
+
+/// Whether an error of type `T` is inside `err`, through `io::Error`s and
+/// `source()`s.
+fn has_cause<T: std::error::Error + 'static>(err: &io::Error) -> bool {
     let mut e: Option<&(dyn std::error::Error + 'static)> = err.get_ref().map(|e| e as _);
     while let Some(cur) = e {
-        if cur.is::<crate::runtime::io::netpoll::ClosedError>() {
+        if cur.is::<T>() {
             return true;
         }
         e = match cur.downcast_ref::<io::Error>() {

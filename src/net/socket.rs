@@ -6,7 +6,7 @@ use std::io;
 use std::net::Shutdown;
 use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::error::invalid_input;
@@ -27,25 +27,47 @@ pub(crate) struct Socket {
     read_timeout: AtomicU64,
     /// As `read_timeout`, for writes.
     write_timeout: AtomicU64,
+    /// The address family (`AF_INET`, `AF_INET6`, `AF_UNIX`); fixed for
+    /// the socket's life.
+    domain: libc::c_int,
+    /// Whether the socket has a peer: set by a successful `connect`, for
+    /// connected pairs, and for adopted datagram sockets that have one.
+    /// Only ever set (goro never disconnects a socket); a `try_clone` copies
+    /// it, so a clone does not learn of a later `connect` of the original.
+    /// Datagram sockets read it to refuse `send_to` (Go's
+    /// `ErrWriteToConnected`).
+    connected: AtomicBool,
 }
 
 impl Socket {
-    fn new(fd: NetFd) -> Socket {
+    fn new(fd: NetFd, domain: libc::c_int, connected: bool) -> Socket {
         Socket {
             fd,
             read_timeout: AtomicU64::new(0),
             write_timeout: AtomicU64::new(0),
+            domain,
+            connected: AtomicBool::new(connected),
         }
     }
 
     /// A new socket (non-blocking, close-on-exec).
     pub(crate) fn open(domain: libc::c_int, ty: libc::c_int) -> io::Result<Socket> {
-        NetFd::socket(domain, ty, 0).map(Socket::new)
+        NetFd::socket(domain, ty, 0).map(|fd| Socket::new(fd, domain, false))
     }
 
     /// Adopts an open socket, making it non-blocking and close-on-exec.
     pub(crate) fn from_owned(fd: OwnedFd, stream: bool) -> io::Result<Socket> {
-        NetFd::from_owned(fd, stream).map(Socket::new)
+        let fd = NetFd::from_owned(fd, stream)?;
+        // Not a socket (or too old a kernel to say): no family to adapt
+        // addresses to.
+        let domain = fd
+            .getsockopt(libc::SOL_SOCKET, libc::SO_DOMAIN)
+            .unwrap_or(libc::AF_UNSPEC);
+        let sock = Socket::new(fd, domain, false);
+        if !stream && sock.peer_addr().is_ok() {
+            sock.connected.store(true, Ordering::Relaxed);
+        }
+        Ok(sock)
     }
 
     /// As `from_owned`, for the infallible `From` conversions.
@@ -73,10 +95,14 @@ impl Socket {
             (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
         };
         let stream = ty == libc::SOCK_STREAM;
-        Ok((
+        let (a, b) = (
             Socket::from_owned(a, stream)?,
             Socket::from_owned(b, stream)?,
-        ))
+        );
+        for s in [&a, &b] {
+            s.connected.store(true, Ordering::Relaxed);
+        }
+        Ok((a, b))
     }
 
     /// Gives up the fd, blocking again.
@@ -100,7 +126,7 @@ impl Socket {
     /// An independent handle to the same socket, with the same timeouts
     /// and mode.
     pub(crate) fn try_clone(&self) -> io::Result<Socket> {
-        let clone = Socket::new(self.fd.try_clone()?);
+        let clone = Socket::new(self.fd.try_clone()?, self.domain, self.is_connected());
         clone.fd.set_nonblocking(self.fd.is_nonblocking())?;
         for (from, to) in [
             (&self.read_timeout, &clone.read_timeout),
@@ -135,13 +161,29 @@ impl Socket {
         if deadline.is_some() {
             self.fd.set_deadline(Dir::Write, None);
         }
+        if r.is_ok() {
+            self.connected.store(true, Ordering::Relaxed);
+        }
         r
+    }
+
+    /// Whether the socket has a peer (see `connected`).
+    pub(crate) fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    /// The address family.
+    pub(crate) fn domain(&self) -> libc::c_int {
+        self.domain
     }
 
     /// Accepts a connection: the new socket and the peer's address.
     pub(crate) fn accept(&self) -> io::Result<(Socket, RawAddr)> {
         let (fd, storage, len) = self.fd.accept()?;
-        Ok((Socket::new(fd), RawAddr::from_parts(storage, len)))
+        Ok((
+            Socket::new(fd, self.domain, true),
+            RawAddr::from_parts(storage, len),
+        ))
     }
 
     /// The socket's own address (`getsockname`).

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::addr::{Family, ToSocketAddrs, dial_target};
-use super::error::{invalid_input, op_error};
+use super::error::{invalid_input, op_error, write_to_connected};
 use super::sockaddr::RawAddr;
 use super::socket::{Socket, try_each};
 
@@ -93,24 +93,62 @@ impl UdpSocket {
     }
 
     /// Connects to `addr` (the first of its addresses that works): `send`
-    /// and `recv` then talk to it, and datagrams from elsewhere are
-    /// dropped.
+    /// and `recv` then talk to it, datagrams from elsewhere are dropped,
+    /// and `send_to` fails. An IPv4-mapped IPv6 address reaches an IPv4
+    /// socket, as in `send_to`.
     pub fn connect<A: ToSocketAddrs>(&self, addr: A) -> io::Result<()> {
         try_each(&addr.resolve(None)?, None, |addr, _| {
+            let target = self.for_family(dial_target(addr));
             self.sock
-                .connect(&RawAddr::from_ip(&dial_target(addr)), None)
+                .connect(&RawAddr::from_ip(&target), None)
                 .map_err(|e| op_error(format_args!("connect udp {addr}"), e))
         })
     }
 
     /// Sends `buf` as one datagram to `addr` (its first address, as std).
     /// Returns the bytes sent.
+    ///
+    /// As Go's `WriteTo`: an IPv4-mapped IPv6 address (`[::ffff:a.b.c.d]`)
+    /// is sent to its IPv4 address from an IPv4 socket, and a connected
+    /// socket refuses a destination (use `send`).
+    ///
+    /// # Errors
+    /// On a connected socket, `InvalidInput` reading `write udp
+    /// LOCAL->DEST: use of WriteTo with pre-connected connection`
+    /// (`net::is_write_to_connected` tells it apart); std would send to
+    /// `addr` instead, bypassing the peer `recv` is bound to. `InvalidInput`
+    /// for an address that resolves to nothing; else the OS error.
     pub fn send_to<A: ToSocketAddrs>(&self, buf: &[u8], addr: A) -> io::Result<usize> {
         let addrs = addr.resolve(None)?;
-        let Some(addr) = addrs.first() else {
+        let Some(&addr) = addrs.first() else {
             return Err(invalid_input("no address to send to".into()));
         };
-        self.sock.send_to(buf, Some(&RawAddr::from_ip(addr)))
+        if self.sock.is_connected() {
+            let local = self.local_addr().ok();
+            return Err(write_to_connected(
+                "udp",
+                local.as_ref().map(|l| l as &dyn fmt::Display),
+                &addr,
+            ));
+        }
+        self.sock
+            .send_to(buf, Some(&RawAddr::from_ip(&self.for_family(addr))))
+    }
+
+    /// `addr` as this socket's family takes it, as Go's `ipToSockaddr`: an
+    /// IPv4-mapped IPv6 address becomes the IPv4 address on an IPv4
+    /// socket (the kernel refuses an IPv6 one there). An IPv6 socket takes
+    /// IPv4 addresses itself.
+    fn for_family(&self, addr: SocketAddr) -> SocketAddr {
+        match addr {
+            SocketAddr::V6(a) if self.sock.domain() == libc::AF_INET => {
+                match a.ip().to_ipv4_mapped() {
+                    Some(ip) => SocketAddr::new(ip.into(), a.port()),
+                    None => addr,
+                }
+            }
+            _ => addr,
+        }
     }
 
     /// Receives one datagram into `buf` and returns its size and sender. A

@@ -7,7 +7,7 @@ use std::os::unix::net::SocketAddr as UnixSocketAddr;
 use std::path::Path;
 
 use super::addr::Addr;
-use super::error::op_error;
+use super::error::{op_error, write_to_connected};
 use super::sockaddr::RawAddr;
 use super::socket::Socket;
 
@@ -88,14 +88,45 @@ impl UnixDatagram {
     }
 
     /// Sends `buf` as one datagram to the socket at `path`.
+    ///
+    /// # Errors
+    /// On a connected socket, `InvalidInput` reading `write unixgram
+    /// LOCAL->PATH: use of WriteTo with pre-connected connection`, as Go's
+    /// `WriteTo` (`net::is_write_to_connected` tells it apart): use
+    /// `send`. `InvalidInput` for a path that cannot be a socket address;
+    /// else the OS error.
     pub fn send_to<P: AsRef<Path>>(&self, buf: &[u8], path: P) -> io::Result<usize> {
+        let path = path.as_ref();
+        self.refuse_if_connected(&path.display())?;
         self.sock
-            .send_to(buf, Some(&RawAddr::from_unix_path(path.as_ref())?))
+            .send_to(buf, Some(&RawAddr::from_unix_path(path)?))
     }
 
     /// Sends `buf` as one datagram to `addr`.
+    ///
+    /// # Errors
+    /// As `send_to`.
     pub fn send_to_addr(&self, buf: &[u8], addr: &UnixSocketAddr) -> io::Result<usize> {
+        self.refuse_if_connected(&Addr::Unix(addr.clone()))?;
         self.sock.send_to(buf, Some(&RawAddr::from_unix(addr)?))
+    }
+
+    /// Go's `ErrWriteToConnected` for a send to `dest` if the socket is
+    /// connected.
+    fn refuse_if_connected(&self, dest: &dyn fmt::Display) -> io::Result<()> {
+        if !self.sock.is_connected() {
+            return Ok(());
+        }
+        let local = self
+            .local_addr()
+            .ok()
+            .filter(|a| !a.is_unnamed())
+            .map(Addr::Unix);
+        Err(write_to_connected(
+            "unixgram",
+            local.as_ref().map(|l| l as &dyn fmt::Display),
+            dest,
+        ))
     }
 
     /// Receives one datagram and its sender's address (unnamed for an

@@ -49,6 +49,7 @@ use crate::error::described;
 
 pub use diag::callstack::{CallStack, StackFrame};
 pub use diag::dump::{CoroutineGroup, CoroutineInfo, CoroutineState, Dump, NoStack, dump};
+pub use diag::panic_hook::UnjoinedPanic;
 pub use diag::stats::{Stats, WorkerStats, stats};
 pub use park::wait::{ParkedOn, WaitingOn};
 pub(crate) use park::wait::{WaitGuard, WaitReason};
@@ -195,8 +196,9 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 ///
 /// The runtime starts by itself on first use with the default settings:
 /// `GORO_WORKERS` workers if that environment variable is set, else one per
-/// CPU, and 256 KiB stacks. Settings made here override both, but only
-/// before the runtime has started.
+/// CPU, 256 KiB stacks, and unjoined panics reported only, unless
+/// `GORO_PANIC=abort`. Settings made here override the environment, but
+/// only before the runtime has started.
 ///
 /// ```
 /// goro::runtime::Builder::new().workers(2).start().ok();
@@ -208,6 +210,8 @@ pub struct Builder {
     stack_size: Option<usize>,
     blocking_threads: Option<usize>,
     hold_threshold: Option<Duration>,
+    /// `None`: from `GORO_PANIC`, else `UnjoinedPanic::Report`.
+    unjoined_panic: Option<UnjoinedPanic>,
 }
 
 impl Builder {
@@ -249,10 +253,26 @@ impl Builder {
         self
     }
 
+    /// What a panic nobody joins does: `UnjoinedPanic::Report` (the
+    /// default) or `UnjoinedPanic::Abort`. Overrides `GORO_PANIC`.
+    ///
+    /// ```no_run
+    /// use goro::runtime::{Builder, UnjoinedPanic};
+    ///
+    /// Builder::new().unjoined_panic(UnjoinedPanic::Abort).start().unwrap();
+    /// goro::go!(|| panic!("no one joins this")); // the process aborts
+    /// # goro::sleep(std::time::Duration::from_secs(1));
+    /// ```
+    pub fn unjoined_panic(mut self, policy: UnjoinedPanic) -> Builder {
+        self.unjoined_panic = Some(policy);
+        self
+    }
+
     /// Starts the runtime.
     ///
     /// # Errors
-    /// `InvalidInput` for a bad setting or a bad `GORO_WORKERS`;
+    /// `InvalidInput` for a bad setting, a bad `GORO_WORKERS` or a bad
+    /// `GORO_PANIC`;
     /// `AlreadyExists` if the runtime is already running; the OS error if a
     /// worker thread or poller cannot be created.
     pub fn start(self) -> std::io::Result<()> {
@@ -283,6 +303,10 @@ impl Builder {
         let stack_size = task::stack::checked_stack_size(
             self.stack_size.unwrap_or(task::stack::DEFAULT_STACK_SIZE),
         )?;
+        let unjoined_panic = match self.unjoined_panic {
+            Some(p) => p,
+            None => diag::panic_hook::unjoined_panic_from_env()?,
+        };
         if let Some(n) = self.blocking_threads {
             if n == 0 {
                 return Err(std::io::Error::new(
@@ -308,6 +332,7 @@ impl Builder {
         raise_fd_limit();
         diag::overflow::install();
         diag::panic_hook::install();
+        diag::panic_hook::set_unjoined_panic(unjoined_panic);
         let spare_deques: Vec<Deque<TaskRef>> = deques.split_off(n).into_iter().rev().collect();
         let rt: &'static Runtime = Box::leak(Box::new(Runtime {
             workers,

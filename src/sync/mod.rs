@@ -16,12 +16,15 @@
 //! - [`Mutex`], [`RwLock`]: locks with guards.
 //! - [`Condvar`]: wait for a condition under a `Mutex`.
 //! - [`WaitGroup`]: wait for a set of coroutines to finish.
+//! - [`ErrGroup`]: coroutines on parts of one task; the first error ends
+//!   it (Go's `errgroup`).
 //! - [`Once`], [`OnceLock`]: one-time initialization.
 //! - [`Semaphore`]: a limited number of permits.
 //! - [`Barrier`]: wait until `n` parties arrive.
 
 mod barrier;
 mod condvar;
+mod errgroup;
 mod mutex;
 mod once;
 mod rwlock;
@@ -30,6 +33,7 @@ mod waitgroup;
 
 pub use barrier::{Barrier, BarrierWaitResult};
 pub use condvar::{Condvar, WaitTimeoutResult};
+pub use errgroup::ErrGroup;
 pub use mutex::{Mutex, MutexGuard};
 pub use once::{Once, OnceLock};
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};

@@ -32,6 +32,7 @@
 //! that never comes in practice: a century from now.
 
 mod alarm;
+pub(crate) mod format;
 mod ticker;
 mod timer;
 

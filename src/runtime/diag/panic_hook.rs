@@ -7,6 +7,10 @@
 //! to the previously installed hook everywhere else. A hook set after the
 //! runtime starts replaces this one, as `std::panic::set_hook` always does.
 //!
+//! A panic nobody joins (its `JoinHandle` dropped) is only reported, by
+//! default; with `UnjoinedPanic::Abort` (`GORO_PANIC=abort`) it aborts the
+//! process, as an unrecovered panic ends a Go program (`unjoined`).
+//!
 //! With `RUST_BACKTRACE=1` the backtrace is cut as std cuts a thread's: std
 //! drops the frames above its `__rust_end_short_backtrace` (the panic
 //! machinery) and below its `__rust_begin_short_backtrace` (the thread's
@@ -19,6 +23,7 @@
 use std::any::Any;
 use std::backtrace::Backtrace;
 use std::fmt::Write as _;
+use std::io;
 use std::io::Write as _;
 use std::panic::{self, PanicHookInfo};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,6 +34,76 @@ use crate::runtime::task::header::Header;
 
 /// std prints its backtrace hint once per process; so do we.
 static HINTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether a panic nobody joins aborts the process: set once, when the
+/// runtime starts, before any coroutine exists.
+static ABORT_UNJOINED: AtomicBool = AtomicBool::new(false);
+
+/// What happens when a coroutine panics and nobody joins it: its
+/// `JoinHandle` was dropped (before the panic or after it) without `join`,
+/// as for every coroutine `go!` starts and drops the handle of.
+///
+/// Set with `runtime::Builder::unjoined_panic`, or the environment variable
+/// `GORO_PANIC` (`report` or `abort`); the builder wins.
+///
+/// A panic that someone joins is theirs: `join`'s `JoinError` holds it,
+/// `goro::run` resumes it, a scope or an `ErrGroup` passes it on. A handle
+/// kept and never joined, or a coroutine that never finishes, cannot be
+/// told from one still to be joined, and never aborts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnjoinedPanic {
+    /// The panic hook prints the report, the coroutine ends and the program
+    /// goes on (the default; `GORO_PANIC=report`).
+    #[default]
+    Report,
+    /// The panic hook prints the report, and the process aborts (`SIGABRT`)
+    /// once the panic is known to be unjoined, with a line that says so
+    /// (`GORO_PANIC=abort`): as Go, where a panic no one recovers ends the
+    /// program. Known when the coroutine's panic ends it after its handle
+    /// was dropped (the abort happens on its worker, after its stack has
+    /// unwound), or when the handle of a coroutine that ended in a panic is
+    /// dropped (the abort happens in whoever drops it).
+    Abort,
+}
+
+/// The policy from `GORO_PANIC`, or the default if it is unset.
+pub(crate) fn unjoined_panic_from_env() -> io::Result<UnjoinedPanic> {
+    match std::env::var("GORO_PANIC") {
+        Err(std::env::VarError::NotPresent) => Ok(UnjoinedPanic::Report),
+        Ok(v) if v.trim() == "report" => Ok(UnjoinedPanic::Report),
+        Ok(v) if v.trim() == "abort" => Ok(UnjoinedPanic::Abort),
+        Ok(v) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("GORO_PANIC={v:?} is not a panic policy; expected \"report\" or \"abort\""),
+        )),
+        Err(std::env::VarError::NotUnicode(v)) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("GORO_PANIC={v:?} is not valid Unicode"),
+        )),
+    }
+}
+
+/// Applies `policy` to every coroutine from now on.
+pub(crate) fn set_unjoined_panic(policy: UnjoinedPanic) {
+    ABORT_UNJOINED.store(policy == UnjoinedPanic::Abort, Ordering::Relaxed);
+}
+
+/// Called when the coroutine `header` ended in a panic with `payload` and
+/// its handle is gone: under `UnjoinedPanic::Abort`, says so and aborts.
+pub(crate) fn unjoined(header: &Header, payload: &(dyn Any + Send)) {
+    if !ABORT_UNJOINED.load(Ordering::Relaxed) {
+        return;
+    }
+    let msg = message(payload).unwrap_or("Box<dyn Any>");
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "goro: coroutine '{}' (#{}) panicked and nobody joins it: {msg}\n\
+         goro: aborting (unjoined panics abort: GORO_PANIC=abort or runtime::Builder::unjoined_panic)",
+        header.display_name(),
+        header.id
+    );
+    std::process::abort();
+}
 
 /// The symbol of `begin_short_backtrace`: where a coroutine's backtrace
 /// ends.

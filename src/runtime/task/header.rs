@@ -15,7 +15,7 @@ use std::ptr::{self, NonNull};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
-use crate::runtime::diag::panic_hook::begin_short_backtrace;
+use crate::runtime::diag::panic_hook::{self, begin_short_backtrace};
 use crate::runtime::park::blocker::Blocker;
 use crate::runtime::park::state::ParkState;
 use crate::runtime::task::id::CoroutineId;
@@ -326,6 +326,9 @@ where
             // SAFETY: the handle is gone and saw no output, so nobody else
             // will ever touch it.
             let output = unsafe { (*cell.output.get()).take() };
+            if let Some(Err(Failure::Panic(payload))) = &output {
+                panic_hook::unjoined(&cell.header, &**payload);
+            }
             drop_here(output);
         }
     }

@@ -10,8 +10,9 @@ use std::panic::Location;
 use std::sync::Arc;
 
 use crate::runtime::Runtime;
+use crate::runtime::diag::panic_hook;
 use crate::runtime::scheduler::worker::Worker;
-use crate::runtime::task::header::{Header, TaskRef};
+use crate::runtime::task::header::{Failure, Header, TaskRef};
 use crate::runtime::task::id;
 use crate::runtime::time::bubble::Bubble;
 
@@ -51,6 +52,10 @@ pub(crate) fn spawn_detached(f: impl FnOnce() + Send + 'static) {
         // SAFETY: the closure returns `()`, this joiner is the only one, and
         // `detach` saw the output written and no longer touched, so it is
         // taken here exactly once.
-        drop(unsafe { joiner.take_output::<()>() });
+        let output = unsafe { joiner.take_output::<()>() };
+        if let Some(Err(Failure::Panic(payload))) = &output {
+            panic_hook::unjoined(joiner.header(), &**payload);
+        }
+        drop(output);
     }
 }
