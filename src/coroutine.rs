@@ -14,9 +14,9 @@ use crate::runtime::diag::panic_hook;
 use crate::runtime::scheduler::worker::Worker;
 use crate::runtime::task::header::{Failure, Header, TaskRef};
 pub use crate::runtime::task::id::CoroutineId;
-use crate::runtime::task::spawn;
+use crate::runtime::task::spawn::{self, Joiner};
 use crate::runtime::task::stack::checked_stack_size;
-use crate::runtime::time::bubble::{self, Bubble};
+use crate::runtime::time::bubble;
 use crate::runtime::{Runtime, monitor::sysmon};
 
 /// Spawns `f` as a new coroutine (Go's `go f()`).
@@ -50,26 +50,14 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    spawn_in(rt, bubble::current(), name, stack_size, location, f)
-}
-
-/// Spawns a coroutine that belongs to `bubble`, if given.
-pub(crate) fn spawn_in<F, T>(
-    rt: &'static Runtime,
-    bubble: Option<Arc<Bubble>>,
-    name: Option<Arc<String>>,
-    stack_size: usize,
-    location: &'static Location<'static>,
-    f: F,
-) -> JoinHandle<T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    JoinHandle {
-        task: spawn::spawn_in(rt, bubble, name, stack_size, location, f),
-        _output: PhantomData,
-    }
+    JoinHandle::from(spawn::spawn_in(
+        rt,
+        bubble::current(),
+        name,
+        stack_size,
+        location,
+        f,
+    ))
 }
 
 /// Runs `f` as the main coroutine and returns its result, starting the
@@ -236,6 +224,15 @@ pub struct JoinHandle<T> {
     /// A task whose closure returns `T`.
     task: TaskRef,
     _output: PhantomData<T>,
+}
+
+impl<T> From<Joiner<T>> for JoinHandle<T> {
+    fn from(joiner: Joiner<T>) -> JoinHandle<T> {
+        JoinHandle {
+            task: joiner.task,
+            _output: PhantomData,
+        }
+    }
 }
 
 impl<T> JoinHandle<T> {

@@ -42,9 +42,9 @@ use std::panic::{self, AssertUnwindSafe, Location};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::coroutine::spawn_in;
 use crate::runtime::diag::panic_hook::begin_short_backtrace;
 use crate::runtime::task::header::Failure;
+use crate::runtime::task::spawn::spawn_in;
 use crate::runtime::task::stack::checked_stack_size;
 use crate::runtime::time::bubble;
 use crate::runtime::{Builder as RuntimeBuilder, Runtime};
@@ -194,7 +194,14 @@ impl<'scope> Scope<'scope, '_> {
         // zero and cannot unwind before (see the module's doc). So nothing
         // borrowed for `'scope` is used after `'scope` ends.
         let main: Box<dyn FnOnce() + Send + 'static> = unsafe { mem::transmute(main) };
-        let task = spawn_in(rt, bubble::current(), name, stack_size, location, main);
+        let task = JoinHandle::from(spawn_in(
+            rt,
+            bubble::current(),
+            name,
+            stack_size,
+            location,
+            main,
+        ));
         ScopedJoinHandle {
             inner: Some(Inner {
                 task,

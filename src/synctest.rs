@@ -80,9 +80,10 @@
 use std::panic::Location;
 use std::sync::Arc;
 
+use crate::JoinHandle;
 use crate::chan::chan;
-use crate::coroutine::spawn_in;
 use crate::runtime::Runtime;
+use crate::runtime::task::spawn::spawn_in;
 use crate::runtime::time::bubble::{self, Bubble, End};
 
 /// Runs `f` in a new coroutine in a new bubble with its own virtual clock,
@@ -110,14 +111,14 @@ where
     }
     let rt = Runtime::get();
     let (tx, rx) = chan::<End>(1);
-    let root = spawn_in(
+    let root = JoinHandle::from(spawn_in(
         rt,
         Some(Arc::new(Bubble::new(tx))),
         Some(Arc::new(String::from("synctest"))),
         rt.stack_size,
         Location::caller(),
         f,
-    );
+    ));
     // The bubble holds the sender until it ends, and then sends.
     let end = rx.recv().unwrap_or(End::Finished);
     match end {

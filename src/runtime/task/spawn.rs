@@ -6,6 +6,7 @@
 //! coroutine context), so that nothing in `runtime` calls up to the crate's
 //! public API.
 
+use std::marker::PhantomData;
 use std::panic::Location;
 use std::sync::Arc;
 
@@ -16,9 +17,16 @@ use crate::runtime::task::header::{Failure, Header, TaskRef};
 use crate::runtime::task::id;
 use crate::runtime::time::bubble::Bubble;
 
+/// The joining end of a task whose closure returns `T`: the reference whose
+/// owner may wait for the task and take its output once, or detach it.
+/// Only `spawn_in` makes one, so `T` is the closure's output type.
+pub(crate) struct Joiner<T> {
+    pub(crate) task: TaskRef,
+    _output: PhantomData<T>,
+}
+
 /// Spawns `f` as a coroutine that belongs to `bubble`, if given, and
-/// returns its joiner: the reference whose owner may wait for the task and
-/// take its output (of type `T`) once, or detach it.
+/// returns its joiner.
 pub(crate) fn spawn_in<F, T>(
     rt: &'static Runtime,
     bubble: Option<Arc<Bubble>>,
@@ -26,7 +34,7 @@ pub(crate) fn spawn_in<F, T>(
     stack_size: usize,
     location: &'static Location<'static>,
     f: F,
-) -> TaskRef
+) -> Joiner<T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
@@ -39,7 +47,10 @@ where
     let header = Header::new(id::next_id(worker), name, stack_size, location, bubble);
     let (task, joiner) = TaskRef::new_pair(header, f);
     rt.submit(worker, task);
-    joiner
+    Joiner {
+        task: joiner,
+        _output: PhantomData,
+    }
 }
 
 /// Spawns `f` with the runtime's defaults, outside any bubble, and detaches
@@ -47,7 +58,7 @@ where
 #[track_caller]
 pub(crate) fn spawn_detached(f: impl FnOnce() + Send + 'static) {
     let rt = Runtime::get();
-    let joiner = spawn_in(rt, None, None, rt.stack_size, Location::caller(), f);
+    let joiner = spawn_in(rt, None, None, rt.stack_size, Location::caller(), f).task;
     if joiner.header().detach() {
         // SAFETY: the closure returns `()`, this joiner is the only one, and
         // `detach` saw the output written and no longer touched, so it is
