@@ -45,6 +45,7 @@ mod join_error;
 mod loom;
 mod macros;
 pub mod net;
+pub mod process;
 pub mod runtime;
 mod scope;
 pub mod signal;
