@@ -414,7 +414,10 @@ fn no_fd_is_leaked() {
                 pid
             };
             // The first round opens the runtime's own fds.
-            round();
+            let first = round();
+            while !is_reaped(first) {
+                goro::sleep(Duration::from_millis(5));
+            }
             let before = open_fds();
             let mut pids = Vec::new();
             for _ in 0..20 {
@@ -432,7 +435,9 @@ fn no_fd_is_leaked() {
             }
             open_fds() as isize - before as isize
         });
-        assert_eq!(leaked, 0, "fds leaked");
+        // At most the first round's reaper may still have held its
+        // child's pidfd at the count before; a leak per round shows 20.
+        assert!(leaked <= 0, "{leaked} fds leaked in 20 rounds");
         println!("no leak");
         return;
     }
@@ -471,4 +476,15 @@ fn children_get_the_original_fd_limit() {
     let out = run_child("children_get_the_original_fd_limit", &[]);
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains("limit ok"), "{}", stdout(&out));
+}
+
+/// The types move between coroutines and threads, as std's do.
+#[test]
+fn types_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Command>();
+    send_sync::<goro::process::Child>();
+    send_sync::<goro::process::ChildStdin>();
+    send_sync::<goro::process::ChildStdout>();
+    send_sync::<goro::process::ChildStderr>();
 }
