@@ -331,6 +331,18 @@ fn a_timeout_kills_the_child() {
             .unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
 
+        // A context done before the call starts nothing.
+        let (ctx, cancel) = context::with_cancel(&Context::background());
+        cancel.cancel();
+        let marker = std::env::temp_dir().join(format!("goro-process-{}", std::process::id()));
+        let e = Command::new("touch")
+            .arg(&marker)
+            .output_context(&ctx)
+            .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::Interrupted, "{e}");
+        assert!(e.to_string().contains("\"touch\""), "{e}");
+        assert!(!marker.exists(), "the child ran");
+
         // A context with time to spare changes nothing.
         let (ctx, _cancel) = context::with_timeout(&Context::background(), Duration::from_secs(10));
         let out = Command::new("echo")

@@ -171,7 +171,8 @@ impl Command {
     /// is done, the child is killed and reaped, and the call fails with the
     /// context's error (`TimedOut` past its deadline, `Interrupted` if
     /// cancelled); the output read so far is dropped. This also bounds a
-    /// child whose pipes stay open in a grandchild after it exits.
+    /// child whose pipes stay open in a grandchild after it exits. With
+    /// `ctx` already done, nothing is started.
     ///
     /// ```
     /// use std::time::Duration;
@@ -188,6 +189,10 @@ impl Command {
     /// # Errors
     /// As above, or as `output`.
     pub fn output_context(&mut self, ctx: &Context) -> io::Result<Output> {
+        if let Some(e) = ctx.err() {
+            // Done already: nothing is started (as with Go's `Start`).
+            return Err(self.spawn_error(e.into()));
+        }
         self.spawn_with(true)?
             .wait_with_output_bounded(Bound::Context(ctx.clone()))
     }
