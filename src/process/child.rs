@@ -195,12 +195,9 @@ impl Child {
     /// Kills the child and waits until it is reaped.
     fn kill_and_reap(&mut self) -> io::Result<ExitStatus> {
         self.kill()?;
-        match self.process.wait(&Bound::Never) {
-            Ok(Some(status)) => Ok(status),
-            // Unbounded: only an error ends it early.
-            Ok(None) => unreachable!("goro: an unbounded wait gave up"),
-            Err(e) => Err(self.described(format!("cannot wait for {}", self.name()), e)),
-        }
+        self.process
+            .wait_exit()
+            .map_err(|e| self.described(format!("cannot wait for {}", self.name()), e))
     }
 
     /// The error of a wait that gave up at `bound`, having killed the

@@ -216,6 +216,16 @@ impl Process {
         self.status = status;
         Ok(status)
     }
+
+    /// Waits for the child to exit, without a bound, and reaps it.
+    pub(crate) fn wait_exit(&mut self) -> io::Result<ExitStatus> {
+        loop {
+            // Without a bound, `wait` gives up only with an error.
+            if let Some(status) = self.wait(&Bound::Never)? {
+                return Ok(status);
+            }
+        }
+    }
 }
 
 impl Drop for Process {
@@ -242,7 +252,7 @@ impl Drop for Process {
 fn spawn_reaper(mut orphan: Process) {
     let pid = orphan.pid;
     let reaper = move || {
-        if orphan.wait(&Bound::Never).is_err() {
+        if orphan.wait_exit().is_err() {
             // The watch failed (no memory to register the pidfd): wait
             // in the pool, and mark the orphan reaped either way so that
             // its drop does not hand it on again.
