@@ -206,7 +206,14 @@ impl Command {
         if for_output {
             self.apply_defaults(Stdio::null, Stdio::piped);
         }
-        let spawned = self.inner.spawn();
+        // The fork and exec run in the blocking pool: a fork copies the
+        // page tables, which for a large process takes milliseconds.
+        let mut inner = std::mem::replace(&mut self.inner, std::process::Command::new(""));
+        let (inner, spawned) = crate::blocking(move || {
+            let spawned = inner.spawn();
+            (inner, spawned)
+        });
+        self.inner = inner;
         if for_output {
             // Back to what `spawn` uses for streams not set.
             self.apply_defaults(Stdio::inherit, Stdio::inherit);
