@@ -247,3 +247,73 @@
 //!     assert_eq!(*total.lock(), 2);
 //! });
 //! ```
+//!
+//! # Recipes
+//!
+//! ## A child process with a timeout
+//!
+//! `std::process::Command`'s `output()` and `wait()` block the thread (in
+//! `poll` and `waitpid`), so in a coroutine they hold the worker for as long
+//! as the child runs. [`goro::process`](crate::process) has the same
+//! `Command` and `Child`, whose waits and pipes park only the coroutine.
+//! Bound a run with a [`Context`](crate::context::Context), as Go's
+//! `exec.CommandContext` does: once the context is done the child is
+//! killed (`SIGKILL`) and reaped, and the call fails with the context's
+//! error, `TimedOut` for a deadline:
+//!
+//! ```
+//! use std::io::ErrorKind;
+//! use std::time::Duration;
+//!
+//! use goro::context::{self, Context};
+//! use goro::process::Command;
+//!
+//! goro::run(|| {
+//!     let (ctx, _cancel) = context::with_timeout(&Context::background(), Duration::from_millis(100));
+//!     match Command::new("sh").args(["-c", "sleep 5; echo late"]).output_context(&ctx) {
+//!         Ok(out) => println!("{}", String::from_utf8_lossy(&out.stdout)),
+//!         Err(e) if e.kind() == ErrorKind::TimedOut => println!("gave up: {e}"),
+//!         Err(e) => panic!("{e}"),
+//!     }
+//! });
+//! ```
+//!
+//! The same context can bound a whole request: pass it down, and a client
+//! that goes away (its handler cancels the context) kills the child too.
+//! The bound covers reading the output, so a child that exits while a
+//! process it started keeps its stdout open (above, the shell's `sleep`)
+//! still returns in time. Only the child is killed, not what it started:
+//! run the command with `exec` where it can be.
+//!
+//! To keep what a child printed before its time ran out, or to stream its
+//! output, spawn it, read its pipes in coroutines, and bound the wait with
+//! `Child::wait_timeout` (or `wait_deadline`, `wait_context`). The kill
+//! closes the child's end of the pipes, so the readers then see end of
+//! file, unless a process the child started holds them too (here `exec`
+//! makes `sleep` the child itself):
+//!
+//! ```
+//! use std::io::{BufRead, BufReader};
+//! use std::time::Duration;
+//!
+//! use goro::process::{Command, Stdio};
+//!
+//! goro::run(|| {
+//!     let mut child = Command::new("sh")
+//!         .args(["-c", "echo one; echo two; exec sleep 5"])
+//!         .stdout(Stdio::piped())
+//!         .spawn()
+//!         .unwrap();
+//!     let stdout = child.stdout.take().unwrap();
+//!     let lines = goro::spawn(move || {
+//!         BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<_>>()
+//!     });
+//!     let e = child.wait_timeout(Duration::from_millis(200)).unwrap_err();
+//!     assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+//!     assert_eq!(lines.join().unwrap(), ["one", "two"]);
+//! });
+//! ```
+//!
+//! Children are always reaped, also a `Child` dropped without a wait, and
+//! they start with the open-files limit the process had before goro raised
+//! it.

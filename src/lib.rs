@@ -16,7 +16,8 @@
 //! - Scheduling is cooperative: a coroutine runs until it blocks in goro
 //!   (a channel, a socket, `sleep`, a lock, `join`), yields or returns.
 //!   A blocking system call or a long computation holds its worker: run it
-//!   in `goro::blocking`, as `goro::fs` does for file calls. The guide
+//!   in `goro::blocking`, as `goro::fs` does for file calls; run child
+//!   processes with `goro::process`, not `std::process`. The guide
 //!   [Calling blocking code](guide#calling-blocking-code) says what to do
 //!   with std I/O, database drivers, crates generic over `Read`/`Write`,
 //!   and std locks.
@@ -45,6 +46,7 @@ mod join_error;
 mod loom;
 mod macros;
 pub mod net;
+pub mod process;
 pub mod runtime;
 mod scope;
 pub mod signal;

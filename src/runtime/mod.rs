@@ -383,6 +383,12 @@ fn raise_fd_limit() {
     }
 }
 
+/// Whether the runtime raised the open-files limit (`restore_fd_limit`
+/// then has something to restore).
+pub(crate) fn fd_limit_raised() -> bool {
+    ORIGINAL_FD_LIMIT.get().is_some()
+}
+
 /// Makes `cmd`'s child start with the open-files limit this process had
 /// before goro raised it.
 ///
