@@ -31,6 +31,7 @@ use crate::chan::{Receiver, RecvTimeoutError, chan};
 use crate::context::{self, AfterFunc, Context};
 use crate::runtime::Runtime;
 use crate::runtime::io::netpoll::Dir;
+use crate::runtime::task::spawn::spawn_in;
 
 /// What a bounded wait gives up at.
 #[derive(Clone)]
@@ -265,14 +266,14 @@ fn spawn_reaper(mut orphan: Process) {
     };
     match rt {
         Ok(rt) => {
-            crate::coroutine::spawn_in(
+            drop(crate::JoinHandle::from(spawn_in(
                 rt,
                 None,
                 Some(Arc::new(String::from("goro-reaper"))),
                 rt.stack_size,
                 Location::caller(),
                 reaper,
-            );
+            )));
         }
         // No runtime can start: a plain thread reaps instead. Should that
         // fail too, the process is out of threads and nothing can wait.
@@ -364,14 +365,14 @@ fn watch_in_pool(pid: libc::pid_t) -> io::Result<Receiver<io::Result<()>>> {
         Some(rt) => rt,
         None => crate::runtime::Builder::new().start_or_get()?,
     };
-    crate::coroutine::spawn_in(
+    drop(crate::JoinHandle::from(spawn_in(
         rt,
         None,
         Some(Arc::new(String::from("goro-process-watch"))),
         rt.stack_size,
         Location::caller(),
         watcher,
-    );
+    )));
     Ok(rx)
 }
 

@@ -19,7 +19,9 @@ use crate::runtime::time::bubble::Bubble;
 
 /// The joining end of a task whose closure returns `T`: the reference whose
 /// owner may wait for the task and take its output once, or detach it.
-/// Only `spawn_in` makes one, so `T` is the closure's output type.
+/// Only `spawn_in` makes one, so `T` is the closure's output type. It
+/// has no `Drop`: turn it into a `JoinHandle`, whose drop detaches.
+#[must_use = "a Joiner must become a JoinHandle, whose drop detaches the coroutine"]
 pub(crate) struct Joiner<T> {
     pub(crate) task: TaskRef,
     _output: PhantomData<T>,
