@@ -192,6 +192,8 @@ wait_reasons! {
     BlockingCall => "blocking call", blocking_call, false, false;
     /// A future driven by `goro::block_on` (or its bounded forms).
     Future => "future", future, false, false;
+    /// `goro::synctest::wait`, for the rest of its bubble to block.
+    SynctestWait => "synctest wait", synctest_wait, true, false;
 }
 
 /// A coroutine's current reason (`None`: nothing named) and since when, readable from any thread.
@@ -272,6 +274,7 @@ mod tests {
             WaitingOn::Barrier,
             WaitingOn::BlockingCall,
             WaitingOn::Future,
+            WaitingOn::SynctestWait,
         ]
     }
 
