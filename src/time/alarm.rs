@@ -33,7 +33,8 @@ use crate::runtime::time::timer::{self, TimerHome, TimerTarget};
 
 /// What an alarm does when it goes off.
 pub(crate) trait Fire: Send + Sync + 'static {
-    /// Goes off at `now`, on a worker and under the alarm's lock: must not
+    /// Goes off at `now`, on a worker (or in the bubble member that armed it
+    /// already due) and under the alarm's lock: must not
     /// block, park or panic. Returns false if no one can observe a firing
     /// any more (every receiver is gone); the alarm then disarms.
     fn fire(&self, now: Instant) -> bool;

@@ -66,9 +66,10 @@ pub(crate) trait TimerTarget: Send + Sync + 'static {
     /// module doc).
     fn armed(&self) -> &AtomicU64;
     /// Entry `seq` came due and the heap took it from `armed`. Runs on a
-    /// worker's scheduler or on the monitor, outside any coroutine: it must
-    /// not block, park or run user code; it may spawn, unpark and
-    /// `try_send`.
+    /// worker's scheduler or on the monitor, outside any coroutine, or (an
+    /// entry of a bubble armed already due, `fire_due`) in the member that
+    /// armed it, holding no lock: it must not block, park or run user code;
+    /// it may spawn, unpark and `try_send`.
     fn fire(self: Arc<Self>, seq: u64, now: Instant);
 }
 
