@@ -286,12 +286,16 @@ pub(crate) fn write(capture: &Capture, w: &mut dyn Write) -> io::Result<()> {
     // Slices still open at the end of the capture end there.
     if let Some((_, last)) = events.last() {
         let at = ts(last);
-        let mut still: Vec<u64> = open.keys().copied().collect();
-        still.sort_unstable();
-        for t in still {
+        let mut still: Vec<(u64, Kind)> = open.iter().map(|(t, (k, _))| (*t, *k)).collect();
+        still.sort_unstable_by_key(|(t, _)| *t);
+        for (t, kind) in still {
+            let args = match kind {
+                Kind::RunStart => "\"then\":\"still running\"",
+                _ => "",
+            };
             write!(
                 w,
-                ",\n{{\"ph\":\"E\",\"pid\":1,\"tid\":{t},\"ts\":{at},\"args\":{{\"then\":\"still running\"}}}}"
+                ",\n{{\"ph\":\"E\",\"pid\":1,\"tid\":{t},\"ts\":{at},\"args\":{{{args}}}}}"
             )?;
         }
     }
