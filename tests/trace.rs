@@ -505,19 +505,24 @@ fn a_held_worker_report_writes_a_snapshot() {
     // The snapshot is written on a thread of its own: wait for it, for
     // as long as a test may take.
     let give_up = Instant::now() + common::HANG;
+    // Another test's coroutine held up long enough would be reported too:
+    // look for the hog's report among the snapshots.
     let text = loop {
         let found = std::fs::read_dir(&dir)
             .unwrap()
             .flatten()
             .map(|e| e.path())
-            .find(|p| p.extension().is_some_and(|x| x == "json"));
-        if let Some(path) = found
-            && let Ok(text) = std::fs::read_to_string(&path)
-            && text.ends_with("}\n")
-        {
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .find(|t| t.ends_with("}\n") && t.contains("held by 'hog' #"));
+        if let Some(text) = found {
             break text;
         }
-        assert!(Instant::now() < give_up, "no snapshot in {}", dir.display());
+        assert!(
+            Instant::now() < give_up,
+            "no snapshot of the hog in {}",
+            dir.display()
+        );
         std::thread::sleep(Duration::from_millis(10));
     };
     drop(recorder);
