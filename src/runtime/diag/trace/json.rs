@@ -23,7 +23,10 @@ use crate::runtime::park::wait::WaitingOn;
 /// What a trace holds: each track's events, and the labels of the
 /// coroutines they name.
 pub(crate) struct Capture {
+    /// Each track with its events, in time order within the track; workers
+    /// first.
     pub(crate) tracks: Vec<(Track, Vec<Event>)>,
+    /// The coroutines' labels, by id.
     pub(crate) labels: HashMap<u64, Label>,
     /// Events overwritten before they could be read.
     pub(crate) lost: u64,

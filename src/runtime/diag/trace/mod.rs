@@ -118,6 +118,7 @@ struct Tracer {
     drained: Arc<Mutex<Drained>>,
     /// Set to stop the drainer.
     stop: Arc<AtomicBool>,
+    /// The drainer thread, joined by `stop`.
     drainer: JoinHandle<()>,
 }
 

@@ -97,8 +97,11 @@ impl Kind {
 /// How a run ended (`Kind::RunEnd`'s `a`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Outcome {
+    /// It parked (on the reason in the event's `c`).
     Parked = 0,
+    /// It yielded.
     Yielded = 1,
+    /// It returned.
     Finished = 2,
 }
 
@@ -117,10 +120,13 @@ impl Outcome {
 pub(crate) struct Event {
     /// `clock::nanos` when it happened.
     pub(crate) ts: u64,
+    /// What happened.
     pub(crate) kind: Kind,
     /// Up to 56 bits; meaning by `kind`.
     pub(crate) a: u64,
+    /// Meaning by `kind`: usually a coroutine id.
     pub(crate) b: u64,
+    /// Meaning by `kind`.
     pub(crate) c: u64,
 }
 
@@ -151,15 +157,23 @@ pub(crate) enum Track {
     /// Worker `index`'s thread.
     Worker(usize),
     /// Another thread: the monitor, a blocking-pool thread, a plain
-    /// thread; `n` numbers them in order of their first event.
-    Thread { n: usize, name: String },
+    /// thread.
+    Thread {
+        /// Its number, in order of first events: fixed, unique.
+        n: usize,
+        /// The thread's name when it registered.
+        name: String,
+    },
 }
 
 /// What the trace shows for a coroutine.
 #[derive(Clone, Debug)]
 pub(crate) struct Label {
+    /// The coroutine's id.
     pub(crate) id: u64,
+    /// Its name, if it was given one.
     pub(crate) name: Option<Arc<String>>,
+    /// Where it was spawned.
     pub(crate) location: &'static Location<'static>,
 }
 
@@ -251,6 +265,7 @@ pub(crate) fn forget_ended_threads() {
 
 /// This thread's ring and what it has labelled.
 struct Local {
+    /// The thread's ring, also in `RINGS`.
     ring: Arc<Ring>,
     /// The session its labels are for: `seen` is cleared when it changes.
     session: u64,
