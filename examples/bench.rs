@@ -3,6 +3,8 @@
 //! count from `WORKERS`. Each workload runs inside the runtime, as a Go
 //! program runs inside `main`, and prints one `RESULT` line; the servers
 //! (`echo ADDR`, `http ADDR`) print `listening ADDR` and serve until killed.
+//! With `TRACE=FILE`, the run is traced into FILE (`goro::runtime::trace`),
+//! to measure what tracing costs.
 
 use std::io::{Read, Write};
 use std::sync::Arc;
@@ -221,6 +223,14 @@ fn main() {
         std::process::exit(1);
     }
     let n: usize = arg.parse().unwrap_or(0);
+    let trace = std::env::var_os("TRACE");
+    if let Some(path) = &trace {
+        let started = std::fs::File::create(path).and_then(goro::runtime::trace::start);
+        if let Err(e) = started {
+            eprintln!("bench: trace: {e}");
+            std::process::exit(1);
+        }
+    }
     goro::run(move || match workload.as_str() {
         "spawn" => spawn(n),
         "pingpong" => pingpong(n),
@@ -230,4 +240,9 @@ fn main() {
         "http" => http(&arg),
         other => eprintln!("bench: unknown workload {other:?}"),
     });
+    if trace.is_some()
+        && let Err(e) = goro::runtime::trace::stop()
+    {
+        eprintln!("bench: trace: {e}");
+    }
 }

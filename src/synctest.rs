@@ -62,20 +62,33 @@
 //! checks them, so a bubble's timers and contexts are for its members: a
 //! coroutine outside that resets one arms it on real time.
 //!
+//! An entry armed for an instant that has already come (`Timer::new(0)`,
+//! `after_func(Duration::ZERO, f)`, a reset to now) fires at once, while
+//! its armer runs on, as in Go: the timer's channel is ready when `new`
+//! returns. Timers due at the same instant fire in random order, as in Go:
+//! a test that passes only in one order has a race it does not see.
+//!
+//! # Waiting for the others
+//!
+//! `wait()` (Go's `synctest.Wait`) parks its caller until every *other*
+//! member is durably blocked or finished, and every timer due now has
+//! fired, without moving the clock: the way to let the coroutines a test
+//! started reach their next blocking point before checking what they did.
+//!
 //! # The end of a bubble
 //!
-//! `run` returns once every member has finished, not just the root: as in
-//! Go, a member that never ends (a loop on a ticker nobody stops) keeps it
-//! waiting, with virtual time racing ahead meanwhile. A ticker still
-//! running while every member is blocked on something else races the clock
-//! ahead too, waking nobody; after a million such ticks in a row `run`
-//! treats the bubble as deadlocked (they would otherwise hold a worker
-//! thread for good). Timers
-//! still pending at the end never fire. If every member left is durably
-//! blocked and no timer is pending, nothing can wake them: `run` panics
-//! with a message saying how many are stuck. Those coroutines stay parked,
-//! with their stacks, for the life of the process, as a deadlocked
-//! goroutine does.
+//! `run` returns once every member has finished, not just the root. Time
+//! stops when the root returns, as in Go: members still running may go on
+//! and finish, but one that then blocks on time (a sleep, a ticker that
+//! nobody stops) never wakes, and `run` panics, saying how many are left.
+//! While the root runs, a ticker still running while every member is
+//! blocked on something else races the clock ahead, waking nobody; after a
+//! million such ticks in a row `run` treats the bubble as deadlocked (they
+//! would otherwise hold a worker thread for good). Timers still pending at
+//! the end never fire. If every member left is durably blocked and no
+//! timer is pending, nothing can wake them: `run` panics with a message
+//! saying how many are stuck. Those coroutines stay parked, with their
+//! stacks, for the life of the process, as a deadlocked goroutine does.
 
 use std::panic::Location;
 use std::sync::Arc;
@@ -83,6 +96,7 @@ use std::sync::Arc;
 use crate::JoinHandle;
 use crate::chan::chan;
 use crate::runtime::Runtime;
+use crate::runtime::scheduler::worker::Worker;
 use crate::runtime::task::spawn::spawn_in;
 use crate::runtime::time::bubble::{self, Bubble, End};
 
@@ -96,8 +110,9 @@ use crate::runtime::time::bubble::{self, Bubble, End};
 /// - With `f`'s panic, if `f` panics.
 /// - If every coroutine of the bubble is blocked and no timer can wake
 ///   one: "goro: synctest: deadlock: all N coroutines in the bubble are
-///   blocked", or, once `f` has returned, "goro: synctest: the bubble's
-///   root returned, but N coroutines in it remain blocked".
+///   blocked", or, once `f` has returned (time has stopped then, so a
+///   timer wakes no one), "goro: synctest: the bubble's root returned,
+///   but N coroutines in it remain blocked".
 /// - If called from inside a bubble: bubbles do not nest.
 /// - If the runtime has to start and cannot.
 #[track_caller]
@@ -117,7 +132,10 @@ where
         Some(Arc::new(String::from("synctest"))),
         rt.stack_size,
         Location::caller(),
-        f,
+        move || {
+            let _stop_time = RootReturns;
+            f()
+        },
     ));
     // The bubble holds the sender until it ends, and then sends.
     let end = rx.recv().unwrap_or(End::Finished);
@@ -133,5 +151,55 @@ where
         End::Deadlock { blocked } => {
             panic!("goro: synctest: deadlock: all {blocked} coroutines in the bubble are blocked")
         }
+    }
+}
+
+/// Stops its bubble's clock when dropped: on the root's return or panic.
+struct RootReturns;
+
+impl Drop for RootReturns {
+    fn drop(&mut self) {
+        // On the root's own stack, so the caller's bubble is the root's.
+        if let Some(b) = bubble::current() {
+            b.root_returned();
+        }
+    }
+}
+
+/// Waits until every other coroutine of the caller's bubble is durably
+/// blocked or finished, and every timer due now has fired (Go's
+/// `synctest.Wait`). The clock does not move: `wait` lets the coroutines a
+/// test started reach their next blocking point, so that the test can then
+/// check what they did.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicBool, Ordering};
+///
+/// goro::synctest::run(|| {
+///     let (tx, rx) = goro::chan::chan::<u32>(0);
+///     let got = Arc::new(AtomicBool::new(false));
+///     let g = got.clone();
+///     goro::go!(move || {
+///         rx.recv().unwrap();
+///         g.store(true, Ordering::SeqCst);
+///     });
+///     goro::synctest::wait(); // the receiver is parked in `recv`
+///     assert!(!got.load(Ordering::SeqCst));
+///     tx.send(1).unwrap();
+///     goro::synctest::wait(); // and now it has finished
+///     assert!(got.load(Ordering::SeqCst));
+/// });
+/// ```
+///
+/// # Panics
+/// - If called from outside a bubble (a plain thread, or a coroutine not
+///   started by `run` or by one of its members), as Go's does.
+/// - If another coroutine of the same bubble is in `wait`, as Go's does.
+pub fn wait() {
+    let member = Worker::running_task().and_then(|t| t.header().bubble().cloned().map(|b| (b, t)));
+    match member {
+        Some((b, me)) => b.wait(me),
+        None => panic!("goro::synctest::wait: called outside a bubble"),
     }
 }

@@ -356,7 +356,9 @@ thread_local! {
     static RNG: Cell<u64> = const { Cell::new(0) };
 }
 
-fn random() -> u64 {
+/// A pseudo-random number from this thread's xorshift sequence: cheap,
+/// not for anything that must be unpredictable.
+pub(crate) fn random() -> u64 {
     RNG.with(|r| {
         let mut x = r.get();
         if x == 0 {

@@ -51,6 +51,7 @@ pub use diag::callstack::{CallStack, StackFrame};
 pub use diag::dump::{CoroutineGroup, CoroutineInfo, CoroutineState, Dump, NoStack, dump};
 pub use diag::panic_hook::UnjoinedPanic;
 pub use diag::stats::{Stats, WorkerStats, stats};
+pub use diag::trace;
 pub use park::wait::{ParkedOn, WaitingOn};
 pub(crate) use park::wait::{WaitGuard, WaitReason};
 use scheduler::idle::IdleSet;

@@ -33,7 +33,8 @@ use crate::runtime::time::timer::{self, TimerHome, TimerTarget};
 
 /// What an alarm does when it goes off.
 pub(crate) trait Fire: Send + Sync + 'static {
-    /// Goes off at `now`, on a worker and under the alarm's lock: must not
+    /// Goes off at `now`, on a worker (or in the bubble member that armed it
+    /// already due) and under the alarm's lock: must not
     /// block, park or panic. Returns false if no one can observe a firing
     /// any more (every receiver is gone); the alarm then disarms.
     fn fire(&self, now: Instant) -> bool;
@@ -116,7 +117,9 @@ impl<F: Fire> Alarm<F> {
             armed: AtomicU64::new(0),
             fire,
         });
-        arm(&shared, &mut shared.state.lock(), when);
+        let home = arm(&shared, &mut shared.state.lock(), when);
+        // After the lock: a bubble fires an entry already due at once.
+        timer::fire_due(&home);
         Alarm { shared }
     }
 
@@ -145,6 +148,7 @@ impl<F: Fire> Alarm<F> {
         let drained = drain();
         st.when = Some(when);
         st.period = period;
+        let mut armed_at = None;
         let cancelled = match &st.entry {
             Some(e) if e.at <= when => None,
             _ => {
@@ -155,14 +159,18 @@ impl<F: Fire> Alarm<F> {
                     .entry
                     .take()
                     .filter(|e| timer::disarm(&self.shared.armed, e.seq));
-                arm(&self.shared, &mut st, when);
+                armed_at = Some(arm(&self.shared, &mut st, when));
                 old
             }
         };
         drop(st);
-        // After the lock: counting may sweep a heap.
+        // After the lock: counting may sweep a heap, and a bubble fires an
+        // entry already due at once.
         if let Some(e) = cancelled {
             timer::count_stale(&e.home);
+        }
+        if let Some(home) = armed_at {
+            timer::fire_due(&home);
         }
         armed || drained
     }
@@ -198,11 +206,17 @@ fn stop<F: Fire>(shared: &Shared<F>, drain: impl FnOnce() -> bool) -> bool {
     armed || drained
 }
 
-/// Makes a heap entry at `at` the live one. The previous live entry, if
-/// any, must have been taken out of `st.entry` and cancelled or fired.
-fn arm<F: Fire>(shared: &Arc<Shared<F>>, st: &mut State, at: Instant) {
+/// Makes a heap entry at `at` the live one, and returns its heap. The
+/// previous live entry, if any, must have been taken out of `st.entry` and
+/// cancelled or fired.
+fn arm<F: Fire>(shared: &Arc<Shared<F>>, st: &mut State, at: Instant) -> TimerHome {
     let (home, seq) = timer::arm(at, shared.clone());
-    st.entry = Some(LiveEntry { at, home, seq });
+    st.entry = Some(LiveEntry {
+        at,
+        home: home.clone(),
+        seq,
+    });
+    home
 }
 
 impl<F: Fire> TimerTarget for Shared<F> {

@@ -12,6 +12,19 @@
 //! worker's own frames. The addresses serve as the key that groups
 //! identical stacks; symbols come from a `std::backtrace::Backtrace`
 //! taken once per distinct key, which resolves them only when displayed.
+//!
+//! # Without debug info
+//!
+//! Cargo's default release profile has no debug info. std then names
+//! frames from the symbol table alone: a function that was not inlined
+//! keeps its name, without file or line, and one that was inlined has no
+//! frame at all. A coroutine's small functions are inlined into goro's
+//! entry frame (`begin_short_backtrace`, generic over the closure), so a
+//! parked coroutine's stack often holds nothing but goro's frames. Then
+//! the stack keeps the outermost of them, the goro call the coroutine is
+//! in (`goro::time::sleep`, `goro::chan::Chan<T>::recv`), rather than
+//! nothing, and says so (`CallStack::is_entry_only`); the dump adds how to
+//! get full stacks.
 
 use std::backtrace::Backtrace;
 use std::ffi::c_void;
@@ -114,7 +127,16 @@ struct Inner {
     /// runs on into the worker's stack, which `frames` cuts off.
     backtrace: Backtrace,
     /// The resolved frames, set on first use.
-    frames: OnceLock<Vec<StackFrame>>,
+    frames: OnceLock<Resolved>,
+}
+
+/// A stack's frames as resolved.
+#[derive(Debug, PartialEq, Eq)]
+struct Resolved {
+    frames: Vec<StackFrame>,
+    /// None of the coroutine's own frames had a symbol, and `frames` is
+    /// the one goro frame it called into (see the module doc).
+    entry_only: bool,
 }
 
 /// One frame of a `CallStack`.
@@ -149,7 +171,41 @@ impl CallStack {
     /// machinery down to the coroutine's closure. Resolves symbols on the
     /// first call, which can take tens of milliseconds for a program's
     /// first backtrace.
+    ///
+    /// In a build without debug info, frames have no file or line, and
+    /// functions inlined into others have no frame; if none of the
+    /// coroutine's own frames is left, this is the one goro function it
+    /// called (`goro::time::sleep`), and `is_entry_only` says so.
     pub fn frames(&self) -> &[StackFrame] {
+        &self.resolved().frames
+    }
+
+    /// Whether `frames` is only the goro function the coroutine called,
+    /// its own frames having been inlined into goro's in a build without
+    /// debug info (see `frames`).
+    pub fn is_entry_only(&self) -> bool {
+        self.resolved().entry_only
+    }
+
+    /// Whether it has frames and none has a source line: the binary has
+    /// no debug info.
+    pub(crate) fn lacks_lines(&self) -> bool {
+        let frames = self.frames();
+        !frames.is_empty() && frames.iter().all(|f| f.line.is_none())
+    }
+
+    /// A call stack resolved from `text`, as `Backtrace` prints a stack
+    /// taken on a coroutine: for tests of what a dump shows.
+    #[cfg(test)]
+    pub(crate) fn from_text(ips: &[usize], text: &str) -> CallStack {
+        CallStack(Arc::new(Inner {
+            ips: ips.into(),
+            backtrace: Backtrace::disabled(),
+            frames: OnceLock::from(coroutine_frames(text)),
+        }))
+    }
+
+    fn resolved(&self) -> &Resolved {
         self.0.frames.get_or_init(|| {
             // A program's first symbolization reads its debug info: not the
             // caller holding its worker, as far as the monitor is concerned.
@@ -166,8 +222,11 @@ impl CallStack {
 /// The coroutine's own frames in `text`, `Backtrace`'s Display of a stack
 /// taken on a coroutine: the leading runtime frames and everything from
 /// `begin_short_backtrace` on (the coroutine's start, corosensei, the
-/// worker) are cut. Without symbols no frame is recognised, and all stay.
-fn coroutine_frames(text: &str) -> Vec<StackFrame> {
+/// worker) are cut. If that leaves nothing but runtime frames were cut
+/// (the coroutine's own were inlined into them), the outermost runtime
+/// frame stays: the goro call the coroutine is in. Without symbols no
+/// frame is recognised, and all stay.
+fn coroutine_frames(text: &str) -> Resolved {
     let frames = panic_hook::frames(text);
     let end = frames
         .iter()
@@ -177,7 +236,13 @@ fn coroutine_frames(text: &str) -> Vec<StackFrame> {
         .iter()
         .take_while(|f| RUNTIME_FRAMES.iter().any(|p| f.symbol().starts_with(p)))
         .count();
-    frames[start..end]
+    let entry_only = start == end && end > 0;
+    let kept = if entry_only {
+        &frames[end - 1..end]
+    } else {
+        &frames[start..end]
+    };
+    let frames = kept
         .iter()
         .map(|f| {
             let (file, line, column) = f.location().map_or((None, None, None), parse_location);
@@ -188,7 +253,8 @@ fn coroutine_frames(text: &str) -> Vec<StackFrame> {
                 column,
             }
         })
-        .collect()
+        .collect();
+    Resolved { frames, entry_only }
 }
 
 /// `FILE:LINE:COL` (or `FILE:LINE`, or `FILE`) as std prints a location.
@@ -258,7 +324,7 @@ impl fmt::Debug for CallStack {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -289,11 +355,58 @@ mod tests {
    5: goro::runtime::task::header::Cell<F,T>::run
    6: stack_init_trampoline
 ";
-        let frames = coroutine_frames(text);
+        let Resolved { frames, entry_only } = coroutine_frames(text);
         let names: Vec<&str> = frames.iter().map(|f| f.function.as_str()).collect();
         assert_eq!(names, ["app::handler", "app::main::{{closure}}"]);
         assert_eq!(frames[0].file.as_deref(), Some("./src/handler.rs"));
         assert_eq!(frames[0].line, Some(42));
         assert_eq!(frames[0].column, Some(17));
+        assert!(!entry_only);
+    }
+
+    /// A release build without debug info (cargo's default): symbols from
+    /// the symbol table, no lines, and `app::sleeper` inlined into goro's
+    /// entry frame, as `cargo run --release` shows it.
+    pub(crate) const NO_DEBUG_INFO: &str = "   0: goro::runtime::diag::callstack::CallStack::capture
+   1: goro::runtime::diag::traceback::Tracer::take
+   2: goro::runtime::scheduler::worker::Worker::park_running_until
+   3: goro::time::sleep_deadline
+   4: goro::time::sleep
+   5: goro::runtime::diag::panic_hook::begin_short_backtrace
+   6: goro::runtime::task::header::Cell<F,T>::run
+   7: corosensei::coroutine::Coroutine<Input,Yield,Return,Stack>::with_stack_unchecked::coroutine_func
+   8: stack_init_trampoline
+   9: goro::runtime::scheduler::worker::Worker::answer_trace_requests
+  10: start_thread
+             at ./nptl/pthread_create.c:442:8
+";
+
+    #[test]
+    fn without_debug_info_the_goro_call_stays_when_nothing_else_does() {
+        let Resolved { frames, entry_only } = coroutine_frames(NO_DEBUG_INFO);
+        assert!(entry_only);
+        assert_eq!(
+            frames,
+            [StackFrame {
+                function: "goro::time::sleep".into(),
+                file: None,
+                line: None,
+                column: None,
+            }]
+        );
+    }
+
+    #[test]
+    fn a_frame_with_a_symbol_but_no_line_is_kept() {
+        let text = NO_DEBUG_INFO.replace(
+            "   5: goro::runtime::diag::panic_hook::begin_short_backtrace",
+            "   5: app::handler\n   6: goro::runtime::diag::panic_hook::begin_short_backtrace",
+        );
+        let Resolved { frames, entry_only } = coroutine_frames(&text);
+        assert!(!entry_only);
+        let names: Vec<&str> = frames.iter().map(|f| f.function.as_str()).collect();
+        assert_eq!(names, ["app::handler"]);
+        assert_eq!(frames[0].line, None);
+        assert_eq!(frames[0].to_string(), "app::handler");
     }
 }

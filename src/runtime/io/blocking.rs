@@ -14,6 +14,7 @@ use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use crate::chan;
+use crate::runtime::diag::trace;
 use crate::runtime::lock;
 use crate::runtime::scheduler::worker::Worker;
 
@@ -141,8 +142,20 @@ where
     }
     let (tx, rx) = chan::chan(1);
     IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+    let caller = if trace::enabled() {
+        trace::running_id()
+    } else {
+        0
+    };
     submit(Box::new(move || {
+        let traced = trace::enabled();
+        if traced {
+            trace::record(trace::Kind::BlockingStart, 0, caller, 0);
+        }
         let result = panic::catch_unwind(AssertUnwindSafe(f));
+        if traced {
+            trace::record(trace::Kind::BlockingEnd, 0, caller, 0);
+        }
         // The caller waits for this; it cannot be gone.
         let _ = tx.try_send(result);
         // Only now, with the caller queued to run: a deadlock check that

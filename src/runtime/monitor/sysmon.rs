@@ -44,6 +44,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::runtime::diag::trace;
 use crate::runtime::task::header::TaskRef;
 use crate::runtime::{
     Runtime, diag::dump, io::netpoll, lock, monitor::deadlock, monitor::os_thread, task::alloc,
@@ -512,6 +513,12 @@ fn warn_held(
     }
     if behind.len() > STRANDED_SHOWN {
         let _ = write!(msg, " and {} more", behind.len() - STRANDED_SHOWN);
+    }
+    if trace::enabled() {
+        trace::record(trace::Kind::Held, index as u64, h.id, held_nanos);
+        if let Some(line) = trace::snapshot_beside_held_report() {
+            let _ = write!(msg, "\n{line}");
+        }
     }
     eprintln!("{msg}");
 }

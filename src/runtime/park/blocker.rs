@@ -24,6 +24,7 @@ use std::thread::{self, Thread};
 use std::time::Instant;
 
 use crate::loom::{AtomicBool, AtomicU8, AtomicUsize};
+use crate::runtime::diag::trace;
 use crate::runtime::park;
 use crate::runtime::park::wait::WaitingOn;
 use crate::runtime::scheduler::worker::Worker;
@@ -232,7 +233,16 @@ impl Blocker {
                         // Same worker: the owner cannot run before we yield.
                         // SAFETY: the owner is blocked until DONE, so its
                         // task (and header) is alive in its worker's table.
-                        if unsafe { header.as_ref() }.unpark() {
+                        let h = unsafe { header.as_ref() };
+                        if h.unpark() {
+                            if trace::enabled() {
+                                trace::record(
+                                    trace::Kind::Wake,
+                                    *worker as u64,
+                                    h.id,
+                                    trace::running_id(),
+                                );
+                            }
                             local.make_ready(*slot);
                         }
                         Wake::Done

@@ -18,6 +18,7 @@ pub(crate) mod waitq;
 use std::thread::{self, Thread};
 use std::time::Instant;
 
+use crate::runtime::diag::trace;
 use crate::runtime::scheduler::worker::{self, Worker};
 use crate::runtime::task::header::{Header, TaskRef};
 use crate::runtime::time::clock::Clock;
@@ -52,6 +53,9 @@ pub(crate) fn unpark(header: &Header) {
     if header.unpark()
         && let Some((w, slot)) = header.home()
     {
+        if trace::enabled() {
+            trace::record(trace::Kind::Wake, w as u64, header.id, trace::running_id());
+        }
         worker::schedule(w, slot);
     }
 }

@@ -70,8 +70,8 @@ macro_rules! wait_reasons {
             }
 
             /// The reason and its argument in one word: the code (index
-            /// plus one; 0 is "nothing") in the top byte.
-            fn encode(self) -> u64 {
+            /// plus one; 0 is "nothing") in the top byte. The trace stores it.
+            pub(crate) fn encode(self) -> u64 {
                 let arg = match self {
                     $(WaitingOn::$name $((wait_reasons!(@bind a $arg)))? => {
                         0 $(| WaitArg::to_bits(wait_reasons!(@use a $arg)))?
@@ -80,7 +80,8 @@ macro_rules! wait_reasons {
                 ((self.index() as u64 + 1) << ARG_BITS) | (arg & ARG_MASK)
             }
 
-            fn decode(v: u64) -> Option<WaitingOn> {
+            /// The reason `encode` packed, `None` for 0.
+            pub(crate) fn decode(v: u64) -> Option<WaitingOn> {
                 let arg = v & ARG_MASK;
                 let code = (v >> ARG_BITS) as usize;
                 $(
@@ -192,6 +193,8 @@ wait_reasons! {
     BlockingCall => "blocking call", blocking_call, false, false;
     /// A future driven by `goro::block_on` (or its bounded forms).
     Future => "future", future, false, false;
+    /// `goro::synctest::wait`, for the rest of its bubble to block.
+    SynctestWait => "synctest wait", synctest_wait, true, false;
 }
 
 /// A coroutine's current reason (`None`: nothing named) and since when, readable from any thread.
@@ -272,6 +275,7 @@ mod tests {
             WaitingOn::Barrier,
             WaitingOn::BlockingCall,
             WaitingOn::Future,
+            WaitingOn::SynctestWait,
         ]
     }
 

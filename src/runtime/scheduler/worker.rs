@@ -52,6 +52,7 @@ use corosensei::{Coroutine, CoroutineResult, Yielder};
 use crossbeam_deque::{Injector, Steal, Stealer, Worker as Deque};
 
 use crate::runtime::diag::stats::{OwnerCounter, WorkerStats};
+use crate::runtime::diag::trace;
 use crate::runtime::diag::traceback::{TraceRequest, Tracer};
 use crate::runtime::io::netpoll;
 use crate::runtime::io::poller::{Poller, WAKE_KEY};
@@ -792,6 +793,14 @@ impl Worker {
         let Some(target) = by_live().or_else(by_fds) else {
             return Some(task);
         };
+        if trace::enabled() {
+            trace::record(
+                trace::Kind::Handoff,
+                target.index as u64,
+                task.header().id,
+                0,
+            );
+        }
         target.handoff.push(task);
         // As for the inbox: publish, then look at its sleep state.
         atomic::fence(Ordering::SeqCst);
@@ -914,8 +923,15 @@ impl Worker {
         let mut due = std::mem::take(&mut *self.due.borrow_mut());
         self.shared.take_due_timers(now, &mut due);
         self.shared.timers_fired.add(due.len() as u64);
+        let traced = !due.is_empty() && trace::enabled();
+        if traced {
+            trace::record(trace::Kind::TimersStart, 0, due.len() as u64, 0);
+        }
         for d in due.drain(..) {
             d.perform(now);
+        }
+        if traced {
+            trace::record(trace::Kind::TimersEnd, 0, 0, 0);
         }
         *self.due.borrow_mut() = due;
     }
@@ -1021,7 +1037,7 @@ impl Worker {
     /// meanwhile (Go's `runnext` courtesy).
     fn find_elsewhere(&self) -> Option<Fresh> {
         if let Some(t) = settle(|| self.rt.injector.steal_batch_and_pop(&self.landing)) {
-            return Some(Fresh::Movable(self.land(t)));
+            return Some(Fresh::Movable(self.land(t, u32::MAX as usize)));
         }
         let workers = &self.rt.workers[..self.rt.active_workers()];
         let n = workers.len();
@@ -1037,7 +1053,7 @@ impl Worker {
                     continue;
                 }
                 if let Some(t) = settle(|| victim.fresh.steal_batch_and_pop(&self.landing)) {
-                    return Some(Fresh::Movable(self.land(t)));
+                    return Some(Fresh::Movable(self.land(t, victim.index)));
                 }
                 // Coroutines handed to `victim` to even out the load are
                 // taken only if the monitor found it held: otherwise it
@@ -1052,6 +1068,9 @@ impl Worker {
                     && let Some(t) = settle(|| victim.handoff.steal())
                 {
                     self.shared.stolen.add(1);
+                    if trace::enabled() {
+                        trace::record(trace::Kind::Steal, victim.index as u64, 1, 0);
+                    }
                     return Some(Fresh::Handed(t));
                 }
             }
@@ -1077,8 +1096,8 @@ impl Worker {
     /// Moves a stolen batch into `fresh`, prefetching every cell: they were
     /// written on the victim's core, and the misses overlap when asked for
     /// together instead of one per start. `t` came with the batch and runs
-    /// first.
-    fn land(&self, t: TaskRef) -> TaskRef {
+    /// first. `from`: the victim's index, `u32::MAX` for the injector.
+    fn land(&self, t: TaskRef, from: usize) -> TaskRef {
         t.prefetch();
         let mut n = 1;
         while let Some(task) = self.landing.pop() {
@@ -1087,6 +1106,9 @@ impl Worker {
             n += 1;
         }
         self.shared.stolen.add(n);
+        if trace::enabled() {
+            trace::record(trace::Kind::Steal, from as u64, n, 0);
+        }
         t
     }
 
@@ -1103,6 +1125,12 @@ impl Worker {
     /// events are for.
     fn poll(&self, timeout: Option<Duration>) {
         let mut events = self.events.borrow_mut();
+        // Only waits: the non-blocking polls between coroutines would
+        // drown them.
+        let traced = timeout != Some(Duration::ZERO) && trace::enabled();
+        if traced {
+            trace::record(trace::Kind::PollStart, 0, 0, 0);
+        }
         let n = self.shared.poller.wait(&mut events, timeout);
         let mut delivered = 0;
         for ev in &events[..n] {
@@ -1114,6 +1142,9 @@ impl Worker {
         }
         self.shared.polls.add(1);
         self.shared.events.add(delivered);
+        if traced {
+            trace::record(trace::Kind::PollEnd, 0, delivered, 0);
+        }
     }
 
     /// A non-blocking poll, if this worker's poller has any fd.
@@ -1197,7 +1228,22 @@ impl Worker {
         self.shared
             .running_since
             .store(clock::coarse_now(), Ordering::Relaxed);
+        let traced = trace::enabled();
+        if traced {
+            // SAFETY: the registry holds the coroutine's task while it lives.
+            trace::run_start(unsafe { header.as_ref() });
+        }
         let result = e.co.resume(Resume::Run);
+        if traced {
+            let outcome = match result {
+                CoroutineResult::Yield(Switch::Park) => trace::Outcome::Parked,
+                CoroutineResult::Yield(Switch::Yield) => trace::Outcome::Yielded,
+                CoroutineResult::Return(()) => trace::Outcome::Finished,
+            };
+            // SAFETY: as above; a coroutine that returned has not been
+            // removed from the registry yet (that happens below).
+            trace::run_end(unsafe { header.as_ref() }, outcome);
+        }
         self.shared.running_id.store(0, Ordering::Relaxed);
         self.running.set(NO_SLOT);
         self.running_header.set(ptr::null());

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use crate::runtime::Runtime;
 use crate::runtime::diag::panic_hook;
+use crate::runtime::diag::trace;
 use crate::runtime::scheduler::worker::Worker;
 use crate::runtime::task::header::{Failure, Header, TaskRef};
 use crate::runtime::task::id;
@@ -47,6 +48,9 @@ where
         b.enter();
     }
     let header = Header::new(id::next_id(worker), name, stack_size, location, bubble);
+    if trace::enabled() {
+        trace::record(trace::Kind::Spawn, 0, header.id, trace::running_id());
+    }
     let (task, joiner) = TaskRef::new_pair(header, f);
     rt.submit(worker, task);
     Joiner {

@@ -33,19 +33,42 @@
 //! # Advancing
 //!
 //! Whoever brings `active` to zero (a parking or ending member's worker)
-//! runs the bubble on, on its scheduler stack: if no member is left the
-//! bubble is finished; if no armed timer is left either, the members can
-//! never wake and the bubble is deadlocked; otherwise the clock jumps to
-//! the earliest armed timer, and every entry due then is fired, in arming
-//! order. While it fires, the advance counts itself as one active member,
-//! so nothing can advance the clock again before the members it wakes are
-//! counted; if it woke none (a ticker nobody reads), it goes on to the
-//! next timer. The clock's value is written under the lock before any
-//! wakeup, so every member that runs afterwards reads it.
+//! runs the bubble on, on its scheduler stack, trying in turn (as Go's
+//! `maybeWakeLocked` and `synctest.Run` loop):
+//! 1. no member left: the bubble is finished;
+//! 2. entries due at the current instant: fire them, the clock unmoved;
+//! 3. a member in `synctest::wait`: wake it, the clock unmoved;
+//! 4. the root has returned, or no armed timer is left: the members can
+//!    never wake, the bubble is deadlocked (time stops with the root, as
+//!    in Go: a ticker left running cannot keep a bubble alive);
+//! 5. otherwise the clock jumps to the earliest armed timer and every
+//!    entry due then is fired.
 //!
-//! Timers armed by members go to the bubble's heap, never to a worker's:
-//! a bubble's time passes only when the bubble is idle, so its timers can
-//! fire only then. Socket deadlines stay on real time (`WaitingOn::is_io`).
+//! Entries due at one instant fire in random order (Go's
+//! TestTimerNondeterminism): a test must not depend on an order that two
+//! timers set for the same instant do not promise. While it fires or
+//! wakes, the advance counts itself as one active member, so nothing can
+//! advance the clock again before the members it wakes are counted; if it
+//! woke none (a ticker nobody reads), it goes on. The clock's value is
+//! written under the lock before any wakeup, so every member that runs
+//! afterwards reads it.
+//!
+//! Timers armed by members go to the bubble's heap, never to a worker's. A
+//! bubble's time passes only when the bubble is idle, but an entry armed
+//! for an instant that has already come fires at once, from its arming
+//! (`fire_due`, called by the armer once it holds no lock), without
+//! waiting for every member to block: `Timer::new(0)`'s channel is ready
+//! on return, and `after_func(0, f)` starts `f` while its caller runs on
+//! (Go's TestTimerRunsImmediately and TestAfterFuncRunsImmediately).
+//! Socket deadlines stay on real time (`WaitingOn::is_io`).
+//!
+//! # Waiting
+//!
+//! `synctest::wait` registers its caller as the bubble's one `waiter` and
+//! parks it durably; step 3 above wakes it, only once every other member
+//! is durably blocked and nothing is due now. `waiting` stays set until
+//! the waiter has seen its wakeup, so a second `wait` meanwhile is the
+//! misuse Go panics on, not a waiter that sleeps through its wakeup.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,12 +76,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::chan::Sender;
-use crate::runtime::WaitingOn;
-use crate::runtime::lock;
+use crate::chan::select::random;
+use crate::runtime::park;
 use crate::runtime::park::spin::SpinLock;
 use crate::runtime::scheduler::worker::Worker;
-use crate::runtime::task::header::Header;
+use crate::runtime::task::header::{Header, TaskRef};
+use crate::runtime::time::clock;
 use crate::runtime::time::timer::{Due, Entry, Registry, TimerAction, TimerHeap};
+use crate::runtime::{WaitGuard, WaitingOn, lock};
 
 /// Timer entries of a bubble name their coroutines by task, not by slot,
 /// so its heap needs no worker's registry: lookups go to this empty one.
@@ -115,6 +140,16 @@ struct State {
     /// Told how the bubble ended; `None` once it has, after which timers
     /// armed here are dropped and never fire.
     done: Option<Sender<End>>,
+    /// Set once the root (the coroutine `synctest::run` spawned) has
+    /// returned or panicked; never cleared. From then on the clock stands
+    /// still.
+    root_done: bool,
+    /// The member parked in `synctest::wait`, until the advance that wakes
+    /// it takes it out.
+    waiter: Option<TaskRef>,
+    /// A member is in `synctest::wait`: set by it on entry, cleared by it
+    /// on return, so set at least while `waiter` is.
+    waiting: bool,
 }
 
 impl Bubble {
@@ -129,6 +164,9 @@ impl Bubble {
                 timers: TimerHeap::new(),
                 stale: 0,
                 done: Some(done),
+                root_done: false,
+                waiter: None,
+                waiting: false,
             }),
         }
     }
@@ -184,6 +222,59 @@ impl Bubble {
         }
     }
 
+    /// The root has returned (or panicked): the clock stops for good.
+    pub(crate) fn root_returned(&self) {
+        lock(&self.state).root_done = true;
+    }
+
+    /// `synctest::wait` for `me`, a running member: parks it until every
+    /// other member is durably blocked (see the module doc).
+    ///
+    /// # Panics
+    /// If another member of the bubble is already waiting, as Go's does.
+    pub(crate) fn wait(&self, me: TaskRef) {
+        {
+            let mut st = lock(&self.state);
+            if st.waiting {
+                drop(st);
+                panic!("goro::synctest::wait: another coroutine of the bubble is already waiting");
+            }
+            st.waiting = true;
+            st.waiter = Some(me);
+        }
+        let _wait = WaitGuard::set(WaitingOn::SynctestWait);
+        loop {
+            park::park();
+            let mut st = lock(&self.state);
+            if st.waiter.is_none() {
+                st.waiting = false;
+                return;
+            }
+        }
+    }
+
+    /// Fires, in random order, the entries due at the bubble's current
+    /// instant: called by whoever armed an entry on the bubble, once it
+    /// holds no lock, so that a timer armed for an instant that has come
+    /// fires at once rather than when every member blocks.
+    pub(crate) fn fire_due(self: &Arc<Self>) {
+        let mut due = Vec::new();
+        let now;
+        {
+            let mut st = lock(&self.state);
+            if st.done.is_none() {
+                return;
+            }
+            now = self.now();
+            if clock::nanos(now) < st.timers.next_nanos() {
+                return;
+            }
+            let stale = st.timers.pop_due(now, &NO_REGISTRY, &mut due);
+            st.stale -= stale as isize;
+        }
+        self.fire(due, now);
+    }
+
     /// Arms a timer entry on the bubble's clock. A bubble that has ended
     /// fires nothing: the entry is dropped.
     pub(crate) fn add_timer(&self, when: Instant, seq: u64, action: TimerAction) {
@@ -212,8 +303,9 @@ impl Bubble {
     }
 
     /// Runs the bubble on once nothing in it can run (`active` is zero,
-    /// the lock held): ends it, or advances the clock and fires what is
-    /// due, as long as that wakes no member.
+    /// the lock held): ends it, fires what is due, wakes the waiter or
+    /// advances the clock (see the module doc), for as long as that wakes
+    /// no member.
     fn idle<'a>(self: &'a Arc<Self>, mut st: MutexGuard<'a, State>) {
         let mut garbage = Vec::new();
         let mut fruitless = 0u32;
@@ -224,17 +316,38 @@ impl Bubble {
             }
             let next = st.timers.next_armed(&NO_REGISTRY, &mut garbage);
             st.stale -= garbage.len() as isize;
-            let Some(when) = next.filter(|_| fruitless < FRUITLESS_ADVANCES) else {
-                let blocked = st.members;
-                return self.end(st, End::Deadlock { blocked }, garbage);
+            let current = self.now();
+            let now = match next {
+                Some(when) if when <= current => current,
+                _ if st.waiter.is_some() => {
+                    let waiter = st.waiter.take();
+                    st.active = 1;
+                    drop(st);
+                    drop(std::mem::take(&mut garbage));
+                    if let Some(w) = waiter {
+                        park::unpark(w.header());
+                    }
+                    st = lock(&self.state);
+                    st.active -= 1;
+                    if st.active != 0 {
+                        return;
+                    }
+                    continue;
+                }
+                Some(when) if !st.root_done && fruitless < FRUITLESS_ADVANCES => {
+                    fruitless += 1;
+                    let elapsed = when.saturating_duration_since(self.start).as_nanos();
+                    self.elapsed.store(
+                        u64::try_from(elapsed).unwrap_or(u64::MAX),
+                        Ordering::Release,
+                    );
+                    when
+                }
+                _ => {
+                    let blocked = st.members;
+                    return self.end(st, End::Deadlock { blocked }, garbage);
+                }
             };
-            fruitless += 1;
-            let now = when.max(self.now());
-            let elapsed = now.saturating_duration_since(self.start).as_nanos();
-            self.elapsed.store(
-                u64::try_from(elapsed).unwrap_or(u64::MAX),
-                Ordering::Release,
-            );
             let mut due = Vec::new();
             let stale = st.timers.pop_due(now, &NO_REGISTRY, &mut due);
             st.stale -= stale as isize;
@@ -250,9 +363,10 @@ impl Bubble {
         }
     }
 
-    /// Performs due timers of this bubble, with what they spawn or arm
-    /// going to the bubble.
-    fn fire(self: &Arc<Self>, due: Vec<Due>, now: Instant) {
+    /// Performs due timers of this bubble in random order, with what they
+    /// spawn or arm going to the bubble.
+    fn fire(self: &Arc<Self>, mut due: Vec<Due>, now: Instant) {
+        shuffle(&mut due);
         let outer = FIRING.with(|f| f.replace(Some(self.clone())));
         for d in due {
             d.perform(now);
@@ -272,6 +386,14 @@ impl Bubble {
             let _ = done.try_send(end);
         }
         drop(garbage);
+    }
+}
+
+/// Puts `v` in a uniformly random order (Fisher-Yates).
+fn shuffle<T>(v: &mut [T]) {
+    for i in (1..v.len()).rev() {
+        let j = (random() % (i as u64 + 1)) as usize;
+        v.swap(i, j);
     }
 }
 

@@ -66,9 +66,10 @@ pub(crate) trait TimerTarget: Send + Sync + 'static {
     /// module doc).
     fn armed(&self) -> &AtomicU64;
     /// Entry `seq` came due and the heap took it from `armed`. Runs on a
-    /// worker's scheduler or on the monitor, outside any coroutine: it must
-    /// not block, park or run user code; it may spawn, unpark and
-    /// `try_send`.
+    /// worker's scheduler or on the monitor, outside any coroutine, or (an
+    /// entry of a bubble armed already due, `fire_due`) in the member that
+    /// armed it, holding no lock: it must not block, park or run user code;
+    /// it may spawn, unpark and `try_send`.
     fn fire(self: Arc<Self>, seq: u64, now: Instant);
 }
 
@@ -311,6 +312,15 @@ pub(crate) fn arm(when: Instant, target: Arc<dyn TimerTarget>) -> (TimerHome, u6
     (TimerHome::Worker(w), seq)
 }
 
+/// Fires at once the entries due on `home` if it is a bubble's heap (see
+/// `time/bubble.rs`): called after arming, once the caller holds no lock.
+/// A worker's heap fires due entries itself, at its next pick.
+pub(crate) fn fire_due(home: &TimerHome) {
+    if let TimerHome::Bubble(b) = home {
+        b.fire_due();
+    }
+}
+
 /// Takes entry `seq` at `home` back from `armed`, if it is still armed
 /// there, and counts it stale on that heap (which may sweep, dropping
 /// stale entries in the caller's context). True if this cancelled it.
@@ -395,6 +405,7 @@ pub(crate) fn call_at(when: Instant, f: Box<dyn FnOnce() + Send>) -> CallbackTim
         f: SpinLock::new(Some(f)),
     });
     let (home, seq) = arm(when, callback.clone());
+    fire_due(&home);
     CallbackTimer {
         callback,
         home,
