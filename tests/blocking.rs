@@ -191,3 +191,89 @@ fn zero_cap_is_refused() {
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     assert!(err.to_string().contains("blocking_threads"), "{err}");
 }
+
+/// A job that panics leaves its pool thread serving: with one caller, each
+/// call finds the thread that served the last one idle (it announces itself
+/// idle before it hands the result over), so all three calls run on one
+/// thread, the panicking one included. Pool threads run at a lower priority
+/// than the workers.
+#[test]
+fn a_panicking_job_leaves_its_pool_thread_serving() {
+    if !is_child("a_panicking_job_leaves_its_pool_thread_serving") {
+        return in_child("a_panicking_job_leaves_its_pool_thread_serving");
+    }
+    let nice = || {
+        // SAFETY: getpriority reads only its integer arguments; on Linux,
+        // who = 0 is the calling thread.
+        unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }
+    };
+    let (first, paniced_on, after, pool_nice, worker_nice) = goro::run(move || {
+        let first = goro::blocking(|| thread::current().id());
+        let r = panic::catch_unwind(|| {
+            goro::blocking(|| -> thread::ThreadId { panic!("{:?}", thread::current().id()) })
+        });
+        let payload = r.expect_err("the panic must reach the caller");
+        let msg = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
+        let after = goro::blocking(|| thread::current().id());
+        (first, msg, after, goro::blocking(nice), nice())
+    });
+    assert_eq!(paniced_on, format!("{first:?}"));
+    assert_eq!(after, first, "the thread that ran the panic serves on");
+    assert!(
+        pool_nice > worker_nice,
+        "pool nice {pool_nice}, worker nice {worker_nice}"
+    );
+}
+
+/// 100 coroutines on two workers making short blocking calls that burn CPU
+/// (the pool's threads crowd the cores, as a database client's do): every
+/// call completes, and no worker is reported held in a futex, as it was
+/// when submitting took a lock that a preempted pool thread held. (Other
+/// reports may come on a machine loaded enough to deschedule a worker; the
+/// test does not time anything.)
+#[test]
+fn submitting_under_load_never_holds_a_worker_in_a_lock() {
+    const SCENARIO_NAME: &str = "submitting_under_load_never_holds_a_worker_in_a_lock";
+    if is_child(SCENARIO_NAME) {
+        let done = goro::run(|| {
+            let callers: Vec<_> = (0..100)
+                .map(|_| {
+                    goro::spawn(|| {
+                        for _ in 0..20 {
+                            goro::blocking(|| {
+                                let end = std::time::Instant::now() + Duration::from_micros(200);
+                                while std::time::Instant::now() < end {
+                                    std::hint::spin_loop();
+                                }
+                                thread::sleep(Duration::from_millis(1));
+                            });
+                        }
+                        20
+                    })
+                })
+                .collect();
+            callers
+                .into_iter()
+                .map(|c| c.join().unwrap())
+                .sum::<usize>()
+        });
+        println!("calls={done}");
+        return;
+    }
+    let out = Command::new(env::current_exe().unwrap())
+        .args([SCENARIO_NAME, "--exact", "--nocapture", "--test-threads=1"])
+        .env(SCENARIO, SCENARIO_NAME)
+        .env("GORO_WORKERS", "2")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("calls=2000"), "{stdout}");
+    assert!(!stderr.contains("blocked in futex"), "{stderr}");
+}

@@ -371,11 +371,6 @@ impl<T> Receiver<T> {
             .map_err(|_| RecvError)
     }
 
-    /// `recv`, shown in runtime dumps as waiting for `why`.
-    pub(crate) fn recv_as(&self, why: WaitingOn) -> Result<T, RecvError> {
-        self.chan.recv(None, why).map_err(|_| RecvError)
-    }
-
     /// Receives a value if one is ready.
     ///
     /// # Errors

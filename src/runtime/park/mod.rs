@@ -10,6 +10,7 @@
 //! re-checks its own condition in a loop.
 
 pub(crate) mod blocker;
+pub(crate) mod oneshot;
 pub(crate) mod spin;
 pub(crate) mod state;
 pub(crate) mod wait;
