@@ -438,3 +438,126 @@ fn connections_accepted_while_idle_spread_over_the_workers() {
         assert!(max / mean <= 1.25, "live per worker {live:?}");
     });
 }
+
+/// A new blocking IPv4 socket connected to `addr` (made with libc so that
+/// its fd can be made before the fd table is full and connected after).
+fn raw_client() -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    // SAFETY: socket has no memory preconditions.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    assert!(fd >= 0, "{}", io::Error::last_os_error());
+    // SAFETY: just created, owned by nobody else.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+}
+
+/// Connects a socket from `raw_client` to `addr` and makes it a stream.
+fn connect_raw(fd: std::os::fd::OwnedFd, addr: std::net::SocketAddr) -> std::net::TcpStream {
+    let std::net::SocketAddr::V4(v4) = addr else {
+        panic!("an IPv4 address")
+    };
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: v4.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*v4.ip()).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: `sin` is a valid sockaddr_in of the size given.
+    let r = unsafe {
+        libc::connect(
+            fd.as_raw_fd(),
+            (&raw const sin).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0, "{}", io::Error::last_os_error());
+    std::net::TcpStream::from(fd)
+}
+
+/// With one worker and the fd table full, a log-and-continue accept loop
+/// (the loop most servers write) gets EMFILE at once on every call. It
+/// must not spin: each failure parks the loop (backing off), so the
+/// handlers on the same worker run, see their clients leave, and close;
+/// then the next accept succeeds and a new client is served.
+#[test]
+fn an_accept_loop_out_of_fds_lets_its_handlers_free_them() {
+    const NAME: &str = "an_accept_loop_out_of_fds_lets_its_handlers_free_them";
+    if !common::is_child(NAME) {
+        return common::child(NAME, &[("GORO_WORKERS", "1")]);
+    }
+    let failed_in_window = within(|| {
+        let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = ln.local_addr().unwrap();
+        let failures: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
+        goro::spawn(move || {
+            loop {
+                match ln.accept() {
+                    Ok((mut conn, _)) => {
+                        goro::go!(move || {
+                            conn.write_all(b"hi").unwrap();
+                            let mut buf = [0u8; 16];
+                            while conn.read(&mut buf).is_ok_and(|n| n > 0) {}
+                        });
+                    }
+                    Err(e) if e.raw_os_error() == Some(libc::EMFILE) => {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => panic!("accept: {e}"),
+                }
+            }
+        });
+        goro::blocking(move || {
+            let mut fds: Vec<_> = (0..3).map(|_| raw_client()).collect();
+            // Fill the fd table under a low limit, then free two slots:
+            // one per connection the server will hold.
+            let limit = libc::rlimit {
+                rlim_cur: 128,
+                rlim_max: 128,
+            };
+            // SAFETY: setrlimit reads a live rlimit.
+            assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+            let mut pad = Vec::new();
+            while let Ok(f) = std::fs::File::open("/dev/null") {
+                pad.push(f);
+            }
+            pad.truncate(pad.len() - 2);
+            let mut held: Vec<_> = fds
+                .drain(..2)
+                .map(|fd| {
+                    let mut c = connect_raw(fd, addr);
+                    let mut hi = [0u8; 2];
+                    c.read_exact(&mut hi).unwrap();
+                    c
+                })
+                .collect();
+            // The third connection waits in the backlog: accept fails.
+            let mut third = connect_raw(fds.pop().unwrap(), addr);
+            let give_up = Instant::now() + common::HANG;
+            while failures.load(Ordering::Relaxed) == 0 && Instant::now() < give_up {
+                std::thread::sleep(MS);
+            }
+            let before = failures.load(Ordering::Relaxed);
+            assert!(before > 0, "accept never failed");
+            std::thread::sleep(200 * MS);
+            let failed_in_window = failures.load(Ordering::Relaxed) - before;
+            // The clients leave; their handlers must run to close.
+            held.clear();
+            third
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut hi = [0u8; 2];
+            third
+                .read_exact(&mut hi)
+                .expect("the third client is served once fds are freed");
+            assert_eq!(&hi, b"hi");
+            drop(pad);
+            failed_in_window
+        })
+    });
+    // Spinning made millions; backing off 5, 10, 20... ms makes a handful.
+    assert!(
+        failed_in_window < 100,
+        "{failed_in_window} failed accepts in 200 ms"
+    );
+}

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::error::described;
+use crate::net::exhaustion::{self, Backoff};
 use crate::runtime::io::netpoll::{Dir, PollDesc, closed_error};
 
 /// A socket owned by the runtime: non-blocking, close-on-exec, with its
@@ -24,6 +25,10 @@ pub(crate) struct NetFd {
     /// and returns `WouldBlock` rather than park. The fd itself is
     /// non-blocking either way.
     nonblocking: AtomicBool,
+    /// How long a failed accept parks when the process is out of fds or
+    /// memory (see `net/exhaustion.rs`); per listener, as Go's net/http
+    /// keeps it per `Serve` loop.
+    accept_backoff: Backoff,
 }
 
 /// An unconnected socket that `as_fd` lends for a socket already closed,
@@ -79,13 +84,13 @@ impl NetFd {
         protocol: libc::c_int,
     ) -> io::Result<NetFd> {
         // SAFETY: socket has no memory preconditions.
-        let fd = cvt(unsafe {
+        let fd = exhaustion::CREATE.after(cvt(unsafe {
             libc::socket(
                 domain,
                 ty | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
                 protocol,
             )
-        })?;
+        }))?;
         // SAFETY: `fd` was just created and is owned by nobody else.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         Ok(NetFd::adopt(fd, ty == libc::SOCK_STREAM))
@@ -97,6 +102,7 @@ impl NetFd {
             pd: PollDesc::new(fd, stream),
             lent: AtomicBool::new(false),
             nonblocking: AtomicBool::new(false),
+            accept_backoff: Backoff::new(),
         };
         if !have_closed_standin() && nfd.pd.lend().is_some() {
             // Out of fds for the stand-in: lend the fd from birth instead,
@@ -357,9 +363,11 @@ impl NetFd {
 
     /// Accepts a connection: the new socket (non-blocking, close-on-exec,
     /// of the listener's type) and the peer's raw address. Connections
-    /// aborted before we took them are skipped, as Go does.
+    /// aborted before we took them are skipped, as Go does. Out of fds or
+    /// memory, the caller parks before the error returns (in std's
+    /// non-blocking mode it does not: see `net/exhaustion.rs`).
     pub(crate) fn accept(&self) -> io::Result<(NetFd, libc::sockaddr_storage, libc::socklen_t)> {
-        let (fd, addr, len) = self.io(Dir::Read, |fd| {
+        let accepted = self.io(Dir::Read, |fd| {
             // SAFETY: a zeroed sockaddr_storage is a valid "no address".
             let mut addr: libc::sockaddr_storage = unsafe { mem::zeroed() };
             let mut len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
@@ -386,7 +394,12 @@ impl NetFd {
                     }
                 }
             }
-        })?;
+        });
+        let (fd, addr, len) = if self.nonblocking.load(Ordering::Relaxed) {
+            accepted
+        } else {
+            self.accept_backoff.after(accepted)
+        }?;
         // An accepted socket has its listener's type.
         Ok((NetFd::adopt(fd, self.pd.is_stream()), addr, len))
     }

@@ -115,6 +115,7 @@
 mod addr;
 mod conn;
 mod error;
+pub(crate) mod exhaustion;
 mod fd;
 mod listener;
 mod sockaddr;

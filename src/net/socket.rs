@@ -86,9 +86,13 @@ impl Socket {
         let mut fds = [-1; 2];
         let flags = ty | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
         // SAFETY: `fds` has room for the two fds socketpair writes.
-        if unsafe { libc::socketpair(libc::AF_UNIX, flags, 0, fds.as_mut_ptr()) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let r = unsafe { libc::socketpair(libc::AF_UNIX, flags, 0, fds.as_mut_ptr()) };
+        let made = if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        };
+        crate::net::exhaustion::CREATE.after(made)?;
         // SAFETY: socketpair succeeded: both fds are open and ours alone.
         let (a, b) = unsafe {
             use std::os::fd::FromRawFd;

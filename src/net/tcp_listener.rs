@@ -90,10 +90,20 @@ impl TcpListener {
     /// Waits for a connection and returns it with the peer's address. The
     /// connection has `TCP_NODELAY` set, as in Go.
     ///
+    /// Out of fds or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM), `accept`
+    /// parks the calling coroutine before it returns the error: 5 ms after
+    /// the first such failure, doubling with each one in a row up to 1 s,
+    /// back to 5 ms after a connection is accepted (the backoff of Go's
+    /// `net/http` Server, kept per listener). So a loop that logs the error
+    /// and accepts again lets the coroutines on its worker run, close their
+    /// connections and free fds, instead of spinning. In std's non-blocking
+    /// mode (`set_nonblocking(true)`) the error returns at once.
+    ///
     /// # Errors
     /// `TimedOut` once the deadline passes; the closed error
     /// (`NotConnected`, "use of closed network connection") once the
-    /// listener is closed; an OS error (such as running out of fds).
+    /// listener is closed; an OS error (such as running out of fds, after
+    /// the backoff above).
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (sock, raw) = self.sock.accept()?;
         let peer = raw.to_ip()?;

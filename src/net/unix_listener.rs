@@ -72,7 +72,8 @@ impl UnixListener {
     }
 
     /// Waits for a connection and returns it with the peer's address
-    /// (usually unnamed).
+    /// (usually unnamed). Out of fds or memory, it parks before returning
+    /// the error, as `TcpListener::accept` does.
     ///
     /// # Errors
     /// `TimedOut` once the deadline passes; the closed error once the
