@@ -8,13 +8,24 @@ use std::time::Duration;
 
 /// With one worker, a coroutine that sleeps its thread for 500 ms must not
 /// stop a coroutine spawned afterwards from ticking every 10 ms (a spare
-/// worker runs it), and the warning names the sleeping coroutine.
+/// worker runs it), and the warning names the sleeping coroutine and the
+/// one it strands.
 #[test]
 fn a_held_worker_is_reported_and_new_work_still_runs() {
     if child_scenario().is_some() {
         let sleeper = goro::Builder::new()
             .name("sleepy")
-            .spawn(|| std::thread::sleep(Duration::from_millis(500)))
+            .spawn(|| {
+                let (tx, rx) = goro::chan::chan::<()>(0);
+                let stranded = goro::Builder::new()
+                    .name("stranded")
+                    .spawn(move || rx.recv())
+                    .unwrap();
+                goro::sleep(Duration::from_millis(5));
+                std::thread::sleep(Duration::from_millis(500));
+                drop(tx);
+                let _ = stranded.join();
+            })
             .unwrap();
         std::thread::sleep(Duration::from_millis(50));
         let ticks = Arc::new(AtomicUsize::new(0));
@@ -57,6 +68,7 @@ fn a_held_worker_is_reported_and_new_work_still_runs() {
     );
     assert!(err.contains("spawned at tests/sysmon.rs:"), "{err}");
     assert!(err.contains("never changes thread"), "{err}");
+    assert!(err.contains("waiting behind it: 'stranded' (#"), "{err}");
     assert_eq!(
         err.matches("has held worker").count(),
         1,
@@ -187,12 +199,22 @@ fn a_worker_blocked_in_a_std_read_is_reported_with_the_call_and_who_waits() {
     assert_eq!(err.matches("has held worker").count(), 1, "{err}");
 }
 
-/// A coroutine that loops without yielding holds its worker computing, and
-/// nothing started on that worker waits behind it.
+/// A coroutine that loops without yielding holds its worker computing; the
+/// coroutine it stranded is named.
 #[test]
 fn a_worker_held_by_a_computation_is_reported_computing() {
     if child_scenario().is_some() {
         goro::run(|| {
+            let (started_tx, started_rx) = goro::chan::chan::<()>(0);
+            let (done_tx, done_rx) = goro::chan::chan::<()>(0);
+            let stranded = goro::Builder::new()
+                .name("stranded")
+                .spawn(move || {
+                    started_tx.send(()).unwrap();
+                    let _ = done_rx.recv();
+                })
+                .unwrap();
+            started_rx.recv().unwrap();
             let stop: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
             let me = goro::current().unwrap().id();
             let stopper = std::thread::spawn(move || {
@@ -204,6 +226,8 @@ fn a_worker_held_by_a_computation_is_reported_computing() {
                 spins = std::hint::black_box(spins + 1);
             }
             stopper.join().unwrap();
+            drop(done_tx);
+            stranded.join().unwrap();
         });
         return;
     }
@@ -213,11 +237,178 @@ fn a_worker_held_by_a_computation_is_reported_computing() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
+    // On a machine so loaded that the OS kept the worker off the CPU, the
+    // monitor says that instead.
+    if err.contains("waiting for a CPU") {
+        return;
+    }
     assert!(
         err.contains("has held worker 0 for") && err.contains(" ms without yielding, computing; "),
         "{err}"
     );
-    assert!(err.contains("waiting behind it: none"), "{err}");
+    assert!(err.contains("waiting behind it: 'stranded' (#"), "{err}");
+}
+
+/// A hold that strands nobody is not reported: the main coroutine spawns
+/// coroutines in a loop without yielding (other workers start them: a
+/// spare one here), and nothing else was started on its worker.
+#[test]
+fn a_hold_that_strands_nobody_is_not_reported() {
+    if child_scenario().is_some() {
+        goro::run(|| {
+            let stop: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
+            let ran: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
+            let me = goro::current().unwrap().id();
+            let stopper = std::thread::spawn(move || {
+                wait_until_monitor_saw_held(me, Duration::from_millis(100));
+                stop.store(true, Ordering::Relaxed);
+            });
+            let mut spawned = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                goro::go!(move || {
+                    ran.fetch_add(1, Ordering::Relaxed);
+                });
+                spawned += 1;
+            }
+            stopper.join().unwrap();
+            while ran.load(Ordering::Relaxed) < spawned {
+                goro::sleep(Duration::from_millis(1));
+            }
+            println!("spawned={spawned}");
+        });
+        return;
+    }
+    let out = run_child(
+        "a_hold_that_strands_nobody_is_not_reported",
+        &[("GORO_WORKERS", "1")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(field(&stdout(&out), "spawned").is_some_and(|n| n > 0));
+    let err = stderr(&out);
+    assert!(!err.contains("has held worker"), "{err}");
+    assert!(!err.contains("of the last second"), "{err}");
+}
+
+/// A std `Mutex` held across `goro::sleep` by one coroutine, wanted by
+/// another on the same worker: the second blocks the worker in a futex,
+/// and the first can never run to unlock. The report says it looks like a
+/// std lock and points at goro::sync; after a few seconds it reports a
+/// likely deadlock naming the parked coroutine. (The child never ends by
+/// itself: it exits once the monitor has looked past that point.)
+#[test]
+fn a_std_lock_held_across_a_park_is_named_and_reported_as_a_likely_deadlock() {
+    if child_scenario().is_some() {
+        goro::run(|| {
+            let lock: &'static std::sync::Mutex<u32> =
+                Box::leak(Box::new(std::sync::Mutex::new(0)));
+            let (locked_tx, locked_rx) = goro::chan::chan::<()>(0);
+            let _holder = goro::Builder::new()
+                .name("holder")
+                .spawn(move || {
+                    let mut guard = lock.lock().unwrap();
+                    locked_tx.send(()).unwrap();
+                    goro::sleep(Duration::from_millis(10));
+                    *guard += 1;
+                })
+                .unwrap();
+            locked_rx.recv().unwrap();
+            let me = goro::current().unwrap().id();
+            std::thread::spawn(move || {
+                wait_until_monitor_saw_held(me, Duration::from_millis(3300));
+                std::process::exit(0);
+            });
+            let _ = *lock.lock().unwrap();
+            unreachable!("the holder cannot run to unlock");
+        });
+        return;
+    }
+    let out = run_child(
+        "a_std_lock_held_across_a_park_is_named_and_reported_as_a_likely_deadlock",
+        &[("GORO_WORKERS", "1")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("goro: coroutine 'main' (#1) has held worker 0 for"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "without yielding, blocked in futex: this looks like a std lock (Mutex, RwLock or \
+             Condvar) held across a goro call"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("use goro::sync's Mutex, RwLock and Condvar"),
+        "{err}"
+    );
+    assert!(err.contains("waiting behind it: 'holder' (#"), "{err}");
+    assert!(
+        err.contains("goro: likely deadlock: coroutine 'main' (#1) has been blocked in futex on worker 0 for 3 s"),
+        "{err}"
+    );
+    assert!(err.contains("started on worker 0: 'holder' (#"), "{err}");
+    assert_eq!(err.matches("likely deadlock").count(), 1, "{err}");
+}
+
+/// A coroutine talking to a server over a std (blocking) socket in a loop,
+/// as a sync database driver does, sleeps in recvfrom briefly and often:
+/// the report says it makes system calls in a loop, not that it computes.
+#[test]
+fn a_loop_of_system_calls_is_reported_as_such() {
+    if child_scenario().is_some() {
+        goro::run(|| {
+            use std::io::{Read, Write};
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let echo = std::thread::spawn(move || {
+                let (mut s, _) = listener.accept().unwrap();
+                let mut b = [0u8; 1];
+                while s.read_exact(&mut b).is_ok() && s.write_all(&b).is_ok() {}
+            });
+            let (started_tx, started_rx) = goro::chan::chan::<()>(0);
+            let (done_tx, done_rx) = goro::chan::chan::<()>(0);
+            let stranded = goro::Builder::new()
+                .name("stranded")
+                .spawn(move || {
+                    started_tx.send(()).unwrap();
+                    let _ = done_rx.recv();
+                })
+                .unwrap();
+            started_rx.recv().unwrap();
+            let stop: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
+            let me = goro::current().unwrap().id();
+            let stopper = std::thread::spawn(move || {
+                wait_until_monitor_saw_held(me, Duration::from_millis(100));
+                stop.store(true, Ordering::Relaxed);
+            });
+            let mut conn = std::net::TcpStream::connect(addr).unwrap();
+            let mut b = [7u8; 1];
+            while !stop.load(Ordering::Relaxed) {
+                conn.write_all(&b).unwrap();
+                conn.read_exact(&mut b).unwrap();
+            }
+            drop(conn);
+            stopper.join().unwrap();
+            echo.join().unwrap();
+            drop(done_tx);
+            stranded.join().unwrap();
+        });
+        return;
+    }
+    let out = run_child(
+        "a_loop_of_system_calls_is_reported_as_such",
+        &[("GORO_WORKERS", "1")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(" ms without yielding, making system calls in a loop without parking"),
+        "{err}"
+    );
+    assert!(err.contains("use goro::net's sockets"), "{err}");
+    assert!(!err.contains("computing"), "{err}");
 }
 
 /// A coroutine that sleeps its thread 30 ms at a time, yielding between

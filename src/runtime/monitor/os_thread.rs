@@ -9,6 +9,12 @@
 //! `-1` when it sleeps in the kernel outside a system call (a page fault
 //! reading from disk, a stop). Reading it costs a file read, so the monitor
 //! does it once per held episode, never per sample.
+//!
+//! How the thread spent a stretch of time comes from two counters read at
+//! its start and end (`ThreadCounters`): the run delay from `schedstat`
+//! (time runnable but waiting for a CPU: the OS ran something else) and
+//! the voluntary context switches from `status` (each a sleep in the
+//! kernel: a system call that waited, a lock).
 
 use std::fmt;
 
@@ -23,6 +29,52 @@ pub(crate) fn current_tid() -> i32 {
 pub(crate) fn state_of(tid: i32) -> Option<ThreadState> {
     let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).ok()?;
     ThreadState::parse(&text)
+}
+
+/// What the kernel counts for thread `tid`, or `None` if it does not say
+/// (no procfs, a kernel without schedstats).
+pub(crate) fn counters_of(tid: i32) -> Option<ThreadCounters> {
+    let sched = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
+    let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).ok()?;
+    ThreadCounters::parse(&sched, &status)
+}
+
+/// Counters of one thread that only grow; the difference of two readings
+/// says how it spent the time between them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ThreadCounters {
+    /// Nanoseconds spent runnable but not on a CPU (`schedstat`'s second
+    /// field).
+    pub(crate) run_delay: u64,
+    /// Times the thread slept in the kernel of its own accord
+    /// (`voluntary_ctxt_switches` in `status`).
+    pub(crate) voluntary_switches: u64,
+}
+
+impl ThreadCounters {
+    fn parse(schedstat: &str, status: &str) -> Option<ThreadCounters> {
+        let run_delay = schedstat.split_whitespace().nth(1)?.parse().ok()?;
+        let voluntary_switches = status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))?
+            .trim()
+            .parse()
+            .ok()?;
+        Some(ThreadCounters {
+            run_delay,
+            voluntary_switches,
+        })
+    }
+
+    /// What grew from `earlier` to `self`.
+    pub(crate) fn since(self, earlier: ThreadCounters) -> ThreadCounters {
+        ThreadCounters {
+            run_delay: self.run_delay.saturating_sub(earlier.run_delay),
+            voluntary_switches: self
+                .voluntary_switches
+                .saturating_sub(earlier.voluntary_switches),
+        }
+    }
 }
 
 /// A thread's state, from its `syscall` file.
@@ -42,6 +94,12 @@ pub(crate) enum ThreadState {
 }
 
 impl ThreadState {
+    /// Whether the thread sleeps in a futex: a lock or a condition
+    /// variable, std's or a C library's.
+    pub(crate) fn is_futex(self) -> bool {
+        matches!(self, ThreadState::Syscall { nr, .. } if nr == libc::SYS_futex)
+    }
+
     fn parse(text: &str) -> Option<ThreadState> {
         let mut fields = text.split_whitespace();
         let first = fields.next()?;
@@ -186,6 +244,47 @@ mod tests {
             ThreadState::parse("-1 0x7ffe801c78b0 0x7f417ca44aec\n"),
             Some(ThreadState::OutsideSyscall)
         );
+    }
+
+    #[test]
+    fn counters_come_from_schedstat_and_status() {
+        let status =
+            "Name:\tgoro-worker\nvoluntary_ctxt_switches:\t42\nnonvoluntary_ctxt_switches:\t7\n";
+        let c = ThreadCounters::parse("1000 2500 9\n", status).unwrap();
+        assert_eq!(
+            c,
+            ThreadCounters {
+                run_delay: 2500,
+                voluntary_switches: 42
+            }
+        );
+        assert_eq!(ThreadCounters::parse("1000\n", status), None);
+        assert_eq!(ThreadCounters::parse("1 2 3", "Name: x\n"), None);
+        let later = ThreadCounters {
+            run_delay: 4000,
+            voluntary_switches: 50,
+        };
+        assert_eq!(
+            later.since(c),
+            ThreadCounters {
+                run_delay: 1500,
+                voluntary_switches: 8
+            }
+        );
+    }
+
+    /// The calling thread's own counters can be read, and a sleep is a
+    /// voluntary switch.
+    #[test]
+    fn a_sleep_counts_as_a_voluntary_switch() {
+        let tid = current_tid();
+        let Some(before) = counters_of(tid) else {
+            // A kernel without schedstats: nothing to check.
+            return;
+        };
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let after = counters_of(tid).unwrap();
+        assert!(after.since(before).voluntary_switches >= 1);
     }
 
     #[test]

@@ -9,8 +9,13 @@
 //!   than the hold threshold (100 ms by default) and prints, once per
 //!   episode, which coroutine holds it and where it was spawned, what the
 //!   worker's thread is doing (the system call it is blocked in, with its
-//!   fd, from `/proc`: see `monitor/os_thread.rs`; or computing), and which
-//!   coroutines started on that worker wait behind it;
+//!   fd, from `/proc`: see `monitor/os_thread.rs`; or computing) and why
+//!   (a std lock held across a goro call, system calls in a loop: see
+//!   `monitor/cause.rs`), and which coroutines started on that worker wait
+//!   behind it. A hold that strands nobody is not reported; a thread the
+//!   OS kept off the CPU gets a line saying so instead; a thread still in
+//!   a futex after `LIKELY_DEADLOCK` behind a std-lock report is reported
+//!   as a likely deadlock;
 //! - notices a worker held, in runs each shorter than the threshold, for
 //!   more than a quarter of the last second (a loop of 20 ms blocking calls
 //!   starves its worker's other coroutines as surely as one long call), and
@@ -45,6 +50,9 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::runtime::diag::trace;
+use crate::runtime::monitor::cause::{self, Advice, Cause, Evidence};
+use crate::runtime::monitor::os_thread::{ThreadCounters, ThreadState};
+use crate::runtime::scheduler::worker::WorkerShared;
 use crate::runtime::task::header::TaskRef;
 use crate::runtime::{
     Runtime, diag::dump, io::netpoll, lock, monitor::deadlock, monitor::os_thread, task::alloc,
@@ -87,6 +95,15 @@ const SHORT_HOLD_REPORT_INTERVAL: Duration = Duration::from_secs(10);
 /// Coroutines waiting behind a held worker named in its report; the rest
 /// are counted.
 const STRANDED_SHOWN: usize = 10;
+/// A run blocked in a futex this long, with a coroutine parked behind it,
+/// is reported as a likely deadlock: a std lock held across a goro call
+/// is released in milliseconds if at all.
+const LIKELY_DEADLOCK: Duration = Duration::from_secs(3);
+/// Looks at a held thread's state per report: a state that varies between
+/// them is a loop of system calls.
+const STATE_SAMPLES: usize = 3;
+/// Time between those looks.
+const STATE_SAMPLE_GAP: Duration = Duration::from_micros(500);
 /// Default hold threshold.
 pub(crate) const DEFAULT_HOLD_THRESHOLD: Duration = Duration::from_millis(100);
 
@@ -184,9 +201,17 @@ struct Run {
     /// When the monitor last saw it: the run lasted at least from
     /// `first_seen` to here.
     last_seen: u64,
-    /// Whether it outlasted the hold threshold: reported as a held worker,
-    /// and so no short hold.
+    /// Whether it outlasted the hold threshold: reported as a held worker
+    /// (if it strands anyone), and so no short hold.
     long: bool,
+    /// The thread's counters when the run passed half the threshold (clock
+    /// nanos, counters): the start of the window over which the report
+    /// judges how the thread spent its time.
+    baseline: Option<(u64, ThreadCounters)>,
+    /// What the report found, once the run outlasted the threshold.
+    cause: Option<Cause>,
+    /// Whether the likely-deadlock check was made for this run.
+    deadlock_checked: bool,
 }
 
 /// Short holds of one worker that ended in one `BUCKET_NANOS` of time.
@@ -220,7 +245,7 @@ impl Watch {
     fn sample(
         &mut self,
         index: usize,
-        w: &crate::runtime::scheduler::worker::WorkerShared,
+        w: &WorkerShared,
         now: u64,
         threshold: u64,
     ) -> Option<&mut Run> {
@@ -250,6 +275,9 @@ impl Watch {
                     first_seen: now,
                     last_seen: now,
                     long: false,
+                    baseline: None,
+                    cause: None,
+                    deadlock_checked: false,
                 });
             }
         }
@@ -258,14 +286,7 @@ impl Watch {
 
     /// Counts a run that ended before `now` among the short holds, and
     /// reports them if they filled too much of the window.
-    fn run_ended(
-        &mut self,
-        index: usize,
-        w: &crate::runtime::scheduler::worker::WorkerShared,
-        run: Run,
-        now: u64,
-        threshold: u64,
-    ) {
+    fn run_ended(&mut self, index: usize, w: &WorkerShared, run: Run, now: u64, threshold: u64) {
         // A run seen once may have lasted a microsecond: only one seen at
         // two samples surely held the worker, and for at least the time
         // between them. So short holds are a lower bound. A run longer than
@@ -411,10 +432,16 @@ fn watch_workers(
     let mut held_count = 0;
     let mut news = false;
     for (i, w) in rt.workers.iter().take(active).enumerate() {
-        let run = watch[i].sample(i, w, now_nanos, threshold);
+        let mut run = watch[i].sample(i, w, now_nanos, threshold);
         let held_nanos = run
             .as_ref()
             .map_or(0, |r| now_nanos.saturating_sub(r.since));
+        if let Some(r) = &mut run
+            && r.baseline.is_none()
+            && held_nanos > threshold / 2
+        {
+            r.baseline = thread_counters(w).map(|c| (now_nanos, c));
+        }
         let held = held_nanos > threshold;
         if w.held.load(Ordering::Relaxed) != held {
             w.held.store(held, Ordering::Relaxed);
@@ -426,7 +453,14 @@ fn watch_workers(
         if !run.long {
             run.long = true;
             news = true;
-            warn_held(i, w, *run, held_nanos);
+            run.cause = Some(warn_held(i, w, run, held_nanos, now_nanos));
+        }
+        if run.cause == Some(Cause::StdLock)
+            && !run.deadlock_checked
+            && held_nanos > LIKELY_DEADLOCK.as_nanos() as u64
+        {
+            run.deadlock_checked = true;
+            warn_likely_deadlock(i, w, run, held_nanos);
         }
         // Serve what the held worker cannot.
         w.fire_due_timers_for(now);
@@ -450,54 +484,39 @@ fn watch_workers(
 }
 
 /// The tasks of the coroutines started on `w`, ordered by id.
-fn started_on(w: &crate::runtime::scheduler::worker::WorkerShared) -> Vec<TaskRef> {
+fn started_on(w: &WorkerShared) -> Vec<TaskRef> {
     let mut tasks = w.started_tasks();
     tasks.sort_by_key(|t| t.header().id);
     tasks
 }
 
-/// Prints the once-per-episode warning about a held worker: who holds it,
-/// what its thread is doing, and who waits behind it.
-fn warn_held(
-    index: usize,
-    w: &crate::runtime::scheduler::worker::WorkerShared,
-    run: Run,
-    held_nanos: u64,
-) {
-    let tasks = started_on(w);
-    let Some(task) = tasks.iter().find(|t| t.header().id == run.id) else {
-        return;
-    };
-    let doing = match w.os_tid.load(Ordering::Relaxed) {
+/// The counters of `w`'s thread, if the kernel gives them.
+fn thread_counters(w: &WorkerShared) -> Option<ThreadCounters> {
+    match w.os_tid.load(Ordering::Relaxed) {
         0 => None,
-        tid => os_thread::state_of(tid),
-    };
-    // The run may have ended while the kernel was asked: then what the
-    // thread does is someone else's doing.
-    let same_run = w.running_id.load(Ordering::Relaxed) == run.id
-        && w.picks.load(Ordering::Relaxed) == run.picks;
-    let h = task.header();
-    let mut msg = String::new();
-    let _ = write!(
-        msg,
-        "goro: coroutine '{}' (#{}) has held worker {} for {} ms without yielding",
-        h.display_name(),
-        h.id,
-        index,
-        held_nanos / 1_000_000,
-    );
-    if let Some(doing) = doing.filter(|_| same_run) {
-        let _ = write!(msg, ", {doing}");
+        tid => os_thread::counters_of(tid),
     }
-    let _ = write!(
-        msg,
-        "; run blocking calls in goro::blocking\n  spawned at {}\n  \
-         coroutines already started on worker {} wait until it yields \
-         (a started coroutine never changes thread); new ones run elsewhere\n  \
-         waiting behind it:",
-        h.location, index
-    );
-    let behind: Vec<&TaskRef> = tasks.iter().filter(|t| t.header().id != run.id).collect();
+}
+
+/// Whether `run` is still the run in progress on `w`.
+fn same_run(w: &WorkerShared, run: &Run) -> bool {
+    w.running_id.load(Ordering::Relaxed) == run.id && w.picks.load(Ordering::Relaxed) == run.picks
+}
+
+/// Whether anything waits on `w` while coroutine `holder` holds it:
+/// another coroutine started there (in `tasks`), an fd registered with its
+/// poller, a wakeup or a hand-off queued to it. Fresh coroutines on its
+/// deque do not count: other workers take them.
+fn strands_anyone(w: &WorkerShared, tasks: &[TaskRef], holder: u64) -> bool {
+    tasks.iter().any(|t| t.header().id != holder)
+        || w.registered.load(Ordering::Relaxed) != 0
+        || w.has_wakeups_or_handoffs()
+}
+
+/// Writes the coroutines of `tasks` other than `holder`, with what each
+/// does (at most `STRANDED_SHOWN`, the rest counted), or " none".
+fn write_behind(msg: &mut String, tasks: &[TaskRef], holder: u64) {
+    let behind: Vec<&TaskRef> = tasks.iter().filter(|t| t.header().id != holder).collect();
     if behind.is_empty() {
         msg.push_str(" none");
     }
@@ -514,12 +533,122 @@ fn warn_held(
     if behind.len() > STRANDED_SHOWN {
         let _ = write!(msg, " and {} more", behind.len() - STRANDED_SHOWN);
     }
+}
+
+/// Decides why `run` holds worker `index` (see `monitor/cause.rs`) and,
+/// unless the hold strands nobody, prints the once-per-episode report: who
+/// holds it, what its thread is doing and what to do about it, and who
+/// waits behind it; or, for a thread the OS kept off the CPU, says that.
+fn warn_held(index: usize, w: &WorkerShared, run: &Run, held_nanos: u64, now: u64) -> Cause {
+    let tasks = started_on(w);
+    let Some(task) = tasks.iter().find(|t| t.header().id == run.id) else {
+        return Cause::Plain(None);
+    };
+    let mut evidence = Evidence {
+        samples: Vec::new(),
+        delta: None,
+        started_behind: tasks.iter().filter(|t| t.header().id != run.id).count(),
+        stranded: strands_anyone(w, &tasks, run.id),
+    };
+    let tid = w.os_tid.load(Ordering::Relaxed);
+    if evidence.stranded && tid != 0 {
+        for n in 0..STATE_SAMPLES {
+            if n > 0 {
+                std::thread::sleep(STATE_SAMPLE_GAP);
+            }
+            evidence.samples.extend(os_thread::state_of(tid));
+        }
+        evidence.delta = run.baseline.and_then(|(at, before)| {
+            let counters = os_thread::counters_of(tid)?;
+            Some((counters.since(before), now.saturating_sub(at)))
+        });
+    }
+    // The run may have ended while the kernel was asked: then what the
+    // thread does is someone else's doing.
+    if !same_run(w, run) {
+        evidence.samples.clear();
+        evidence.delta = None;
+    }
+    let cause = cause::classify(&evidence);
+    let h = task.header();
+    let mut msg = String::new();
+    match cause {
+        Cause::NothingStranded => return cause,
+        Cause::Descheduled { waited, window } => {
+            let _ = write!(
+                msg,
+                "goro: worker {index}'s thread was runnable but waiting for a CPU for {} of \
+                 the last {} ms while coroutine '{}' (#{}) ran on it: the OS ran other threads \
+                 (more busy threads than cores?); the coroutine is not to blame",
+                waited / 1_000_000,
+                window / 1_000_000,
+                h.display_name(),
+                h.id,
+            );
+            eprintln!("{msg}");
+            return cause;
+        }
+        _ => {}
+    }
+    let _ = write!(
+        msg,
+        "goro: coroutine '{}' (#{}) has held worker {} for {} ms without yielding{}\n  \
+         spawned at {}\n  \
+         coroutines already started on worker {} wait until it yields \
+         (a started coroutine never changes thread); new ones run elsewhere\n  \
+         waiting behind it:",
+        h.display_name(),
+        h.id,
+        index,
+        held_nanos / 1_000_000,
+        Advice(cause),
+        h.location,
+        index
+    );
+    write_behind(&mut msg, &tasks, run.id);
     if trace::enabled() {
         trace::record(trace::Kind::Held, index as u64, h.id, held_nanos);
         if let Some(line) = trace::snapshot_beside_held_report() {
             let _ = write!(msg, "\n{line}");
         }
     }
+    eprintln!("{msg}");
+    cause
+}
+
+/// Reports `run`, held in a futex for `LIKELY_DEADLOCK` with coroutines
+/// started behind it, as a likely deadlock, if its thread is still in a
+/// futex.
+fn warn_likely_deadlock(index: usize, w: &WorkerShared, run: &Run, held_nanos: u64) {
+    let still = match w.os_tid.load(Ordering::Relaxed) {
+        0 => None,
+        tid => os_thread::state_of(tid),
+    };
+    if !still.is_some_and(ThreadState::is_futex) || !same_run(w, run) {
+        return;
+    }
+    let tasks = started_on(w);
+    let Some(task) = tasks.iter().find(|t| t.header().id == run.id) else {
+        return;
+    };
+    let h = task.header();
+    let mut msg = String::new();
+    let _ = write!(
+        msg,
+        "goro: likely deadlock: coroutine '{}' (#{}) has been blocked in futex on worker {} \
+         for {} s, most likely waiting for a std lock (Mutex, RwLock or Condvar) that a \
+         coroutine started on that worker holds across a goro call; those cannot run until \
+         it yields: use goro::sync's locks, which park the coroutine instead\n  \
+         spawned at {}\n  \
+         started on worker {}:",
+        h.display_name(),
+        h.id,
+        index,
+        held_nanos / 1_000_000_000,
+        h.location,
+        index,
+    );
+    write_behind(&mut msg, &tasks, run.id);
     eprintln!("{msg}");
 }
 
@@ -528,7 +657,7 @@ fn warn_held(
 /// the longest of which is `(coroutine id, nanoseconds)`.
 fn warn_short_holds(
     index: usize,
-    w: &crate::runtime::scheduler::worker::WorkerShared,
+    w: &WorkerShared,
     held: u64,
     runs: u32,
     longest: (u64, u64),
@@ -546,6 +675,9 @@ fn warn_short_holds(
         longest.1 / 1_000_000,
     );
     let tasks = started_on(w);
+    if !strands_anyone(w, &tasks, longest.0) {
+        return;
+    }
     match tasks.iter().find(|t| t.header().id == longest.0) {
         Some(t) => {
             let h = t.header();
