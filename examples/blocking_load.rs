@@ -14,6 +14,10 @@
 //! summaries), the latest tick of each worker's tickers, and the wall time.
 //! Options: `--coroutines N` (100), `--calls N` (200), `--sleep-ms N` (1),
 //! `--burn-us N` (0), `--runs N` (1), `--pool-threads N` (the default cap).
+//!
+//! `--round-trips N` measures instead what a `goro::blocking` call costs
+//! over a plain call: N empty calls made one after another from one
+//! coroutine, then from 100 coroutines at once, in nanoseconds per call.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -38,6 +42,8 @@ struct Options {
     runs: usize,
     /// `Builder::blocking_threads`, if given.
     pool_threads: Option<usize>,
+    /// If given, measure the cost of this many empty calls instead.
+    round_trips: Option<usize>,
 }
 
 fn options() -> Options {
@@ -48,6 +54,7 @@ fn options() -> Options {
         burn: Duration::ZERO,
         runs: 1,
         pool_threads: None,
+        round_trips: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -63,6 +70,7 @@ fn options() -> Options {
             "--burn-us" => o.burn = Duration::from_micros(value()),
             "--runs" => o.runs = value() as usize,
             "--pool-threads" => o.pool_threads = Some(value() as usize),
+            "--round-trips" => o.round_trips = Some(value() as usize),
             other => panic!("unknown option {other}"),
         }
     }
@@ -157,8 +165,46 @@ fn load(o: &Options) {
     });
 }
 
+/// Nanoseconds per call of `n` calls of `call`.
+fn per_call(n: usize, call: impl Fn(u64) -> u64) -> f64 {
+    let start = Instant::now();
+    let mut x = 0;
+    for i in 0..n {
+        x = call(std::hint::black_box(i as u64 ^ x));
+    }
+    std::hint::black_box(x);
+    start.elapsed().as_nanos() as f64 / n as f64
+}
+
+/// What an empty `goro::blocking` call costs, against a plain call.
+fn round_trips(n: usize) {
+    let plain = per_call(n, |x| std::hint::black_box(x + 1));
+    let (one, many) = goro::run(move || {
+        let one = per_call(n, |x| goro::blocking(move || std::hint::black_box(x + 1)));
+        let start = Instant::now();
+        let callers: Vec<_> = (0..100)
+            .map(|_| goro::spawn(move || per_call(n / 100, |x| goro::blocking(move || x + 1))))
+            .collect();
+        for c in callers {
+            c.join().unwrap();
+        }
+        (
+            one,
+            start.elapsed().as_nanos() as f64 / (n / 100 * 100) as f64,
+        )
+    });
+    println!(
+        "plain call {plain:.1} ns; goro::blocking round trip {one:.0} ns \
+         (one coroutine, calls in a row); {many:.0} ns per call (100 coroutines at once)"
+    );
+}
+
 fn main() {
     let o = options();
+    if let Some(n) = o.round_trips {
+        round_trips(n);
+        return;
+    }
     if std::env::var_os(CHILD).is_some() {
         load(&o);
         return;

@@ -29,7 +29,14 @@
 //! and a worker held for more than a quarter of a second by shorter calls
 //! (`goro: worker 0 was held for at least 640 ms of the last second by 21
 //! runs without yielding...`). Both mean: move that call off the worker,
-//! as below.
+//! as below. The report names the cause where it can: `blocked in futex:
+//! this looks like a std lock ... held across a goro call` (see [below](#a-std-mutex-held-across-a-park);
+//! still there after 3 s, it is reported as a likely deadlock), `making
+//! system calls in a loop without parking` (a sync client on std sockets),
+//! or `computing`. A hold that strands nobody (no other coroutine started
+//! on that worker, no socket registered there) is not reported, and a
+//! worker that the OS kept off the CPU (more busy threads than cores) gets
+//! a line saying so rather than a report blaming its coroutine.
 //!
 //! ## What goes in `goro::blocking`
 //!
@@ -96,6 +103,17 @@
 //! [channels](crate::chan), which work from plain threads too: the pool
 //! (512 threads by default, `runtime::Builder::blocking_threads`) is for
 //! calls that end.
+//!
+//! What a call costs: an empty `goro::blocking` round trip (submit, a pool
+//! thread wakes and runs it, the coroutine wakes with the result) takes
+//! about 8 µs, against under a nanosecond for the plain call; 100
+//! coroutines calling at once get about 5 µs per call (2 cores, measured
+//! with `cargo run --release --example blocking_load -- --round-trips
+//! 100000`; docs/benchmarks.md). Next to a database query's round trip of
+//! 100 µs and more, that is noise; for a call that takes a microsecond,
+//! batch several into one closure. Pool threads run at a lower priority
+//! (nice 10) than the workers, so a hundred of them computing at once do
+//! not keep the workers off the CPU.
 //!
 //! ## Crates generic over `Read` and `Write` work unchanged
 //!
@@ -193,6 +211,241 @@
 //!   let body = goro::block_on(async { client.get(&url).send().await?.text().await })?;
 //!   ```
 //!
+//! ## A pool of connections on a channel
+//!
+//! A goro channel holding the idle connections is a pool: taking one is a
+//! receive, which parks while all are in use; giving it back is a send.
+//! A guard that sends the connection back when dropped keeps one from
+//! being lost on an early return, and since the guard owns its way home,
+//! it can move into `goro::blocking` with a sync driver's connection.
+//! Here `Db` stands in for such a driver (a postgres `Client`, say), whose
+//! queries block the thread:
+//!
+//! ```
+//! use goro::chan::{chan, Receiver, Sender};
+//! use std::ops::{Deref, DerefMut};
+//!
+//! /// Connections shared by coroutines; `get` parks while all are in use.
+//! struct Pool<C> {
+//!     idle: Receiver<C>,
+//!     home: Sender<C>,
+//! }
+//!
+//! /// A connection taken from a pool; dropping it puts it back.
+//! struct Pooled<C> {
+//!     conn: Option<C>,
+//!     home: Sender<C>,
+//! }
+//!
+//! impl<C: Send + 'static> Pool<C> {
+//!     fn new(conns: Vec<C>) -> Pool<C> {
+//!         let (home, idle) = chan(conns.len());
+//!         for c in conns {
+//!             home.send(c).unwrap();
+//!         }
+//!         Pool { idle, home }
+//!     }
+//!
+//!     fn get(&self) -> Pooled<C> {
+//!         let conn = self.idle.recv().expect("the pool holds its own sender");
+//!         Pooled { conn: Some(conn), home: self.home.clone() }
+//!     }
+//! }
+//!
+//! impl<C> Deref for Pooled<C> {
+//!     type Target = C;
+//!     fn deref(&self) -> &C {
+//!         self.conn.as_ref().unwrap()
+//!     }
+//! }
+//!
+//! impl<C> DerefMut for Pooled<C> {
+//!     fn deref_mut(&mut self) -> &mut C {
+//!         self.conn.as_mut().unwrap()
+//!     }
+//! }
+//!
+//! impl<C> Drop for Pooled<C> {
+//!     fn drop(&mut self) {
+//!         // Never waits: the channel has room for every connection.
+//!         let _ = self.home.try_send(self.conn.take().unwrap());
+//!     }
+//! }
+//!
+//! /// A sync driver's connection: its queries block the thread.
+//! struct Db {
+//!     id: usize,
+//! }
+//!
+//! impl Db {
+//!     fn query(&mut self, sql: &str) -> String {
+//!         std::thread::sleep(std::time::Duration::from_millis(1));
+//!         format!("{sql} on connection {}", self.id)
+//!     }
+//! }
+//!
+//! goro::run(|| {
+//!     let pool = std::sync::Arc::new(Pool::new((0..4).map(|id| Db { id }).collect()));
+//!     let clients: Vec<_> = (0..20)
+//!         .map(|i| {
+//!             let pool = pool.clone();
+//!             goro::spawn(move || {
+//!                 let mut db = pool.get(); // parks while all four are busy
+//!                 // The query blocks a pool thread, not the worker; `db`
+//!                 // goes home when the closure drops it.
+//!                 goro::blocking(move || db.query(&format!("SELECT {i}")))
+//!             })
+//!         })
+//!         .collect();
+//!     for c in clients {
+//!         assert!(c.join().unwrap().starts_with("SELECT "));
+//!     }
+//!     assert_eq!(pool.idle.len(), 4, "every connection is back");
+//! });
+//! ```
+//!
+//! Goro sockets need no `goro::blocking`: a pool of `goro::net::TcpStream`
+//! connections to a service with a line protocol is the same `Pool`, used
+//! directly from the coroutine.
+//!
+//! ## Graceful shutdown of an HTTP server
+//!
+//! On SIGTERM a server should stop accepting, let requests in progress
+//! finish, and close the keep-alive connections that sit idle between
+//! requests (they would otherwise hold it up until the client leaves), as
+//! Go's `http.Server.Shutdown` does. Each connection records itself as
+//! idle while it waits for its next request; the shutdown, under the same
+//! lock, marks the server closing and closes the listener and the idle
+//! connections, which wakes their readers with the closed error. A busy
+//! connection sees the mark after its response and ends. A `Context`
+//! carries the request to shut down (a signal in `main`; a cancel here):
+//!
+//! ```
+//! use goro::context::{self, Context};
+//! use goro::net::{TcpListener, TcpStream};
+//! use goro::sync::{Mutex, WaitGroup};
+//! use std::collections::HashMap;
+//! use std::io::{self, BufRead, BufReader, Read, Write};
+//! use std::sync::Arc;
+//! use std::sync::atomic::{AtomicBool, Ordering};
+//!
+//! /// Connections waiting for their next request, and whether the server
+//! /// is closing (set under `conns`' lock).
+//! #[derive(Default)]
+//! struct Idle {
+//!     conns: Mutex<HashMap<u64, Arc<TcpStream>>>,
+//!     closing: AtomicBool,
+//! }
+//!
+//! /// Serves until `ctx` is done, then shuts down gracefully.
+//! fn serve(ln: TcpListener, ctx: Context) -> io::Result<()> {
+//!     let ln = Arc::new(ln);
+//!     let idle = Arc::new(Idle::default());
+//!     let stopper = goro::spawn({
+//!         let (ln, idle) = (ln.clone(), idle.clone());
+//!         move || {
+//!             let _ = ctx.done().recv();
+//!             let conns = idle.conns.lock();
+//!             idle.closing.store(true, Ordering::SeqCst);
+//!             let _ = ln.close();
+//!             for conn in conns.values() {
+//!                 let _ = conn.close();
+//!             }
+//!         }
+//!     });
+//!     let handlers = Arc::new(WaitGroup::new());
+//!     for id in 0.. {
+//!         let conn = match ln.accept() {
+//!             Ok((conn, _)) => Arc::new(conn),
+//!             Err(_) if idle.closing.load(Ordering::SeqCst) => break,
+//!             // Out of fds, accept has parked a moment: log, go on.
+//!             Err(e) => {
+//!                 eprintln!("accept: {e}");
+//!                 continue;
+//!             }
+//!         };
+//!         handlers.add(1);
+//!         let (idle, handlers) = (idle.clone(), handlers.clone());
+//!         goro::go!(move || {
+//!             let _ = handle(id, conn, &idle);
+//!             handlers.done();
+//!         });
+//!     }
+//!     handlers.wait();
+//!     stopper.join().unwrap();
+//!     Ok(())
+//! }
+//!
+//! /// Answers requests (without bodies, for brevity) until the client
+//! /// leaves or the server closes.
+//! fn handle(id: u64, conn: Arc<TcpStream>, idle: &Idle) -> io::Result<()> {
+//!     let mut reader = BufReader::new(&*conn);
+//!     loop {
+//!         {
+//!             let mut conns = idle.conns.lock();
+//!             if idle.closing.load(Ordering::SeqCst) {
+//!                 return Ok(());
+//!             }
+//!             conns.insert(id, conn.clone());
+//!         }
+//!         // Idle until the next request's first byte (or the close).
+//!         let more = reader.fill_buf().map(|b| !b.is_empty());
+//!         idle.conns.lock().remove(&id);
+//!         if !more? {
+//!             return Ok(());
+//!         }
+//!         let mut line = String::new();
+//!         while reader.read_line(&mut line)? > 2 {
+//!             line.clear();
+//!         }
+//!         (&*conn).write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")?;
+//!         if idle.closing.load(Ordering::SeqCst) {
+//!             return Ok(());
+//!         }
+//!     }
+//! }
+//!
+//! /// A real server's `main`: SIGINT or SIGTERM shuts it down.
+//! #[allow(dead_code)]
+//! fn main_with_signals() -> io::Result<()> {
+//!     use goro::signal::{self, SIGINT, SIGTERM};
+//!     goro::run(|| {
+//!         let (ctx, cancel) = context::with_cancel(&Context::background());
+//!         let signals = signal::notify(&[SIGINT, SIGTERM])?;
+//!         goro::go!(move || {
+//!             let _ = signals.recv();
+//!             cancel.cancel();
+//!         });
+//!         serve(TcpListener::bind("0.0.0.0:8080")?, ctx)
+//!     })
+//! }
+//!
+//! // Here: one keep-alive client makes a request and stays; shutting down
+//! // closes its connection and `serve` returns.
+//! goro::run(|| -> io::Result<()> {
+//!     let ln = TcpListener::bind("127.0.0.1:0")?;
+//!     let addr = ln.local_addr()?;
+//!     let (ctx, cancel) = context::with_cancel(&Context::background());
+//!     let server = goro::spawn(move || serve(ln, ctx));
+//!     let client = TcpStream::connect(addr)?;
+//!     (&client).write_all(b"GET / HTTP/1.1\r\nHost: goro\r\n\r\n")?;
+//!     let mut response = BufReader::new(&client);
+//!     let mut line = String::new();
+//!     while response.read_line(&mut line)? > 2 {
+//!         line.clear();
+//!     }
+//!     let mut body = [0u8; 3];
+//!     response.read_exact(&mut body)?;
+//!     assert_eq!(&body, b"ok\n");
+//!     cancel.cancel();
+//!     server.join().unwrap()?;
+//!     // The server closed the idle connection: end of file.
+//!     assert_eq!(response.read(&mut body)?, 0);
+//!     Ok(())
+//! })
+//! .unwrap();
+//! ```
+//!
 //! ## A std `Mutex` held across a park
 //!
 //! A `std::sync::Mutex` (or parking_lot's) blocks the *thread* that waits
@@ -203,8 +456,10 @@
 //! the lock, so the coroutine holding the guard, which only that worker can
 //! resume, never runs to release it. Both wait forever (with one worker,
 //! always; with more, whenever the two share one), and the monitor reports
-//! the worker `blocked in futex`. This code can deadlock, so it is not run
-//! here:
+//! the worker `blocked in futex: this looks like a std lock (Mutex, RwLock
+//! or Condvar) held across a goro call`, then, 3 s on, `likely deadlock`,
+//! naming the coroutines started on that worker. This code can deadlock,
+//! so it is not run here:
 //!
 //! ```no_run
 //! use std::sync::{Arc, Mutex};
