@@ -222,6 +222,7 @@ fn main() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let long = stderr.matches("has held worker").count();
         let short = stderr.matches("of the last second by").count();
+        let descheduled = stderr.matches("waiting for a CPU").count();
         let late: Vec<&str> = stdout
             .lines()
             .filter_map(|l| l.split("max_late_ms=").nth(1))
@@ -232,11 +233,12 @@ fn main() {
             .unwrap_or("?");
         println!(
             "run {run}: held-worker reports {long} long + {short} short; \
+             descheduled-worker notes {descheduled}; \
              max tick lateness per worker (ms) [{}]; wall {wall} ms{}",
             late.join(", "),
             if out.status.success() { "" } else { "; FAILED" }
         );
-        if long + short > 0 || !out.status.success() {
+        if long + short + descheduled > 0 || !out.status.success() {
             eprint!("{stderr}");
         }
     }

@@ -112,7 +112,7 @@
 //! 100000`; docs/benchmarks.md). Next to a database query's round trip of
 //! 100 µs and more, that is noise; for a call that takes a microsecond,
 //! batch several into one closure. Pool threads run at a lower priority
-//! (nice 10) than the workers, so a hundred of them computing at once do
+//! (nice 15) than the workers, so a hundred of them computing at once do
 //! not keep the workers off the CPU.
 //!
 //! ## Crates generic over `Read` and `Write` work unchanged
