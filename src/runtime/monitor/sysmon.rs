@@ -212,6 +212,12 @@ struct Run {
     cause: Option<Cause>,
     /// Whether the likely-deadlock check was made for this run.
     deadlock_checked: bool,
+    /// While the cause is `Descheduled`, how long into the run (nanos) the
+    /// monitor looks again: the OS may have let the thread run since, and
+    /// the coroutine may be the one holding the worker after all.
+    look_again: u64,
+    /// Whether the descheduled line was printed (once per run).
+    descheduled_noted: bool,
 }
 
 /// Short holds of one worker that ended in one `BUCKET_NANOS` of time.
@@ -278,6 +284,8 @@ impl Watch {
                     baseline: None,
                     cause: None,
                     deadlock_checked: false,
+                    look_again: 0,
+                    descheduled_noted: false,
                 });
             }
         }
@@ -450,10 +458,17 @@ fn watch_workers(
             continue;
         };
         held_count += 1;
-        if !run.long {
+        let descheduled = matches!(run.cause, Some(Cause::Descheduled { .. }));
+        if !run.long || (descheduled && held_nanos >= run.look_again) {
             run.long = true;
             news = true;
-            run.cause = Some(warn_held(i, w, run, held_nanos, now_nanos));
+            let cause = warn_held(i, w, run, held_nanos, now_nanos);
+            run.cause = Some(cause);
+            if let Cause::Descheduled { .. } = cause {
+                run.descheduled_noted = true;
+                run.baseline = thread_counters(w).map(|c| (now_nanos, c));
+                run.look_again = held_nanos + threshold;
+            }
         }
         if run.cause == Some(Cause::StdLock)
             && !run.deadlock_checked
@@ -538,7 +553,8 @@ fn write_behind(msg: &mut String, tasks: &[TaskRef], holder: u64) {
 /// Decides why `run` holds worker `index` (see `monitor/cause.rs`) and,
 /// unless the hold strands nobody, prints the once-per-episode report: who
 /// holds it, what its thread is doing and what to do about it, and who
-/// waits behind it; or, for a thread the OS kept off the CPU, says that.
+/// waits behind it; or, for a thread the OS kept off the CPU, says that
+/// (once per run: the monitor then looks again a threshold later).
 fn warn_held(index: usize, w: &WorkerShared, run: &Run, held_nanos: u64, now: u64) -> Cause {
     let tasks = started_on(w);
     let Some(task) = tasks.iter().find(|t| t.header().id == run.id) else {
@@ -574,6 +590,7 @@ fn warn_held(index: usize, w: &WorkerShared, run: &Run, held_nanos: u64, now: u6
     let mut msg = String::new();
     match cause {
         Cause::NothingStranded => return cause,
+        Cause::Descheduled { .. } if run.descheduled_noted => return cause,
         Cause::Descheduled { waited, window } => {
             let _ = write!(
                 msg,
