@@ -2,7 +2,7 @@
 //! about the held thread, so that its report gives the advice that fits.
 //!
 //! - Nothing waits behind the holder (no other coroutine started on the
-//!   worker, no fd registered there, no wakeup or hand-off queued to it):
+//!   worker, no fd registered there, no hand-off queued to it):
 //!   the hold strands nobody, so there is nothing to report. A loop that
 //!   spawns a million coroutines holds its worker, but the coroutines it
 //!   spawns have not started and other workers take them.
@@ -40,8 +40,7 @@ pub(crate) struct Evidence {
     /// woken and waiting for it.
     pub(crate) started_behind: usize,
     /// Whether anything waits on the worker: another coroutine started
-    /// there, an fd registered with its poller, a wakeup or a hand-off
-    /// queued to it.
+    /// there, an fd registered with its poller, a hand-off queued to it.
     pub(crate) stranded: bool,
 }
 

@@ -519,13 +519,14 @@ fn same_run(w: &WorkerShared, run: &Run) -> bool {
 }
 
 /// Whether anything waits on `w` while coroutine `holder` holds it:
-/// another coroutine started there (in `tasks`), an fd registered with its
-/// poller, a wakeup or a hand-off queued to it. Fresh coroutines on its
-/// deque do not count: other workers take them.
+/// another coroutine started there (in `tasks`; a wakeup in its inbox is
+/// for one of those, or a dump's request), an fd registered with its
+/// poller, or a hand-off queued to it. Fresh coroutines on its deque do
+/// not count: other workers take them.
 fn strands_anyone(w: &WorkerShared, tasks: &[TaskRef], holder: u64) -> bool {
     tasks.iter().any(|t| t.header().id != holder)
         || w.registered.load(Ordering::Relaxed) != 0
-        || w.has_wakeups_or_handoffs()
+        || w.has_handoffs()
 }
 
 /// Writes the coroutines of `tasks` other than `holder`, with what each

@@ -404,11 +404,10 @@ impl WorkerShared {
         !self.fresh.is_empty() || !self.inbox.is_empty() || !self.handoff.is_empty()
     }
 
-    /// Whether started coroutines of this worker were woken, or fresh ones
-    /// handed to it, and wait for it to run them (what a thief cannot take
-    /// from its `fresh` deque).
-    pub(crate) fn has_wakeups_or_handoffs(&self) -> bool {
-        !self.inbox.is_empty() || !self.handoff.is_empty()
+    /// Whether fresh coroutines were handed to this worker and wait for it
+    /// (thieves take them only once the monitor marks it held).
+    pub(crate) fn has_handoffs(&self) -> bool {
+        !self.handoff.is_empty()
     }
 
     /// Registered fds, counting the coroutines handed over and not started
