@@ -94,11 +94,11 @@ use std::panic::Location;
 use std::sync::Arc;
 
 use crate::JoinHandle;
-use crate::chan::chan;
-use crate::runtime::Runtime;
+use crate::runtime::park::oneshot;
 use crate::runtime::scheduler::worker::Worker;
 use crate::runtime::task::spawn::spawn_in;
 use crate::runtime::time::bubble::{self, Bubble, End};
+use crate::runtime::{Runtime, WaitingOn};
 
 /// Runs `f` in a new coroutine in a new bubble with its own virtual clock,
 /// waits for it and every coroutine it spawned to finish, and returns `f`'s
@@ -125,7 +125,7 @@ where
         panic!("goro::synctest::run: called from inside a bubble; bubbles do not nest");
     }
     let rt = Runtime::get();
-    let (tx, rx) = chan::<End>(1);
+    let (tx, rx) = oneshot::new::<End>();
     let root = JoinHandle::from(spawn_in(
         rt,
         Some(Arc::new(Bubble::new(tx))),
@@ -138,7 +138,9 @@ where
         },
     ));
     // The bubble holds the sender until it ends, and then sends.
-    let end = rx.recv().unwrap_or(End::Finished);
+    let end = rx
+        .recv(WaitingOn::Join(root.coroutine().id()))
+        .unwrap_or(End::Finished);
     match end {
         End::Finished => root.join().unwrap_or_else(|e| e.resume()),
         End::Deadlock { blocked } if root.is_finished() => {

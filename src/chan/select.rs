@@ -16,13 +16,13 @@
 //!
 //! Items here are public only for the macro's expansion.
 
-use std::cell::Cell;
 use std::time::Duration;
 
 use super::{Chan, Receiver, RecvError, Refused, SendError, Sender};
 use crate::runtime::WaitingOn;
 use crate::runtime::park::blocker::{Blocker, Outcome, Wake};
 use crate::runtime::park::waitq::Node;
+use crate::runtime::random::random;
 
 /// How `select` waits when no arm is ready.
 #[derive(Clone, Copy, Debug)]
@@ -349,30 +349,6 @@ impl<T> sealed::ArmOps for SendArm<'_, T> {
 }
 
 impl<T> Arm for SendArm<'_, T> {}
-
-thread_local! {
-    /// xorshift state for arm order; seeded per thread from its stack address
-    /// and the clock, so threads do not share a sequence.
-    static RNG: Cell<u64> = const { Cell::new(0) };
-}
-
-/// A pseudo-random number from this thread's xorshift sequence: cheap,
-/// not for anything that must be unpredictable.
-pub(crate) fn random() -> u64 {
-    RNG.with(|r| {
-        let mut x = r.get();
-        if x == 0 {
-            let local = 0u8;
-            x = (std::ptr::from_ref(&local) as u64) ^ (crate::runtime::now_nanos().rotate_left(32))
-                | 1;
-        }
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        r.set(x);
-        x
-    })
-}
 
 /// Locks the arms' channels in address order, each channel once.
 fn lock_all(arms: &[&mut dyn Arm], order: &[usize]) {

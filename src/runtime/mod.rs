@@ -35,6 +35,7 @@ pub(crate) mod io;
 mod loom_models;
 pub(crate) mod monitor;
 pub(crate) mod park;
+pub(crate) mod random;
 pub(crate) mod scheduler;
 pub(crate) mod task;
 pub(crate) mod time;
@@ -57,7 +58,6 @@ pub(crate) use park::wait::{WaitGuard, WaitReason};
 use scheduler::idle::IdleSet;
 use scheduler::worker::{Worker, WorkerShared, settle};
 use task::header::TaskRef;
-pub(crate) use time::clock::now_nanos;
 
 /// Most workers accepted; well above any machine goro runs on.
 const MAX_WORKERS: usize = 1024;

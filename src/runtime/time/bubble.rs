@@ -75,10 +75,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::chan::Sender;
-use crate::chan::select::random;
 use crate::runtime::park;
+use crate::runtime::park::oneshot;
 use crate::runtime::park::spin::SpinLock;
+use crate::runtime::random::random;
 use crate::runtime::scheduler::worker::Worker;
 use crate::runtime::task::header::{Header, TaskRef};
 use crate::runtime::time::clock;
@@ -139,7 +139,7 @@ struct State {
     stale: isize,
     /// Told how the bubble ended; `None` once it has, after which timers
     /// armed here are dropped and never fire.
-    done: Option<Sender<End>>,
+    done: Option<oneshot::Sender<End>>,
     /// Set once the root (the coroutine `synctest::run` spawned) has
     /// returned or panicked; never cleared. From then on the clock stands
     /// still.
@@ -154,7 +154,7 @@ struct State {
 
 impl Bubble {
     /// A bubble starting now, which tells `done` how it ends.
-    pub(crate) fn new(done: Sender<End>) -> Bubble {
+    pub(crate) fn new(done: oneshot::Sender<End>) -> Bubble {
         Bubble {
             start: Instant::now(),
             elapsed: AtomicU64::new(0),
@@ -382,8 +382,7 @@ impl Bubble {
         st.stale = 0;
         drop(st);
         if let Some(done) = done {
-            // A one-slot channel told once: the send cannot find it full.
-            let _ = done.try_send(end);
+            done.send(end);
         }
         drop(garbage);
     }

@@ -239,7 +239,7 @@ pub fn stop() -> io::Result<()> {
             "goro::runtime::trace::stop: no trace is running",
         ));
     };
-    crate::blocking(move || {
+    crate::runtime::io::blocking::blocking(move || {
         t.stop.store(true, Ordering::Release);
         t.drainer.thread().unpark();
         let _ = t.drainer.join();
