@@ -116,10 +116,8 @@ mod addr;
 mod conn;
 mod error;
 pub(crate) mod exhaustion;
-mod fd;
 mod listener;
-mod sockaddr;
-mod socket;
+mod sys;
 mod tcp_listener;
 mod tcp_stream;
 mod udp_socket;
@@ -466,7 +464,7 @@ macro_rules! fd_conversions {
         impl From<::std::os::fd::OwnedFd> for $ty {
             fn from(fd: ::std::os::fd::OwnedFd) -> $ty {
                 $ty {
-                    sock: super::socket::Socket::adopt(fd, $stream),
+                    sock: super::sys::socket::Socket::adopt(fd, $stream),
                 }
             }
         }

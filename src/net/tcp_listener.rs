@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use super::addr::{Family, ToSocketAddrs};
 use super::error::op_error;
-use super::sockaddr::RawAddr;
-use super::socket::Socket;
+use super::sys::sockaddr::RawAddr;
+use super::sys::socket::Socket;
 use super::tcp_stream::TcpStream;
 use crate::runtime::io::netpoll::Dir;
 
@@ -64,7 +64,7 @@ impl TcpListener {
         family: Family,
         network: &str,
     ) -> io::Result<TcpListener> {
-        super::socket::try_each(addrs, None, |addr, _| {
+        super::sys::socket::try_each(addrs, None, |addr, _| {
             TcpListener::bind_one(addr, family)
                 .map_err(|e| op_error(format_args!("listen {network} {addr}"), e))
         })

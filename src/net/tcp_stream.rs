@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use super::addr::{ToSocketAddrs, dial_target};
 use super::error::{invalid_input, op_error};
-use super::sockaddr::RawAddr;
-use super::socket::{Socket, try_each};
+use super::sys::sockaddr::RawAddr;
+use super::sys::socket::{Socket, try_each};
 
 /// A TCP connection. Reads and writes park the calling coroutine (or block
 /// the calling plain thread) until they can proceed.

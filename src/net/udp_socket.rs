@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use super::addr::{Family, ToSocketAddrs, dial_target};
 use super::error::{invalid_input, op_error, write_to_connected};
-use super::sockaddr::RawAddr;
-use super::socket::{Socket, try_each};
+use super::sys::sockaddr::RawAddr;
+use super::sys::socket::{Socket, try_each};
 
 /// A UDP socket. Receiving parks the calling coroutine until a datagram
 /// arrives; sending parks it while the send buffer is full.

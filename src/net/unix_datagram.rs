@@ -8,8 +8,8 @@ use std::path::Path;
 
 use super::addr::Addr;
 use super::error::{op_error, write_to_connected};
-use super::sockaddr::RawAddr;
-use super::socket::Socket;
+use super::sys::sockaddr::RawAddr;
+use super::sys::socket::Socket;
 
 /// A Unix datagram socket. Receiving parks the calling coroutine until a
 /// datagram arrives.

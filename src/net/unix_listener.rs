@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use super::addr::Addr;
 use super::error::op_error;
-use super::sockaddr::RawAddr;
-use super::socket::Socket;
+use super::sys::sockaddr::RawAddr;
+use super::sys::socket::Socket;
 use super::unix_stream::UnixStream;
 use crate::runtime::io::netpoll::Dir;
 

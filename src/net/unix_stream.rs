@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use super::addr::Addr;
 use super::error::op_error;
-use super::sockaddr::RawAddr;
-use super::socket::Socket;
+use super::sys::sockaddr::RawAddr;
+use super::sys::socket::Socket;
 
 /// A Unix stream connection; the Unix twin of `TcpStream`, with the same
 /// parking, deadlines and `close`.

@@ -10,7 +10,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::SocketAddr as UnixSocketAddr;
 use std::path::Path;
 
-use super::error::invalid_input;
+use crate::net::error::invalid_input;
 
 /// An address in the kernel's form.
 pub(crate) struct RawAddr {

@@ -9,9 +9,9 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::error::invalid_input;
 use super::fd::NetFd;
 use super::sockaddr::RawAddr;
+use crate::net::error::invalid_input;
 use crate::runtime::io::netpoll::{Dir, closed_error, timeout_error};
 
 /// Go's floor on the time each address gets when a dial tries several in
