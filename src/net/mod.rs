@@ -354,6 +354,60 @@ macro_rules! stream_io {
 }
 use stream_io;
 
+/// The methods every socket type shares, for the `impl` block of a type
+/// `$ty` with a `sock: Socket` field whose addresses are `$addr`
+/// (converted from the raw address by `RawAddr::$conv`).
+macro_rules! shared_methods {
+    ($ty:ident, $addr:ty, $conv:ident) => {
+        /// This end's address: the one it is bound to (with the port the
+        /// system chose, for port 0).
+        pub fn local_addr(&self) -> ::std::io::Result<$addr> {
+            self.sock.local_addr()?.$conv()
+        }
+
+        /// Closes the socket (Go's `Close`): every coroutine blocked on it
+        /// wakes with the closed error (`NotConnected`, "use of closed
+        /// network connection"; see `is_closed`), distinct from a timeout
+        /// and from end of file, as do later calls. The fd is closed once no
+        /// call is using it, so its number can never carry another socket's
+        /// data to a late call (and a listener's address can be bound
+        /// again). Closing twice is the closed error. Dropping closes too.
+        pub fn close(&self) -> ::std::io::Result<()> {
+            self.sock.close()
+        }
+
+        /// Another handle to the same socket (a duplicated fd), with the
+        /// same timeouts and mode, and its own deadlines and its own
+        /// `close`: a connection ends when every handle is closed or
+        /// dropped, or at `shutdown`.
+        pub fn try_clone(&self) -> ::std::io::Result<$ty> {
+            Ok($ty {
+                sock: self.sock.try_clone()?,
+            })
+        }
+
+        /// The pending socket error (`SO_ERROR`), clearing it.
+        pub fn take_error(&self) -> ::std::io::Result<Option<::std::io::Error>> {
+            self.sock.take_error()
+        }
+
+        /// Moves the socket into or out of std's non-blocking mode: its
+        /// calls (reads, writes, sends, receives, accepts) then make their
+        /// system call once and fail with `WouldBlock` rather than park (so
+        /// deadlines and timeouts have nothing left to bound). Off by
+        /// default: calls park the coroutine. `try_clone` copies the mode,
+        /// and `into_std` keeps the fd non-blocking in it; a listener's
+        /// accepted connections start in the default mode.
+        ///
+        /// # Errors
+        /// The closed error once `close` has run.
+        pub fn set_nonblocking(&self, nonblocking: bool) -> ::std::io::Result<()> {
+            self.sock.set_nonblocking(nonblocking)
+        }
+    };
+}
+use shared_methods;
+
 /// Go's deadlines and std's timeouts, for the `impl` block of a connected
 /// or datagram socket type with a `sock: Socket` field. For datagram
 /// sockets, "read" means receive and "write" send.

@@ -115,48 +115,12 @@ impl TcpListener {
         Incoming { listener: self }
     }
 
-    /// The address the listener is bound to (with the port the system
-    /// chose, for port 0).
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.sock.local_addr()?.to_ip()
-    }
-
-    /// Closes the listener (Go's `Close`): every coroutine blocked in
-    /// `accept` wakes with the closed error, as do later calls, and the
-    /// port is released once no call is using the socket, so that it can
-    /// be bound again. Closing twice is the closed error. Dropping closes
-    /// too.
-    pub fn close(&self) -> io::Result<()> {
-        self.sock.close()
-    }
-
     /// Sets the deadline for `accept` (Go's `SetDeadline`); `None` clears
     /// it. A deadline in the past fails the next `accept` at once, even if
     /// a connection is waiting; moving it wakes a blocked `accept` to
     /// re-check it.
     pub fn set_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
         self.sock.set_deadline(&[Dir::Read], deadline)
-    }
-
-    /// Moves the listener into or out of std's non-blocking mode: `accept`
-    /// then makes its system call once and fails with `WouldBlock` rather
-    /// than park (so the deadline has nothing left to bound). Off by
-    /// default: `accept` parks the coroutine. Accepted connections start
-    /// in the default mode. `try_clone` copies the mode, and `into_std`
-    /// keeps the fd non-blocking in it.
-    ///
-    /// # Errors
-    /// The closed error once `close` has run.
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.sock.set_nonblocking(nonblocking)
-    }
-
-    /// Another handle to the same listening socket (a duplicated fd), with
-    /// its own deadline and its own `close`.
-    pub fn try_clone(&self) -> io::Result<TcpListener> {
-        Ok(TcpListener {
-            sock: self.sock.try_clone()?,
-        })
     }
 
     /// Sets `IP_TTL` for accepted connections.
@@ -169,10 +133,8 @@ impl TcpListener {
         self.sock.ttl()
     }
 
-    /// The pending socket error (`SO_ERROR`), clearing it.
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.sock.take_error()
-    }
+
+    super::shared_methods!(TcpListener, SocketAddr, to_ip);
 }
 
 impl fmt::Debug for TcpListener {

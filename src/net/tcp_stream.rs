@@ -131,26 +131,11 @@ impl TcpStream {
         self.sock.peer_addr()?.to_ip()
     }
 
-    /// This end's address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.sock.local_addr()?.to_ip()
-    }
-
     /// Shuts down the read half, the write half or both (`shutdown(2)`).
     /// Shutting down writes sends the peer end of file, while reading
     /// goes on.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.sock.shutdown(how)
-    }
-
-    /// Closes the connection (Go's `Close`): every coroutine blocked on it
-    /// wakes with the closed error (`NotConnected`, "use of closed network
-    /// connection"), distinct from a timeout and from end of file, as do
-    /// later calls; the fd is closed once no call is using it, so its
-    /// number can never carry another socket's data to a late call.
-    /// Closing twice is the closed error. Dropping closes too.
-    pub fn close(&self) -> io::Result<()> {
-        self.sock.close()
     }
 
     /// Sets or clears `TCP_NODELAY` (on by default, as in Go).
@@ -191,34 +176,9 @@ impl TcpStream {
         self.sock.ttl()
     }
 
-    /// The pending socket error (`SO_ERROR`), clearing it.
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.sock.take_error()
-    }
-
-    /// Another handle to the same connection (a duplicated fd). It has its
-    /// own deadlines and its own `close`: the connection ends when every
-    /// handle is closed or dropped, or at `shutdown`.
-    pub fn try_clone(&self) -> io::Result<TcpStream> {
-        Ok(TcpStream {
-            sock: self.sock.try_clone()?,
-        })
-    }
-
-    /// Moves the stream into or out of std's non-blocking mode: reads,
-    /// peeks and writes then make their system call once and fail with
-    /// `WouldBlock` rather than park (so deadlines and timeouts have
-    /// nothing left to bound). Off by default: calls park the coroutine.
-    /// `try_clone` copies the mode, and `into_std` keeps the fd
-    /// non-blocking in it.
-    ///
-    /// # Errors
-    /// The closed error once `close` has run.
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.sock.set_nonblocking(nonblocking)
-    }
-
     super::deadline_methods!();
+
+    super::shared_methods!(TcpStream, SocketAddr, to_ip);
 }
 
 impl fmt::Debug for TcpStream {

@@ -188,31 +188,6 @@ impl UdpSocket {
         self.sock.peer_addr()?.to_ip()
     }
 
-    /// This socket's address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.sock.local_addr()?.to_ip()
-    }
-
-    /// Closes the socket (Go's `Close`): blocked and later calls fail with
-    /// the closed error; the fd is closed once no call is using it.
-    /// Dropping closes too.
-    pub fn close(&self) -> io::Result<()> {
-        self.sock.close()
-    }
-
-    /// Moves the socket into or out of std's non-blocking mode: receives,
-    /// peeks and sends then make their system call once and fail with
-    /// `WouldBlock` rather than park (so deadlines and timeouts have
-    /// nothing left to bound). Off by default: calls park the coroutine.
-    /// `try_clone` copies the mode, and `into_std` keeps the fd
-    /// non-blocking in it.
-    ///
-    /// # Errors
-    /// The closed error once `close` has run.
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.sock.set_nonblocking(nonblocking)
-    }
-
     super::deadline_methods!();
 
     /// Sets `SO_BROADCAST`.
@@ -236,18 +211,8 @@ impl UdpSocket {
         self.sock.ttl()
     }
 
-    /// The pending socket error (`SO_ERROR`), clearing it.
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.sock.take_error()
-    }
 
-    /// Another handle to the same socket (a duplicated fd), with its own
-    /// deadlines and its own `close`.
-    pub fn try_clone(&self) -> io::Result<UdpSocket> {
-        Ok(UdpSocket {
-            sock: self.sock.try_clone()?,
-        })
-    }
+    super::shared_methods!(UdpSocket, SocketAddr, to_ip);
 }
 
 impl fmt::Debug for UdpSocket {

@@ -160,11 +160,6 @@ impl UnixDatagram {
         self.sock.read(buf)
     }
 
-    /// This socket's address.
-    pub fn local_addr(&self) -> io::Result<UnixSocketAddr> {
-        self.sock.local_addr()?.to_unix()
-    }
-
     /// The connected peer's address.
     pub fn peer_addr(&self) -> io::Result<UnixSocketAddr> {
         self.sock.peer_addr()?.to_unix()
@@ -175,38 +170,10 @@ impl UnixDatagram {
         self.sock.shutdown(how)
     }
 
-    /// Closes the socket (Go's `Close`): blocked and later calls fail with
-    /// the closed error. Dropping closes too.
-    pub fn close(&self) -> io::Result<()> {
-        self.sock.close()
-    }
-
-    /// Moves the socket into or out of std's non-blocking mode: receives,
-    /// peeks and sends then make their system call once and fail with
-    /// `WouldBlock` rather than park (so deadlines and timeouts have
-    /// nothing left to bound). Off by default: calls park the coroutine.
-    /// `try_clone` copies the mode, and `into_std` keeps the fd
-    /// non-blocking in it.
-    ///
-    /// # Errors
-    /// The closed error once `close` has run.
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.sock.set_nonblocking(nonblocking)
-    }
-
     super::deadline_methods!();
 
-    /// The pending socket error (`SO_ERROR`), clearing it.
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.sock.take_error()
-    }
 
-    /// Another handle to the same socket (a duplicated fd).
-    pub fn try_clone(&self) -> io::Result<UnixDatagram> {
-        Ok(UnixDatagram {
-            sock: self.sock.try_clone()?,
-        })
-    }
+    super::shared_methods!(UnixDatagram, UnixSocketAddr, to_unix);
 }
 
 impl fmt::Debug for UnixDatagram {

@@ -89,47 +89,14 @@ impl UnixListener {
         Incoming { listener: self }
     }
 
-    /// The address the listener is bound to.
-    pub fn local_addr(&self) -> io::Result<UnixSocketAddr> {
-        self.sock.local_addr()?.to_unix()
-    }
-
-    /// Closes the listener (Go's `Close`): blocked and later `accept`s fail
-    /// with the closed error. The socket file stays. Dropping closes too.
-    pub fn close(&self) -> io::Result<()> {
-        self.sock.close()
-    }
-
     /// Sets the deadline for `accept` (Go's `SetDeadline`); `None` clears
     /// it.
     pub fn set_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
         self.sock.set_deadline(&[Dir::Read], deadline)
     }
 
-    /// Moves the listener into or out of std's non-blocking mode: `accept`
-    /// then makes its system call once and fails with `WouldBlock` rather
-    /// than park (so the deadline has nothing left to bound). Off by
-    /// default: `accept` parks the coroutine. Accepted connections start
-    /// in the default mode. `try_clone` copies the mode, and `into_std`
-    /// keeps the fd non-blocking in it.
-    ///
-    /// # Errors
-    /// The closed error once `close` has run.
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.sock.set_nonblocking(nonblocking)
-    }
 
-    /// Another handle to the same listening socket (a duplicated fd).
-    pub fn try_clone(&self) -> io::Result<UnixListener> {
-        Ok(UnixListener {
-            sock: self.sock.try_clone()?,
-        })
-    }
-
-    /// The pending socket error (`SO_ERROR`), clearing it.
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.sock.take_error()
-    }
+    super::shared_methods!(UnixListener, UnixSocketAddr, to_unix);
 }
 
 impl fmt::Debug for UnixListener {

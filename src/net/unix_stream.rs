@@ -92,48 +92,15 @@ impl UnixStream {
         self.sock.peer_addr()?.to_unix()
     }
 
-    /// This end's address.
-    pub fn local_addr(&self) -> io::Result<UnixSocketAddr> {
-        self.sock.local_addr()?.to_unix()
-    }
-
     /// Shuts down the read half, the write half or both.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.sock.shutdown(how)
     }
 
-    /// Closes the connection (Go's `Close`); see `TcpStream::close`.
-    pub fn close(&self) -> io::Result<()> {
-        self.sock.close()
-    }
-
-    /// Another handle to the same connection (a duplicated fd), with its
-    /// own deadlines and its own `close`.
-    pub fn try_clone(&self) -> io::Result<UnixStream> {
-        Ok(UnixStream {
-            sock: self.sock.try_clone()?,
-        })
-    }
-
-    /// Moves the stream into or out of std's non-blocking mode: reads,
-    /// peeks and writes then make their system call once and fail with
-    /// `WouldBlock` rather than park (so deadlines and timeouts have
-    /// nothing left to bound). Off by default: calls park the coroutine.
-    /// `try_clone` copies the mode, and `into_std` keeps the fd
-    /// non-blocking in it.
-    ///
-    /// # Errors
-    /// The closed error once `close` has run.
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.sock.set_nonblocking(nonblocking)
-    }
-
     super::deadline_methods!();
 
-    /// The pending socket error (`SO_ERROR`), clearing it.
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.sock.take_error()
-    }
+
+    super::shared_methods!(UnixStream, UnixSocketAddr, to_unix);
 }
 
 impl fmt::Debug for UnixStream {
