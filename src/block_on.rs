@@ -28,6 +28,7 @@
 #[cfg(feature = "tokio")]
 mod tokio;
 
+use std::cell::Cell;
 use std::convert::Infallible;
 use std::error::Error;
 use std::fmt;
@@ -87,7 +88,13 @@ impl From<Elapsed> for io::Error {
 ///
 /// A panic in the future's `poll` resumes in the caller. A coroutine parked
 /// here shows in `runtime::dump` as waiting on a future
-/// (`WaitingOn::Future`).
+/// (`WaitingOn::Future`), or on the fd whose readiness a goro socket's
+/// pending poll asked for (`WaitingOn::Read(fd)`, `WaitingOn::Write(fd)`).
+///
+/// A future waiting on a goro socket (`poll_read_ready`, `readable`, the
+/// tokio I/O traits) parks its coroutine in goro's own netpoller: its waker
+/// waits on the socket's poll descriptor and the worker's poller wakes it,
+/// with no other runtime and no other thread involved.
 ///
 /// With the crate's `tokio` feature, the future may use tokio's reactor and
 /// timer (`tokio::net`, `tokio::time`, `tokio::spawn`, and crates built on
@@ -174,6 +181,27 @@ pub fn block_on_context<F: Future>(ctx: &Context, future: F) -> Result<F::Output
     result
 }
 
+thread_local! {
+    /// What the future `drive` polls on this thread waits on, as a goro
+    /// socket it polled reported it (`note_wait`): `Some` only during such
+    /// a poll.
+    static POLL_WAIT: Cell<Option<WaitingOn>> = const { Cell::new(None) };
+}
+
+/// Called by a goro socket whose readiness poll is pending: if `block_on`
+/// is polling on this thread, its coroutine shows in dumps as waiting on
+/// `why` (a read or write of that fd) rather than on a future. If a poll
+/// parks inside and another coroutine of the worker polls meanwhile, a
+/// reason may be lost (the dump then says "future"), never misplaced on a
+/// coroutine outside `block_on`.
+pub(crate) fn note_wait(why: WaitingOn) {
+    POLL_WAIT.with(|c| {
+        if c.get().is_some() {
+            c.set(Some(why));
+        }
+    });
+}
+
 /// Polls `future` until it is ready, or until `gave_up` (asked after every
 /// pending poll) returns an error. Between polls, parks until woken or
 /// until `deadline`.
@@ -188,7 +216,10 @@ fn drive<F: Future, E>(
     }));
     let mut cx = TaskContext::from_waker(&waker);
     loop {
-        if let Poll::Ready(v) = poll(future.as_mut(), &mut cx) {
+        POLL_WAIT.set(Some(WaitingOn::Future));
+        let polled = poll(future.as_mut(), &mut cx);
+        let why = POLL_WAIT.take().unwrap_or(WaitingOn::Future);
+        if let Poll::Ready(v) = polled {
             return Ok(v);
         }
         if let Some(e) = gave_up() {
@@ -196,7 +227,7 @@ fn drive<F: Future, E>(
         }
         // Set per park, not per call: a poll that blocks in goro records
         // its own reason and clears it.
-        let _wait = WaitGuard::set(WaitingOn::Future);
+        let _wait = WaitGuard::set(why);
         // Returns on a wake (possibly one that came during the poll), at
         // the deadline, or spuriously; either way, polling again is allowed.
         match deadline {

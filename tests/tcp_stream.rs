@@ -716,3 +716,200 @@ fn nonblocking_mode_returns_would_block_instead_of_parking() {
         drop(c);
     });
 }
+
+// ---- the readiness API: try_read/try_write, poll_*_ready, readable() ----
+
+/// Fills the send buffer with `try_write` until it would block.
+fn fill(s: &TcpStream) -> usize {
+    let chunk = [7u8; 65536];
+    let mut sent = 0;
+    loop {
+        match s.try_write(&chunk) {
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return sent,
+            Err(e) => panic!("try_write: {e}"),
+        }
+    }
+}
+
+#[test]
+fn try_read_would_block_until_readable_then_reads() {
+    within(|| {
+        let (client, server) = pair();
+        let mut buf = [0u8; 16];
+        let e = server.try_read(&mut buf).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        let writer = goro::spawn(move || {
+            goro::sleep(10 * MS);
+            client.try_write(b"hello").unwrap();
+            client
+        });
+        goro::block_on(server.readable()).unwrap();
+        assert_eq!(server.try_read(&mut buf).unwrap(), 5);
+        assert_eq!(&buf[..5], b"hello");
+        // Readiness lasts until the next WouldBlock.
+        goro::block_on(std::future::poll_fn(|cx| server.poll_read_ready(cx))).unwrap();
+        let e = server.try_read(&mut buf).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        drop(writer.join().unwrap());
+        // End of file, once the peer is gone.
+        goro::block_on(server.readable()).unwrap();
+        assert_eq!(server.try_read(&mut buf).unwrap(), 0);
+    });
+}
+
+#[test]
+fn try_write_would_block_until_writable() {
+    within(|| {
+        let (client, server) = pair();
+        let sent = fill(&client);
+        assert!(sent > 0);
+        let (counter, waker) = common::counting_waker();
+        assert!(
+            client
+                .poll_write_ready(&mut std::task::Context::from_waker(&waker))
+                .is_pending()
+        );
+        let reader = goro::spawn(move || {
+            let mut buf = vec![0u8; 1 << 20];
+            let mut got = 0;
+            while got < sent {
+                got += (&server).read(&mut buf).unwrap();
+            }
+            server
+        });
+        goro::block_on(client.writable()).unwrap();
+        assert!(client.try_write(b"more").unwrap() > 0);
+        assert!(counter.wakes.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+        drop(reader.join().unwrap());
+    });
+}
+
+/// A readiness wait woken by `close` fails as a blocking read does.
+#[test]
+fn close_wakes_a_readiness_wait_with_the_closed_error() {
+    within(|| {
+        let (_client, server) = pair();
+        let server = Arc::new(server);
+        let s = server.clone();
+        let waiter = goro::spawn(move || goro::block_on(s.readable()));
+        let s = server.clone();
+        let poller =
+            goro::spawn(move || goro::block_on(std::future::poll_fn(|cx| s.poll_read_ready(cx))));
+        goro::sleep(20 * MS);
+        server.close().unwrap();
+        assert_closed(&waiter.join().unwrap().unwrap_err());
+        assert_closed(&poller.join().unwrap().unwrap_err());
+        let blocking = (&*server).read(&mut [0u8; 4]).unwrap_err();
+        assert_eq!(blocking.kind(), io::ErrorKind::NotConnected);
+        assert_closed(&blocking);
+        assert_closed(&server.try_read(&mut [0u8; 4]).unwrap_err());
+    });
+}
+
+/// The read deadline wakes a readiness wait with the timeout error, and a
+/// deadline already past fails it at once.
+#[test]
+fn deadlines_wake_readiness_waits_with_the_timeout_error() {
+    within(|| {
+        let (_client, server) = pair();
+        server
+            .set_read_deadline(Some(Instant::now() + 30 * MS))
+            .unwrap();
+        assert_timeout(&goro::block_on(server.readable()).unwrap_err());
+        assert_timeout(&server.try_read(&mut [0u8; 4]).unwrap_err());
+        server.set_read_deadline(None).unwrap();
+        // A deadline moved into the past while a task waits wakes it.
+        let server = Arc::new(server);
+        let s = server.clone();
+        let waiter = goro::spawn(move || goro::block_on(s.readable()));
+        goro::sleep(20 * MS);
+        server.set_read_deadline(Some(Instant::now())).unwrap();
+        assert_timeout(&waiter.join().unwrap().unwrap_err());
+    });
+}
+
+/// Readiness is per waker: a future created and first polled in one
+/// coroutine completes when awaited in another, or on a plain thread.
+#[test]
+fn a_readiness_future_moves_between_coroutines_and_threads() {
+    within(|| {
+        let (client, server) = pair();
+        let server: &'static TcpStream = Box::leak(Box::new(server));
+        let client: &'static TcpStream = Box::leak(Box::new(client));
+        let (_, waker) = common::counting_waker();
+        let mut fut = server.readable();
+        assert!(common::poll_once(&mut fut, &waker).is_pending());
+        let other = goro::spawn(move || goro::block_on(fut));
+        goro::sleep(10 * MS);
+        client.try_write(b"x").unwrap();
+        other.join().unwrap().unwrap();
+        assert_eq!(server.try_read(&mut [0u8; 4]).unwrap(), 1);
+        // Readiness lasts until a WouldBlock, so the usual loop: wait, try.
+        let thread = std::thread::spawn(move || {
+            let mut buf = [0u8; 4];
+            loop {
+                goro::block_on(server.readable()).unwrap();
+                match server.try_read(&mut buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    r => return r.unwrap(),
+                }
+            }
+        });
+        goro::sleep(10 * MS);
+        client.try_write(b"yz").unwrap();
+        assert_eq!(thread.join().unwrap(), 2);
+    });
+}
+
+/// 100,000 readiness futures dropped while pending leave no waker behind,
+/// and none of them is woken by the event that follows.
+#[test]
+fn cancelled_readiness_waits_leak_nothing_and_wake_nothing() {
+    within(|| {
+        let (client, server) = pair();
+        let (counter, waker) = common::counting_waker();
+        for _ in 0..100_000 {
+            let mut f = server.readable();
+            assert!(common::poll_once(&mut f, &waker).is_pending());
+        }
+        let mut held: Vec<_> = (0..100_000).map(|_| server.readable()).collect();
+        for f in &mut held {
+            assert!(common::poll_once(f, &waker).is_pending());
+        }
+        drop(held);
+        // Only `waker` itself holds the counter now.
+        assert_eq!(Arc::strong_count(&counter), 2);
+        client.try_write(b"x").unwrap();
+        goro::block_on(server.readable()).unwrap();
+        assert_eq!(counter.wakes.load(std::sync::atomic::Ordering::SeqCst), 0);
+    });
+}
+
+/// A coroutine in `block_on` waiting on a socket parks in goro's netpoller
+/// and shows in a dump as waiting on that fd.
+#[test]
+fn block_on_a_socket_shows_its_fd_in_a_dump() {
+    within(|| {
+        let (client, server) = pair();
+        let fd = server.as_raw_fd();
+        let reader = goro::Builder::new()
+            .name("readiness-reader")
+            .spawn(move || goro::block_on(server.readable()))
+            .unwrap();
+        goro::sleep(30 * MS);
+        let d = goro::runtime::dump();
+        let r = d
+            .coroutines
+            .iter()
+            .find(|c| c.name.as_deref() == Some("readiness-reader"))
+            .unwrap_or_else(|| panic!("missing from\n{d}"));
+        assert_eq!(
+            r.waiting_on,
+            Some(goro::runtime::WaitingOn::Read(fd)),
+            "{d}"
+        );
+        client.try_write(b"x").unwrap();
+        reader.join().unwrap().unwrap();
+    });
+}

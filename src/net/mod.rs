@@ -117,6 +117,7 @@ mod conn;
 mod error;
 pub(crate) mod exhaustion;
 mod listener;
+mod readiness;
 mod sys;
 mod tcp_listener;
 mod tcp_stream;
@@ -131,6 +132,7 @@ use std::time::{Duration, Instant};
 pub use addr::{Addr, ToSocketAddrs};
 pub use conn::Conn;
 pub use listener::Listener;
+pub use readiness::Readiness;
 pub use tcp_listener::{Incoming, TcpListener};
 pub use tcp_stream::TcpStream;
 pub use udp_socket::UdpSocket;
@@ -403,6 +405,55 @@ macro_rules! shared_methods {
         /// The closed error once `close` has run.
         pub fn set_nonblocking(&self, nonblocking: bool) -> ::std::io::Result<()> {
             self.sock.set_nonblocking(nonblocking)
+        }
+
+        /// Polls for read readiness (for a listener: a connection to
+        /// accept), as tokio's `poll_read_ready`: `Ready(Ok(()))` if the
+        /// socket may be readable, else `Pending` with the task's waker
+        /// registered with goro's netpoller, to be woken by the next
+        /// readiness event, a deadline change, the read deadline passing or
+        /// `close`. Only the waker of the latest call is kept; tasks that
+        /// wait side by side use `readable()`.
+        ///
+        /// Readiness lasts until a `try_*` call of that direction returns
+        /// `WouldBlock`. The waker may be any task's, polled from any
+        /// coroutine or thread; it is called on a goro worker, between
+        /// coroutines, so it must not block (as with any reactor).
+        ///
+        /// # Errors
+        /// The closed error (`is_closed`) once `close` has run; `TimedOut`
+        /// once the read deadline has passed.
+        pub fn poll_read_ready(
+            &self,
+            cx: &mut ::std::task::Context<'_>,
+        ) -> ::std::task::Poll<::std::io::Result<()>> {
+            self.sock
+                .poll_ready($crate::runtime::io::netpoll::Dir::Read, cx, None)
+        }
+
+        /// Polls for write readiness, as `poll_read_ready` for writes
+        /// (and the write deadline).
+        ///
+        /// # Errors
+        /// As `poll_read_ready`.
+        pub fn poll_write_ready(
+            &self,
+            cx: &mut ::std::task::Context<'_>,
+        ) -> ::std::task::Poll<::std::io::Result<()>> {
+            self.sock
+                .poll_ready($crate::runtime::io::netpoll::Dir::Write, cx, None)
+        }
+
+        /// Waits until the socket may be readable (for a listener: a
+        /// connection to accept), as tokio's `readable`. Any number of
+        /// tasks may wait at once; see `Readiness`.
+        pub fn readable(&self) -> $crate::net::Readiness<'_> {
+            $crate::net::Readiness::new(&self.sock, $crate::runtime::io::netpoll::Dir::Read)
+        }
+
+        /// Waits until the socket may be writable, as tokio's `writable`.
+        pub fn writable(&self) -> $crate::net::Readiness<'_> {
+            $crate::net::Readiness::new(&self.sock, $crate::runtime::io::netpoll::Dir::Write)
         }
     };
 }

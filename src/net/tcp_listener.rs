@@ -133,6 +133,37 @@ impl TcpListener {
         self.sock.ttl()
     }
 
+    /// Accepts a connection if one is waiting, without parking:
+    /// `WouldBlock` if none is (wait with `readable()` or `poll_accept`).
+    ///
+    /// # Errors
+    /// `WouldBlock`; otherwise as `accept`.
+    pub fn try_accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (sock, raw) = self.sock.try_accept()?;
+        let peer = raw.to_ip()?;
+        Ok((TcpStream::accepted(sock), peer))
+    }
+
+    /// Polls for a connection, as tokio's `poll_accept`: `Pending` with the
+    /// task's waker registered with goro's netpoller until one arrives (see
+    /// `poll_read_ready`).
+    ///
+    /// # Errors
+    /// As `accept`.
+    pub fn poll_accept(
+        &self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<(TcpStream, SocketAddr)>> {
+        loop {
+            if let Err(e) = std::task::ready!(self.poll_read_ready(cx)) {
+                return std::task::Poll::Ready(Err(e));
+            }
+            match self.try_accept() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                r => return std::task::Poll::Ready(r),
+            }
+        }
+    }
 
     super::shared_methods!(TcpListener, SocketAddr, to_ip);
 }

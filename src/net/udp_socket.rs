@@ -211,6 +211,43 @@ impl UdpSocket {
         self.sock.ttl()
     }
 
+    /// Sends `buf` as one datagram to the connected peer without parking:
+    /// `WouldBlock` if the send buffer is full (wait with `writable()` or
+    /// `poll_write_ready`).
+    ///
+    /// # Errors
+    /// `WouldBlock`; the closed error once `close` has run; `TimedOut` once
+    /// the write deadline has passed; the system's error.
+    pub fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.sock.try_send_to(buf, None)
+    }
+
+    /// Receives one datagram from the connected peer without parking:
+    /// `WouldBlock` if none is there (wait with `readable()` or
+    /// `poll_read_ready`).
+    ///
+    /// # Errors
+    /// As `try_send`, with the read deadline.
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock.try_read(buf)
+    }
+
+    /// Sends `buf` as one datagram to `target` without parking.
+    ///
+    /// # Errors
+    /// As `try_send`.
+    pub fn try_send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
+        self.sock.try_send_to(buf, Some(&RawAddr::from_ip(&target)))
+    }
+
+    /// Receives one datagram and its sender without parking.
+    ///
+    /// # Errors
+    /// As `try_recv`.
+    pub fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let (n, raw) = self.sock.try_recv_from(buf)?;
+        Ok((n, raw.to_ip()?))
+    }
 
     super::shared_methods!(UdpSocket, SocketAddr, to_ip);
 }

@@ -172,6 +172,45 @@ impl UnixDatagram {
 
     super::deadline_methods!();
 
+    /// Sends `buf` as one datagram to the connected peer without parking:
+    /// `WouldBlock` if the send buffer is full (wait with `writable()` or
+    /// `poll_write_ready`).
+    ///
+    /// # Errors
+    /// `WouldBlock`; the closed error once `close` has run; `TimedOut` once
+    /// the write deadline has passed; the system's error.
+    pub fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.sock.try_send_to(buf, None)
+    }
+
+    /// Receives one datagram from the connected peer without parking:
+    /// `WouldBlock` if none is there (wait with `readable()` or
+    /// `poll_read_ready`).
+    ///
+    /// # Errors
+    /// As `try_send`, with the read deadline.
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock.try_read(buf)
+    }
+
+    /// Sends `buf` as one datagram to the socket at `path` without parking.
+    ///
+    /// # Errors
+    /// As `try_send`; `InvalidInput` for a path too long for a socket
+    /// address.
+    pub fn try_send_to<P: AsRef<Path>>(&self, buf: &[u8], path: P) -> io::Result<usize> {
+        self.sock
+            .try_send_to(buf, Some(&RawAddr::from_unix_path(path.as_ref())?))
+    }
+
+    /// Receives one datagram and its sender's address without parking.
+    ///
+    /// # Errors
+    /// As `try_recv`.
+    pub fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, UnixSocketAddr)> {
+        let (n, raw) = self.sock.try_recv_from(buf)?;
+        Ok((n, raw.to_unix()?))
+    }
 
     super::shared_methods!(UnixDatagram, UnixSocketAddr, to_unix);
 }

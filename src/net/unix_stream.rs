@@ -99,6 +99,28 @@ impl UnixStream {
 
     super::deadline_methods!();
 
+    /// Reads what is there into `buf` without parking, as tokio's
+    /// `try_read`: `WouldBlock` if nothing is (wait with `readable()` or
+    /// `poll_read_ready`, then try again), `Ok(0)` at end of file or for an
+    /// empty `buf`.
+    ///
+    /// # Errors
+    /// `WouldBlock`; the closed error once `close` has run; `TimedOut` once
+    /// the read deadline has passed; the system's error.
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock.try_read(buf)
+    }
+
+    /// Writes what fits of `buf` without parking, as tokio's `try_write`:
+    /// `WouldBlock` if the send buffer is full (wait with `writable()` or
+    /// `poll_write_ready`). A peer that is gone gives `BrokenPipe`, never a
+    /// SIGPIPE.
+    ///
+    /// # Errors
+    /// As `try_read`, with the write deadline.
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.sock.try_write(buf)
+    }
 
     super::shared_methods!(UnixStream, UnixSocketAddr, to_unix);
 }

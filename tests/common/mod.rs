@@ -273,3 +273,32 @@ pub fn steady_rss_growth(rounds: usize, round: impl Fn()) -> isize {
 /// Most a steady state may grow by in `steady_rss_growth`: noise from the
 /// allocator, not a leak (a leak of 100 bytes per round item is 10 MB).
 pub const RSS_SLACK: isize = 1 << 20;
+
+/// A waker that counts its wakes, and whose `Arc` count shows how many
+/// copies of it anything still holds.
+pub struct CountingWaker {
+    /// Wakes so far.
+    pub wakes: std::sync::atomic::AtomicUsize,
+}
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wakes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A counting waker and the `Waker` made from it.
+pub fn counting_waker() -> (std::sync::Arc<CountingWaker>, std::task::Waker) {
+    let c = std::sync::Arc::new(CountingWaker {
+        wakes: std::sync::atomic::AtomicUsize::new(0),
+    });
+    (c.clone(), std::task::Waker::from(c))
+}
+
+/// Polls `f` once with `waker`.
+pub fn poll_once<F: std::future::Future + Unpin>(
+    f: &mut F,
+    waker: &std::task::Waker,
+) -> std::task::Poll<F::Output> {
+    std::pin::Pin::new(f).poll(&mut std::task::Context::from_waker(waker))
+}

@@ -6,11 +6,24 @@ use std::mem;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use crate::error::described;
 use crate::net::exhaustion::{self, Backoff};
-use crate::runtime::io::netpoll::{Dir, PollDesc, closed_error};
+use crate::runtime::WaitingOn;
+use crate::runtime::io::netpoll::{Dir, PollDesc, SlotIndex, closed_error};
+
+/// How an operation waits when the socket is not ready.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Park the coroutine (or block the thread) until it is, honouring
+    /// deadlines; or, in std's non-blocking mode, return `WouldBlock`.
+    Park,
+    /// Return `WouldBlock` at once, for an async task, which then waits
+    /// with `poll_ready` (`try_read`, `try_send`...).
+    Try,
+}
 
 /// A socket owned by the runtime: non-blocking, close-on-exec, with its
 /// `PollDesc`. Dropping it closes the fd (once no operation uses it).
@@ -226,7 +239,15 @@ impl NetFd {
     /// Runs `op` on the fd in direction `dir` (see `PollDesc::io`), parking
     /// while it would block; in non-blocking mode, once, `WouldBlock` and
     /// all.
-    fn io<T>(&self, dir: Dir, mut op: impl FnMut(RawFd) -> io::Result<(T, bool)>) -> io::Result<T> {
+    fn io<T>(
+        &self,
+        dir: Dir,
+        mode: Mode,
+        mut op: impl FnMut(RawFd) -> io::Result<(T, bool)>,
+    ) -> io::Result<T> {
+        if mode == Mode::Try {
+            return self.pd.try_io(dir, |fd| op(fd).map(|(v, _)| v));
+        }
         if !self.is_nonblocking() {
             return self.pd.io(dir, op);
         }
@@ -247,12 +268,12 @@ impl NetFd {
 
     /// Reads into `buf` (`recv` with `flags`), parking while nothing is
     /// there. A zero-length `buf` returns `Ok(0)` at once.
-    pub(crate) fn recv(&self, buf: &mut [u8], flags: libc::c_int) -> io::Result<usize> {
+    pub(crate) fn recv(&self, buf: &mut [u8], flags: libc::c_int, mode: Mode) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
         }
         let peek = flags & libc::MSG_PEEK != 0;
-        self.io(Dir::Read, |fd| {
+        self.io(Dir::Read, mode, |fd| {
             // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
             let n = cvt_size(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags) })?;
             // A short, non-empty read of a stream socket means the receive
@@ -266,11 +287,11 @@ impl NetFd {
     /// Writes some of `buf`, parking while the send buffer is full. Returns
     /// how much was written; `send` with `MSG_NOSIGNAL`, so a peer that is
     /// gone gives `EPIPE`, never a SIGPIPE.
-    pub(crate) fn write(&self, buf: &[u8]) -> io::Result<usize> {
+    pub(crate) fn write(&self, buf: &[u8], mode: Mode) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
         }
-        self.io(Dir::Write, |fd| {
+        self.io(Dir::Write, mode, |fd| {
             // SAFETY: `buf` is valid for reads of `buf.len()` bytes.
             let n = cvt_size(unsafe {
                 libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL)
@@ -287,7 +308,7 @@ impl NetFd {
     pub(crate) fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
         let total = buf.len();
         while !buf.is_empty() {
-            match self.write(buf) {
+            match self.write(buf, Mode::Park) {
                 Ok(0) => {
                     return Err(io::Error::new(
                         io::ErrorKind::WriteZero,
@@ -317,8 +338,9 @@ impl NetFd {
         &self,
         buf: &mut [u8],
         flags: libc::c_int,
+        mode: Mode,
     ) -> io::Result<(usize, libc::sockaddr_storage, libc::socklen_t)> {
-        self.io(Dir::Read, |fd| {
+        self.io(Dir::Read, mode, |fd| {
             // SAFETY: a zeroed sockaddr_storage is a valid "no address".
             let mut addr: libc::sockaddr_storage = unsafe { mem::zeroed() };
             let mut len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
@@ -343,8 +365,9 @@ impl NetFd {
         buf: &[u8],
         addr: *const libc::sockaddr,
         len: libc::socklen_t,
+        mode: Mode,
     ) -> io::Result<usize> {
-        self.io(Dir::Write, |fd| {
+        self.io(Dir::Write, mode, |fd| {
             // SAFETY: `buf` is valid for reads; `addr` points to `len` valid
             // bytes for the duration of the call (caller's contract).
             let n = cvt_size(unsafe {
@@ -365,9 +388,13 @@ impl NetFd {
     /// of the listener's type) and the peer's raw address. Connections
     /// aborted before we took them are skipped, as Go does. Out of fds or
     /// memory, the caller parks before the error returns (in std's
-    /// non-blocking mode it does not: see `net/exhaustion.rs`).
-    pub(crate) fn accept(&self) -> io::Result<(NetFd, libc::sockaddr_storage, libc::socklen_t)> {
-        let accepted = self.io(Dir::Read, |fd| {
+    /// non-blocking mode, and in `Mode::Try`, it does not: see
+    /// `net/exhaustion.rs`).
+    pub(crate) fn accept(
+        &self,
+        mode: Mode,
+    ) -> io::Result<(NetFd, libc::sockaddr_storage, libc::socklen_t)> {
+        let accepted = self.io(Dir::Read, mode, |fd| {
             // SAFETY: a zeroed sockaddr_storage is a valid "no address".
             let mut addr: libc::sockaddr_storage = unsafe { mem::zeroed() };
             let mut len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
@@ -395,7 +422,7 @@ impl NetFd {
                 }
             }
         });
-        let (fd, addr, len) = if self.nonblocking.load(Ordering::Relaxed) {
+        let (fd, addr, len) = if mode == Mode::Try || self.nonblocking.load(Ordering::Relaxed) {
             accepted
         } else {
             self.accept_backoff.after(accepted)
@@ -443,6 +470,30 @@ impl NetFd {
                 e => Err(io::Error::from_raw_os_error(e)),
             }
         })
+    }
+
+    /// Polls for readiness in `dir` on behalf of an async task (see
+    /// `PollDesc::poll_ready`). A pending poll inside `goro::block_on`
+    /// tells it which fd its coroutine waits on, for dumps.
+    pub(crate) fn poll_ready(
+        &self,
+        dir: Dir,
+        cx: &mut Context<'_>,
+        slot: Option<&mut SlotIndex>,
+    ) -> Poll<io::Result<()>> {
+        let r = self.pd.poll_ready(dir, cx.waker(), slot);
+        if r.is_pending() {
+            crate::block_on::note_wait(match dir {
+                Dir::Read => WaitingOn::Read(self.raw()),
+                Dir::Write => WaitingOn::Write(self.raw()),
+            });
+        }
+        r
+    }
+
+    /// Gives back a readiness future's slot (see `SlotIndex`).
+    pub(crate) fn release_slot(&self, dir: Dir, slot: SlotIndex) {
+        self.pd.release_slot(dir, slot);
     }
 
     /// Closes (Go's `Close`): wakes every blocked operation with the closed
@@ -583,10 +634,10 @@ mod tests {
         crate::run(|| {
             let (ln, addr) = listener();
             let server = crate::spawn(move || {
-                let (conn, _, _) = ln.accept().unwrap();
+                let (conn, _, _) = ln.accept(Mode::Park).unwrap();
                 let mut buf = [0u8; 64];
                 loop {
-                    let n = conn.recv(&mut buf, 0).unwrap();
+                    let n = conn.recv(&mut buf, 0, Mode::Park).unwrap();
                     if n == 0 {
                         return;
                     }
@@ -599,7 +650,7 @@ mod tests {
                 c.write_all(&[i; 5]).unwrap();
                 let mut got = 0;
                 while got < 5 {
-                    got += c.recv(&mut buf[got..], 0).unwrap();
+                    got += c.recv(&mut buf[got..], 0, Mode::Park).unwrap();
                 }
                 assert_eq!(buf, [i; 5]);
             }
@@ -615,14 +666,14 @@ mod tests {
         crate::run(|| {
             let (ln, addr) = listener();
             let c = connect(&addr).unwrap();
-            let (s, _, _) = ln.accept().unwrap();
+            let (s, _, _) = ln.accept(Mode::Park).unwrap();
             s.set_deadline(Dir::Read, Some(Instant::now()));
-            let e = s.recv(&mut [0u8; 8], 0).unwrap_err();
+            let e = s.recv(&mut [0u8; 8], 0, Mode::Park).unwrap_err();
             assert_eq!(e.kind(), io::ErrorKind::TimedOut);
             s.set_deadline(Dir::Read, None);
             let s = std::sync::Arc::new(s);
             let s2 = s.clone();
-            let reader = crate::spawn(move || s2.recv(&mut [0u8; 8], 0));
+            let reader = crate::spawn(move || s2.recv(&mut [0u8; 8], 0, Mode::Park));
             crate::sleep(Duration::from_millis(20));
             s.close().unwrap();
             let e = reader.join().unwrap().unwrap_err();

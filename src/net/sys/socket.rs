@@ -7,12 +7,13 @@ use std::net::Shutdown;
 use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use super::fd::NetFd;
+use super::fd::{Mode, NetFd};
 use super::sockaddr::RawAddr;
 use crate::net::error::invalid_input;
-use crate::runtime::io::netpoll::{Dir, closed_error, timeout_error};
+use crate::runtime::io::netpoll::{Dir, SlotIndex, closed_error, timeout_error};
 
 /// Go's floor on the time each address gets when a dial tries several in
 /// turn: earlier ones must not starve the later ones of time.
@@ -183,7 +184,7 @@ impl Socket {
 
     /// Accepts a connection: the new socket and the peer's address.
     pub(crate) fn accept(&self) -> io::Result<(Socket, RawAddr)> {
-        let (fd, storage, len) = self.fd.accept()?;
+        let (fd, storage, len) = self.fd.accept(Mode::Park)?;
         Ok((
             Socket::new(fd, self.domain, true),
             RawAddr::from_parts(storage, len),
@@ -218,19 +219,19 @@ impl Socket {
 
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.start(Dir::Read);
-        self.fd.recv(buf, 0)
+        self.fd.recv(buf, 0, Mode::Park)
     }
 
     /// Reads without taking (`MSG_PEEK`): the next `read` returns the same
     /// bytes. Parks, and times out, as `read`.
     pub(crate) fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.start(Dir::Read);
-        self.fd.recv(buf, libc::MSG_PEEK)
+        self.fd.recv(buf, libc::MSG_PEEK, Mode::Park)
     }
 
     pub(crate) fn write(&self, buf: &[u8]) -> io::Result<usize> {
         self.start(Dir::Write);
-        self.fd.write(buf)
+        self.fd.write(buf, Mode::Park)
     }
 
     /// Writes all of `buf`; see `NetFd::write_all` for its errors. A write
@@ -252,7 +253,7 @@ impl Socket {
 
     fn recv_from_with(&self, buf: &mut [u8], flags: libc::c_int) -> io::Result<(usize, RawAddr)> {
         self.start(Dir::Read);
-        let (n, storage, len) = self.fd.recv_from(buf, flags)?;
+        let (n, storage, len) = self.fd.recv_from(buf, flags, Mode::Park)?;
         Ok((n, RawAddr::from_parts(storage, len)))
     }
 
@@ -261,9 +262,59 @@ impl Socket {
     pub(crate) fn send_to(&self, buf: &[u8], addr: Option<&RawAddr>) -> io::Result<usize> {
         self.start(Dir::Write);
         match addr {
-            Some(a) => self.fd.send_to(buf, a.as_ptr(), a.len()),
-            None => self.fd.send_to(buf, std::ptr::null(), 0),
+            Some(a) => self.fd.send_to(buf, a.as_ptr(), a.len(), Mode::Park),
+            None => self.fd.send_to(buf, std::ptr::null(), 0, Mode::Park),
         }
+    }
+
+    /// Reads once without parking (`try_read`): `WouldBlock` if nothing
+    /// is there. Fails as `read` once closed or past the read deadline.
+    pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.fd.recv(buf, 0, Mode::Try)
+    }
+
+    /// Writes once without parking (`try_write`): `WouldBlock` if the send
+    /// buffer is full.
+    pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.fd.write(buf, Mode::Try)
+    }
+
+    /// Receives a datagram and its sender's address without parking.
+    pub(crate) fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, RawAddr)> {
+        let (n, storage, len) = self.fd.recv_from(buf, 0, Mode::Try)?;
+        Ok((n, RawAddr::from_parts(storage, len)))
+    }
+
+    /// As `send_to`, without parking.
+    pub(crate) fn try_send_to(&self, buf: &[u8], addr: Option<&RawAddr>) -> io::Result<usize> {
+        match addr {
+            Some(a) => self.fd.send_to(buf, a.as_ptr(), a.len(), Mode::Try),
+            None => self.fd.send_to(buf, std::ptr::null(), 0, Mode::Try),
+        }
+    }
+
+    /// Accepts a connection without parking: `WouldBlock` if none waits.
+    pub(crate) fn try_accept(&self) -> io::Result<(Socket, RawAddr)> {
+        let (fd, storage, len) = self.fd.accept(Mode::Try)?;
+        Ok((
+            Socket::new(fd, self.domain, true),
+            RawAddr::from_parts(storage, len),
+        ))
+    }
+
+    /// Polls for readiness in `dir` (see `NetFd::poll_ready`).
+    pub(crate) fn poll_ready(
+        &self,
+        dir: Dir,
+        cx: &mut Context<'_>,
+        slot: Option<&mut SlotIndex>,
+    ) -> Poll<io::Result<()>> {
+        self.fd.poll_ready(dir, cx, slot)
+    }
+
+    /// Gives back a readiness future's slot.
+    pub(crate) fn release_slot(&self, dir: Dir, slot: SlotIndex) {
+        self.fd.release_slot(dir, slot);
     }
 
     /// Applies a timeout, if one is set, to the operation starting in `dir`.

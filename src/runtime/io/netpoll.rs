@@ -13,6 +13,18 @@
 //! samples it before its system call and re-checks it under the direction's
 //! lock before it links itself; if it moved, it retries instead of parking.
 //!
+//! Async tasks wait on the same descriptors (`poll_ready`): a task's
+//! `Waker` waits in its direction's `Wakers` until the next event, deadline
+//! change, deadline expiry or close, which wake every waker there and drop
+//! it. Readiness is "an event newer than the last `WouldBlock`": a
+//! non-blocking try (`try_io`) that finds nothing records the `seq` it
+//! sampled in `cleared_at`, and a poll is ready while `seq` differs from
+//! it. The waker is linked under the direction's lock after a re-check of
+//! `seq`, as a parked coroutine is, so no edge is lost either. A waiting
+//! task with a deadline gets a real-time timer that wakes it when the
+//! deadline passes; the timer names the descriptor and its generation, so a
+//! late one finds a recycled descriptor and does nothing.
+//!
 //! Registration is lazy and happens once: the first operation to park
 //! registers the fd, for read and write, edge-triggered, with its own
 //! worker's poller (the worker whose coroutines use an fd are the ones its
@@ -29,12 +41,15 @@ use std::io;
 use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::task::{Poll, Waker};
 use std::time::Instant;
 
 use crate::runtime::park::blocker::{Blocker, Outcome, Wake};
 use crate::runtime::park::spin::SpinLock;
 use crate::runtime::park::waitq::{Node, WaitQueue};
 use crate::runtime::scheduler::worker::Worker;
+use crate::runtime::time::clock::Clock;
+use crate::runtime::time::timer::{CallbackTimer, call_at_on};
 use crate::runtime::{Runtime, WaitingOn, time::clock};
 
 /// A readiness direction.
@@ -93,6 +108,10 @@ struct Side {
     /// `u64::MAX` if unknown. Touched only by the holder of the direction's
     /// lock.
     drained_at: AtomicU64,
+    /// The `seq` sampled by the last non-blocking try that found the
+    /// direction not ready (`WouldBlock`), or `seq` when the descriptor was
+    /// made. Ready for async tasks while it differs from `seq`.
+    cleared_at: AtomicU64,
     state: SpinLock<SideState>,
 }
 
@@ -103,6 +122,154 @@ struct SideState {
     lockq: WaitQueue<()>,
     /// The holder, when it waits for readiness (at most one node).
     readyq: WaitQueue<()>,
+    /// Async tasks waiting for readiness.
+    wakers: Wakers,
+    /// The timer that wakes `wakers` when the deadline (in `clock::nanos`,
+    /// the first field) passes; armed while tasks wait under a deadline.
+    timer: Option<(u64, CallbackTimer)>,
+}
+
+/// The wakers of the async tasks waiting on one direction. Each held waker
+/// counts once in `IO_WAITERS`, as a parked coroutine does.
+struct Wakers {
+    /// The waker of the latest `poll_ready` without a slot (tokio's rule for
+    /// `poll_read_ready`: only the last task to poll is woken).
+    shared: Option<Waker>,
+    /// Slots owned by readiness futures, each from its first pending poll
+    /// to its drop (`release`), so that a dropped future leaves no waker.
+    slots: Vec<Slot>,
+    /// Indices of the `Slot::Free` entries of `slots`.
+    free: Vec<usize>,
+    /// Wakers held in `shared` and `slots`.
+    held: usize,
+}
+
+/// One future's place in `Wakers::slots`.
+enum Slot {
+    /// Owned by no future.
+    Free,
+    /// Owned by a future that holds no waker now (woken, or not polled).
+    Owned,
+    /// Owned by a future waiting with this waker.
+    Waiting(Waker),
+}
+
+/// A waiting future's slot in its direction's `Wakers`: `None` until its
+/// first pending poll. Must be given back (`PollDesc::release`) when the
+/// future is dropped.
+pub(crate) type SlotIndex = Option<usize>;
+
+/// Wakers taken out of a `Wakers` to be woken once its lock is released.
+#[must_use]
+struct Woken {
+    shared: Option<Waker>,
+    slots: Vec<Waker>,
+}
+
+impl Woken {
+    fn wake(self) {
+        if let Some(w) = self.shared {
+            w.wake();
+        }
+        for w in self.slots {
+            w.wake();
+        }
+    }
+}
+
+impl Wakers {
+    const fn new() -> Wakers {
+        Wakers {
+            shared: None,
+            slots: Vec::new(),
+            free: Vec::new(),
+            held: 0,
+        }
+    }
+
+    /// Stores `waker` for the shared poller (`slot` `None`) or in the
+    /// future's slot, which it allocates on first use.
+    fn set(&mut self, slot: Option<&mut SlotIndex>, waker: &Waker) {
+        let place = match slot {
+            None => &mut self.shared,
+            Some(index) => {
+                let i = *index.get_or_insert_with(|| match self.free.pop() {
+                    Some(i) => i,
+                    None => {
+                        self.slots.push(Slot::Free);
+                        self.slots.len() - 1
+                    }
+                });
+                let s = &mut self.slots[i];
+                if let Slot::Waiting(w) = s {
+                    w.clone_from(waker);
+                    return;
+                }
+                *s = Slot::Waiting(waker.clone());
+                self.held += 1;
+                IO_WAITERS.fetch_add(1, Ordering::SeqCst);
+                return;
+            }
+        };
+        match place {
+            Some(w) => w.clone_from(waker),
+            None => {
+                *place = Some(waker.clone());
+                self.held += 1;
+                IO_WAITERS.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Frees a future's slot, dropping its waker if it still holds one.
+    fn release(&mut self, index: usize) -> Option<Waker> {
+        let old = std::mem::replace(&mut self.slots[index], Slot::Free);
+        self.free.push(index);
+        match old {
+            Slot::Waiting(w) => {
+                self.unhold(1);
+                Some(w)
+            }
+            _ => None,
+        }
+    }
+
+    fn unhold(&mut self, n: usize) {
+        if n > 0 {
+            self.held -= n;
+            IO_WAITERS.fetch_sub(n, Ordering::SeqCst);
+        }
+    }
+
+    /// Takes every waker (the slots stay owned by their futures).
+    fn take(&mut self) -> Woken {
+        if self.held == 0 {
+            return Woken {
+                shared: None,
+                slots: Vec::new(),
+            };
+        }
+        let shared = self.shared.take();
+        let mut slots = Vec::new();
+        for s in &mut self.slots {
+            if matches!(s, Slot::Waiting(_))
+                && let Slot::Waiting(w) = std::mem::replace(s, Slot::Owned)
+            {
+                slots.push(w);
+            }
+        }
+        self.unhold(slots.len() + usize::from(shared.is_some()));
+        Woken { shared, slots }
+    }
+
+    /// Forgets every slot, for a descriptor being recycled (no future can
+    /// outlive its socket, which it borrows).
+    fn reset(&mut self) -> Woken {
+        let woken = self.take();
+        self.slots = Vec::new();
+        self.free = Vec::new();
+        woken
+    }
 }
 
 impl Side {
@@ -111,10 +278,13 @@ impl Side {
             seq: AtomicU64::new(0),
             deadline: AtomicU64::new(NO_DEADLINE),
             drained_at: AtomicU64::new(u64::MAX),
+            cleared_at: AtomicU64::new(0),
             state: SpinLock::new(SideState {
                 locked: false,
                 lockq: WaitQueue::new(),
                 readyq: WaitQueue::new(),
+                wakers: Wakers::new(),
+                timer: None,
             }),
         }
     }
@@ -126,17 +296,18 @@ impl Side {
         }
     }
 
-    /// Wakes the operation parked for readiness, if any, to try again.
+    /// Wakes the operation parked for readiness, if any, and every async
+    /// task waiting, to try again.
     fn wake_waiter(&self) {
-        let wake = self
-            .state
-            .lock()
-            .readyq
-            .pop_claimed()
-            .map(|w| w.finish(false));
+        let (wake, woken) = {
+            let mut st = self.state.lock();
+            let wake = st.readyq.pop_claimed().map(|w| w.finish(false));
+            (wake, st.wakers.take())
+        };
         if let Some(w) = wake {
             w.wake();
         }
+        woken.wake();
     }
 }
 
@@ -192,6 +363,13 @@ impl PollDesc {
         pd.fd.store(fd.into_raw_fd(), Ordering::Release);
         pd.stream.store(stream, Ordering::Relaxed);
         pd.hung_up.store(false, Ordering::Relaxed);
+        for side in [&pd.read, &pd.write] {
+            // Not ready for async tasks until the poller says so: the first
+            // pending poll registers the fd, and `EPOLL_CTL_ADD` reports
+            // the readiness it already has.
+            let seq = side.seq.load(Ordering::Relaxed);
+            side.cleared_at.store(seq, Ordering::Relaxed);
+        }
         pd
     }
 
@@ -276,6 +454,124 @@ impl PollDesc {
                 }
             }
             self.wait_ready(dir, seq)?;
+        }
+    }
+
+    /// Runs `op` on the fd in direction `dir` once, without parking: an
+    /// async task's `try_read`. Fails at once if closing or past the
+    /// direction's deadline. A `WouldBlock` from `op` makes the direction
+    /// not ready for `poll_ready` until the poller's next event.
+    pub(crate) fn try_io<T>(
+        &'static self,
+        dir: Dir,
+        mut op: impl FnMut(RawFd) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let _op = self.begin()?;
+        let side = self.side(dir);
+        self.check(side)?;
+        let seq = side.seq.load(Ordering::Acquire);
+        loop {
+            match op(self.fd()) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    side.cleared_at.store(seq, Ordering::Release);
+                    return Err(e);
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// Polls direction `dir` for readiness on behalf of an async task:
+    /// `Ready(Ok)` if an event came since the last `WouldBlock` of
+    /// `try_io` (or since the descriptor was made), the closed error once closing, the
+    /// timeout error once the direction's deadline has passed; else
+    /// `Pending`, with the task's waker stored until the next event,
+    /// deadline change, deadline expiry or close. `slot` is a future's own
+    /// place among the waiters (see `SlotIndex`); `None` shares one place
+    /// with the other callers without a slot, where only the latest waker
+    /// is kept.
+    pub(crate) fn poll_ready(
+        &'static self,
+        dir: Dir,
+        waker: &Waker,
+        slot: Option<&mut SlotIndex>,
+    ) -> Poll<io::Result<()>> {
+        let _op = match self.begin() {
+            Ok(op) => op,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        let side = self.side(dir);
+        if let Err(e) = self.check(side) {
+            return Poll::Ready(Err(e));
+        }
+        let ready = || side.cleared_at.load(Ordering::Acquire) != side.seq.load(Ordering::Acquire);
+        if ready() {
+            return Poll::Ready(Ok(()));
+        }
+        if let Err(e) = self.register() {
+            return Poll::Ready(Err(e));
+        }
+        let arm = {
+            let mut st = side.state.lock();
+            // Under the lock the poller takes after bumping `seq`: an event
+            // from now on finds the waker.
+            if ready() {
+                return Poll::Ready(Ok(()));
+            }
+            if self.is_closing() {
+                return Poll::Ready(Err(closed_error()));
+            }
+            st.wakers.set(slot, waker);
+            let deadline = side.deadline.load(Ordering::Acquire);
+            (deadline != NO_DEADLINE && st.timer.as_ref().is_none_or(|t| t.0 != deadline))
+                .then_some(deadline)
+        };
+        if let Some(deadline) = arm {
+            self.arm_timer(dir, deadline);
+        }
+        Poll::Pending
+    }
+
+    /// Arms the timer that wakes the async waiters of `dir` at `deadline`
+    /// (real time), replacing one armed for another deadline.
+    fn arm_timer(&'static self, dir: Dir, deadline: u64) {
+        let generation = self.generation.load(Ordering::Acquire);
+        let timer = call_at_on(
+            clock::instant(deadline),
+            Clock::Real,
+            Box::new(move || self.expire(dir, generation)),
+        );
+        let old = {
+            let mut st = self.side(dir).state.lock();
+            st.timer.replace((deadline, timer))
+        };
+        if let Some((_, t)) = old {
+            t.cancel();
+        }
+    }
+
+    /// The deadline timer of `dir` fired: wakes its async waiters (which
+    /// find the deadline passed), unless the descriptor was recycled since.
+    fn expire(&self, dir: Dir, generation: u16) {
+        if self.generation.load(Ordering::Acquire) != generation {
+            return;
+        }
+        let side = self.side(dir);
+        let woken = {
+            let mut st = side.state.lock();
+            st.timer = None;
+            st.wakers.take()
+        };
+        woken.wake();
+    }
+
+    /// Gives back a readiness future's slot (see `SlotIndex`), dropping its
+    /// waker unwoken.
+    pub(crate) fn release_slot(&self, dir: Dir, slot: SlotIndex) {
+        if let Some(i) = slot {
+            let waker = self.side(dir).state.lock().wakers.release(i);
+            drop(waker);
         }
     }
 
@@ -441,6 +737,7 @@ impl PollDesc {
             return false;
         }
         let mut wakes: Vec<Wake> = Vec::new();
+        let mut tasks: Vec<Woken> = Vec::new();
         for side in [&self.read, &self.write] {
             let mut st = side.state.lock();
             while let Some(w) = st.readyq.pop_claimed() {
@@ -449,8 +746,12 @@ impl PollDesc {
             while let Some(w) = st.lockq.pop_claimed() {
                 wakes.push(w.finish(true));
             }
+            tasks.push(st.wakers.take());
         }
         for w in wakes {
+            w.wake();
+        }
+        for w in tasks {
             w.wake();
         }
         // Take and drop a reference of our own: whoever drops the last one
@@ -517,7 +818,17 @@ impl PollDesc {
         for side in [&self.read, &self.write] {
             side.deadline.store(NO_DEADLINE, Ordering::Relaxed);
             side.drained_at.store(u64::MAX, Ordering::Relaxed);
-            side.state.lock().locked = false;
+            let (woken, timer) = {
+                let mut st = side.state.lock();
+                st.locked = false;
+                (st.wakers.reset(), st.timer.take())
+            };
+            // Dropped unwoken: only `poll_ready`'s shared waker can be
+            // left, by a task that stopped polling before the drop.
+            drop(woken);
+            if let Some((_, t)) = timer {
+                t.cancel();
+            }
         }
         FREE.lock().push(self);
     }

@@ -51,6 +51,7 @@ use crate::runtime::scheduler::worker::Worker;
 use crate::runtime::task::header::TaskRef;
 use crate::runtime::time::bubble::{self, Bubble};
 use crate::runtime::time::clock;
+use crate::runtime::time::clock::Clock;
 
 /// Heaps smaller than this are never swept: stale entries cost little there.
 const SWEEP_MIN_LEN: usize = 64;
@@ -291,8 +292,16 @@ static NEXT_WORKER: AtomicUsize = AtomicUsize::new(0);
 /// from a plain thread. Returns where the entry is and its sequence
 /// number; the target's `armed` word holds the number from now on.
 pub(crate) fn arm(when: Instant, target: Arc<dyn TimerTarget>) -> (TimerHome, u64) {
+    arm_on(when, Clock::Caller, target)
+}
+
+/// As `arm`, on `clock`: `Clock::Real` arms on a worker's heap even in a
+/// bubble (a socket deadline, which is on real time).
+fn arm_on(when: Instant, clock: Clock, target: Arc<dyn TimerTarget>) -> (TimerHome, u64) {
     let seq = next_seq();
-    if let Some(b) = bubble::current() {
+    if clock == Clock::Caller
+        && let Some(b) = bubble::current()
+    {
         target.armed().store(seq, Ordering::Release);
         b.add_timer(when, seq, TimerAction::Target(target));
         return (TimerHome::Bubble(b), seq);
@@ -400,11 +409,20 @@ impl CallbackTimer {
 /// or park, nor run user code. It may spawn, unpark, and send with
 /// `try_send`.
 pub(crate) fn call_at(when: Instant, f: Box<dyn FnOnce() + Send>) -> CallbackTimer {
+    call_at_on(when, Clock::Caller, f)
+}
+
+/// As `call_at`, with `when` on `clock` (see `arm_on`).
+pub(crate) fn call_at_on(
+    when: Instant,
+    clock: Clock,
+    f: Box<dyn FnOnce() + Send>,
+) -> CallbackTimer {
     let callback = Arc::new(Callback {
         armed: AtomicU64::new(0),
         f: SpinLock::new(Some(f)),
     });
-    let (home, seq) = arm(when, callback.clone());
+    let (home, seq) = arm_on(when, clock, callback.clone());
     fire_due(&home);
     CallbackTimer {
         callback,
