@@ -188,17 +188,19 @@ thread_local! {
     static POLL_WAIT: Cell<Option<WaitingOn>> = const { Cell::new(None) };
 }
 
-/// Called by a goro socket whose readiness poll is pending: if `block_on`
-/// is polling on this thread, its coroutine shows in dumps as waiting on
-/// `why` (a read or write of that fd) rather than on a future. If a poll
+/// Called by a goro socket whose readiness poll is pending (or a goro
+/// sleep of `goro::hyper::Timer`): if `block_on` is polling on this
+/// thread, its coroutine shows in dumps as waiting on `why` (a read or
+/// write of that fd, a sleep) rather than on a future. If a poll
 /// parks inside and another coroutine of the worker polls meanwhile, a
 /// reason may be lost (the dump then says "future"), never misplaced on a
 /// coroutine outside `block_on`.
 pub(crate) fn note_wait(why: WaitingOn) {
-    POLL_WAIT.with(|c| {
-        if c.get().is_some() {
-            c.set(Some(why));
-        }
+    POLL_WAIT.with(|c| match c.get() {
+        // A wait on the outside world (an fd) outranks a sleep: the
+        // coroutine is not durably blocked while it waits on both.
+        Some(cur) if why.is_io() || cur == WaitingOn::Future => c.set(Some(why)),
+        _ => {}
     });
 }
 

@@ -42,6 +42,8 @@ mod coroutine;
 mod error;
 pub mod fs;
 pub mod guide;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 mod join_error;
 mod loom;
 mod macros;

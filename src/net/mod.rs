@@ -121,6 +121,8 @@ mod readiness;
 mod sys;
 mod tcp_listener;
 mod tcp_stream;
+#[cfg(feature = "tokio-io")]
+mod tokio_io;
 mod udp_socket;
 mod unix_datagram;
 mod unix_listener;

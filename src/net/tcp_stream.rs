@@ -40,7 +40,7 @@ use super::sys::socket::{Socket, try_each};
 /// ```
 pub struct TcpStream {
     /// The connected socket.
-    sock: Socket,
+    pub(super) sock: Socket,
 }
 
 impl TcpStream {

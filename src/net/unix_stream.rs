@@ -31,7 +31,7 @@ use super::sys::socket::Socket;
 /// ```
 pub struct UnixStream {
     /// The connected socket.
-    sock: Socket,
+    pub(super) sock: Socket,
 }
 
 impl UnixStream {

@@ -2,7 +2,7 @@
 //! `netFD`). Every socket type in `goro::net` wraps one.
 
 use std::io;
-use std::mem;
+use std::mem::{self, MaybeUninit};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -269,12 +269,27 @@ impl NetFd {
     /// Reads into `buf` (`recv` with `flags`), parking while nothing is
     /// there. A zero-length `buf` returns `Ok(0)` at once.
     pub(crate) fn recv(&self, buf: &mut [u8], flags: libc::c_int, mode: Mode) -> io::Result<usize> {
+        // SAFETY: `recv_uninit` writes only initialized bytes into the
+        // buffer (what the kernel received), so `buf` stays initialized.
+        let buf = unsafe { &mut *(std::ptr::from_mut(buf) as *mut [MaybeUninit<u8>]) };
+        self.recv_uninit(buf, flags, mode)
+    }
+
+    /// As `recv`, into memory that need not be initialized: the first `n`
+    /// bytes of `buf` are initialized when it returns `Ok(n)`.
+    pub(crate) fn recv_uninit(
+        &self,
+        buf: &mut [MaybeUninit<u8>],
+        flags: libc::c_int,
+        mode: Mode,
+    ) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
         }
         let peek = flags & libc::MSG_PEEK != 0;
         self.io(Dir::Read, mode, |fd| {
-            // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
+            // SAFETY: `buf` is valid for writes of `buf.len()` bytes, and
+            // the kernel only writes to it.
             let n = cvt_size(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags) })?;
             // A short, non-empty read of a stream socket means the receive
             // queue was drained. Not so at end of file: no event follows it,

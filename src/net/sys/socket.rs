@@ -273,6 +273,16 @@ impl Socket {
         self.fd.recv(buf, 0, Mode::Try)
     }
 
+    /// As `try_read`, into memory that need not be initialized (see
+    /// `NetFd::recv_uninit`).
+    #[cfg(feature = "tokio-io")]
+    pub(crate) fn try_read_uninit(
+        &self,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+    ) -> io::Result<usize> {
+        self.fd.recv_uninit(buf, 0, Mode::Try)
+    }
+
     /// Writes once without parking (`try_write`): `WouldBlock` if the send
     /// buffer is full.
     pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
