@@ -208,10 +208,53 @@ fn http(addr: &str) {
     }
 }
 
+/// The `http` answer from hyper 1 (`http1`), one coroutine per
+/// connection, the shape of the tokio peer's hyper server: the connection
+/// future runs under `goro::block_on` on goro's sockets (`TokioIo` over
+/// goro's `AsyncRead`/`AsyncWrite`), with no tokio runtime. Like the peer,
+/// it sets no timer: with none, hyper applies no header-read timeout.
+#[cfg(feature = "bench")]
+fn httplib(addr: &str) {
+    use http_body_util::Full;
+    use hyper::body::Bytes;
+    let ln = match goro::net::TcpListener::bind(addr) {
+        Ok(ln) => ln,
+        Err(e) => {
+            eprintln!("bench: listen {addr}: {e}");
+            std::process::exit(1);
+        }
+    };
+    println!("listening {}", ln.local_addr().expect("a bound address"));
+    loop {
+        let Ok((c, _)) = ln.accept() else { continue };
+        goro::go!(move || {
+            let svc = hyper::service::service_fn(|_req| async {
+                let mut r = hyper::Response::new(Full::new(Bytes::from_static(b"Hello, World!")));
+                r.headers_mut().insert(
+                    "content-type",
+                    hyper::header::HeaderValue::from_static("text/plain"),
+                );
+                Ok::<_, std::convert::Infallible>(r)
+            });
+            let _ = goro::block_on(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(c), svc),
+            );
+        });
+    }
+}
+
+/// Without the `bench` feature there is no hyper to serve with.
+#[cfg(not(feature = "bench"))]
+fn httplib(_addr: &str) {
+    eprintln!("bench: httplib needs hyper: build with --features bench");
+    std::process::exit(2);
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (Some(workload), Some(arg)) = (args.get(1).cloned(), args.get(2).cloned()) else {
-        eprintln!("usage: bench spawn|pingpong|skynet|idle N | echo|http ADDR");
+        eprintln!("usage: bench spawn|pingpong|skynet|idle N | echo|http|httplib ADDR");
         std::process::exit(2);
     };
     let mut rt = goro::runtime::Builder::new();
@@ -238,6 +281,7 @@ fn main() {
         "idle" => idle(n),
         "echo" => echo(&arg),
         "http" => http(&arg),
+        "httplib" => httplib(&arg),
         other => eprintln!("bench: unknown workload {other:?}"),
     });
     if trace.is_some()

@@ -572,3 +572,67 @@
 //! Children are always reaped, also a `Child` dropped without a wait, and
 //! they start with the open-files limit the process had before goro raised
 //! it.
+//!
+//! # Async crates on goro sockets
+//!
+//! A crate generic over tokio's `AsyncRead` and `AsyncWrite` — hyper
+//! (through `hyper_util::rt::TokioIo`), tokio-postgres's `connect_raw`,
+//! tokio-rustls, async-tungstenite, h2 — runs on a goro socket with no
+//! tokio runtime at all. With the `tokio-io` feature (which `tokio` and
+//! `hyper` imply), [`TcpStream`](crate::net::TcpStream) and
+//! [`UnixStream`](crate::net::UnixStream) implement both traits on goro's
+//! own netpoller: a poll makes the system call, and when the socket is not
+//! ready the task's waker waits on the socket's poll descriptor, woken by
+//! the worker's poller. Drive the crate's futures from a coroutine with
+//! [`block_on`](crate::block_on): the coroutine parks in the netpoller
+//! (a dump shows it waiting on the fd, as a blocking read would), and
+//! nothing else runs on its behalf — no thread, no reactor.
+//!
+//! The same readiness is there for hand-written futures on every socket
+//! type: `poll_read_ready`/`poll_write_ready` and `readable()`/`writable()`,
+//! with `try_read`/`try_write`, `try_send`/`try_recv`,
+//! `try_send_to`/`try_recv_from` and `try_accept`/`poll_accept`, which
+//! return `WouldBlock` instead of parking. Deadlines and `close` end a wait
+//! with the blocking calls' errors (`TimedOut`, and the closed error that
+//! [`is_closed`](crate::net::is_closed) recognizes). Readiness is per waker:
+//! a future may be polled from any coroutine or plain thread, and moved
+//! between them; a dropped `readable()` future takes its waker with it.
+//!
+//! tokio-postgres over a goro socket: connect the socket with goro, hand it
+//! to `connect_raw`, and drive the `Connection` future — which does the
+//! actual I/O — in a coroutine of its own, as tokio-postgres asks of a
+//! spawned task. Queries then run from any coroutine through the `Client`.
+//! This snippet needs the tokio-postgres crate and goro's `tokio-io`
+//! feature:
+//!
+//! ```ignore
+//! use tokio_postgres::{Config, NoTls};
+//!
+//! let config: Config = "host=127.0.0.1 user=app dbname=app".parse()?;
+//! let socket = goro::net::TcpStream::connect("127.0.0.1:5432")?;
+//! let (client, connection) = goro::block_on(config.connect_raw(socket, NoTls))?;
+//! goro::go!(move || {
+//!     if let Err(e) = goro::block_on(connection) {
+//!         eprintln!("postgres connection: {e}");
+//!     }
+//! });
+//! let rows = goro::block_on(client.query("SELECT id, name FROM users", &[]))?;
+//! ```
+//!
+//! hyper serves the same way: one coroutine per accepted connection,
+//! `goro::block_on` on `http1::Builder::serve_connection(TokioIo::new(conn),
+//! svc)`, with the `hyper` feature's `goro::hyper::Timer` set on the
+//! builder (hyper's header-read timeout needs a timer) and
+//! `goro::hyper::Executor` for HTTP/2. The service's futures run on the
+//! connection's coroutine, so a handler may call goro's blocking-looking
+//! APIs (a channel, `goro::sleep`, a goro socket): they park only that
+//! connection. `examples/hyper.rs` is a whole server, with graceful
+//! shutdown.
+//!
+//! What still needs the `tokio` feature's reactor (a tokio runtime on a
+//! thread of its own, started by `block_on` on first use): crates that open
+//! sockets or timers themselves through `tokio::net` and `tokio::time` —
+//! reqwest and hyper-util's client, `tokio_postgres::connect` (rather than
+//! `connect_raw`), sqlx, redis's async connections, tokio's own timers —
+//! and `tokio::spawn`. Enable `tokio-io` or `hyper` without `tokio` when
+//! every socket is goro's: then no tokio thread ever starts.

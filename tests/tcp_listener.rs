@@ -561,3 +561,44 @@ fn an_accept_loop_out_of_fds_lets_its_handlers_free_them() {
         "{failed_in_window} failed accepts in 200 ms"
     );
 }
+
+// ---- the readiness API ----
+
+#[test]
+fn try_accept_would_block_until_poll_accept_is_ready() {
+    within(|| {
+        let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+        assert_eq!(
+            ln.try_accept().unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        let addr = ln.local_addr().unwrap();
+        let dialer = goro::spawn(move || {
+            goro::sleep(10 * MS);
+            TcpStream::connect(addr).unwrap()
+        });
+        let (server, peer) = goro::block_on(std::future::poll_fn(|cx| ln.poll_accept(cx))).unwrap();
+        let client = dialer.join().unwrap();
+        assert_eq!(peer, client.local_addr().unwrap());
+        assert!(server.nodelay().unwrap());
+        // Readiness lasts until a WouldBlock.
+        assert_eq!(
+            ln.try_accept().unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        // A deadline ends a readiness wait with the timeout error; close
+        // with the closed error.
+        ln.set_deadline(Some(Instant::now() + 20 * MS)).unwrap();
+        assert_timeout(&goro::block_on(ln.readable()).unwrap_err());
+        ln.set_deadline(None).unwrap();
+        let ln = Arc::new(ln);
+        let l2 = ln.clone();
+        let waiter = goro::spawn(move || {
+            goro::block_on(std::future::poll_fn(|cx| l2.poll_accept(cx))).map(drop)
+        });
+        goro::sleep(20 * MS);
+        ln.close().unwrap();
+        assert_closed(&waiter.join().unwrap().unwrap_err());
+        assert_closed(&ln.accept().unwrap_err());
+    });
+}

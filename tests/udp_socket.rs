@@ -340,3 +340,72 @@ fn an_ipv4_mapped_destination_reaches_an_ipv4_socket() {
         assert!(a.send_to(b"v6", v6).is_err());
     });
 }
+
+// ---- the readiness API ----
+
+#[test]
+fn try_recv_would_block_until_readable() {
+    within(|| {
+        let a = bound();
+        let b = bound();
+        a.connect(b.local_addr().unwrap()).unwrap();
+        b.connect(a.local_addr().unwrap()).unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(
+            b.try_recv(&mut buf).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        assert_eq!(
+            b.try_recv_from(&mut buf).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        let b = Arc::new(b);
+        let b2 = b.clone();
+        let receiver = goro::spawn(move || {
+            let mut buf = [0u8; 16];
+            loop {
+                goro::block_on(b2.readable()).unwrap();
+                match b2.try_recv_from(&mut buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    r => return (r.unwrap(), buf),
+                }
+            }
+        });
+        goro::sleep(10 * MS);
+        goro::block_on(a.writable()).unwrap();
+        assert_eq!(a.try_send(b"ping").unwrap(), 4);
+        let ((n, from), buf) = receiver.join().unwrap();
+        assert_eq!((&buf[..n], from), (&b"ping"[..], a.local_addr().unwrap()));
+        // try_send_to and try_recv_from between unconnected sockets (a
+        // connected one drops datagrams from anyone else).
+        let a = bound();
+        let c = bound();
+        assert_eq!(c.try_send_to(b"pong", a.local_addr().unwrap()).unwrap(), 4);
+        let mut buf = [0u8; 16];
+        let n = loop {
+            goro::block_on(std::future::poll_fn(|cx| a.poll_read_ready(cx))).unwrap();
+            match a.try_recv_from(&mut buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                r => break r.unwrap(),
+            }
+        };
+        assert_eq!((&buf[..n.0], n.1), (&b"pong"[..], c.local_addr().unwrap()));
+    });
+}
+
+#[test]
+fn close_and_deadline_end_readiness_waits() {
+    within(|| {
+        let s = Arc::new(bound());
+        let s2 = s.clone();
+        let waiter = goro::spawn(move || goro::block_on(s2.readable()));
+        goro::sleep(20 * MS);
+        s.close().unwrap();
+        assert_closed(&waiter.join().unwrap().unwrap_err());
+        assert_closed(&s.recv(&mut [0u8; 4]).unwrap_err());
+        assert_closed(&s.try_recv(&mut [0u8; 4]).unwrap_err());
+        let t = bound();
+        t.set_read_deadline(Some(Instant::now() + 20 * MS)).unwrap();
+        assert_timeout(&goro::block_on(t.readable()).unwrap_err());
+    });
+}

@@ -231,3 +231,60 @@ fn send_to_on_a_connected_socket_fails_as_gos_write_to() {
         }
     });
 }
+
+// ---- the readiness API ----
+
+#[test]
+fn try_recv_would_block_until_readable() {
+    within(|| {
+        let (a, b) = UnixDatagram::pair().unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(
+            b.try_recv(&mut buf).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        let b = Arc::new(b);
+        let b2 = b.clone();
+        let receiver = goro::spawn(move || {
+            let mut buf = [0u8; 16];
+            loop {
+                goro::block_on(b2.readable()).unwrap();
+                match b2.try_recv(&mut buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    r => return buf[..r.unwrap()].to_vec(),
+                }
+            }
+        });
+        goro::sleep(10 * MS);
+        goro::block_on(a.writable()).unwrap();
+        assert_eq!(a.try_send(b"ping").unwrap(), 4);
+        assert_eq!(receiver.join().unwrap(), b"ping");
+        // To a path, and back with the sender's address.
+        let dir = std::env::temp_dir().join(format!("goro-ud-ready-{}", std::process::id()));
+        let _ = std::fs::remove_file(&dir);
+        let named = UnixDatagram::bind(&dir).unwrap();
+        let from = UnixDatagram::unbound().unwrap();
+        assert_eq!(from.try_send_to(b"hi", &dir).unwrap(), 2);
+        goro::block_on(named.readable()).unwrap();
+        let (n, _) = named.try_recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"hi");
+        let _ = std::fs::remove_file(&dir);
+    });
+}
+
+#[test]
+fn close_and_deadline_end_readiness_waits() {
+    within(|| {
+        let (s, _peer) = UnixDatagram::pair().unwrap();
+        let s = Arc::new(s);
+        let s2 = s.clone();
+        let waiter = goro::spawn(move || goro::block_on(s2.readable()));
+        goro::sleep(20 * MS);
+        s.close().unwrap();
+        assert_closed(&waiter.join().unwrap().unwrap_err());
+        assert_closed(&s.recv(&mut [0u8; 4]).unwrap_err());
+        let (t, _peer) = UnixDatagram::pair().unwrap();
+        t.set_read_deadline(Some(Instant::now() + 20 * MS)).unwrap();
+        assert_timeout(&goro::block_on(t.readable()).unwrap_err());
+    });
+}

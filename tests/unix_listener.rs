@@ -181,3 +181,41 @@ fn nonblocking_accept_returns_would_block_instead_of_parking() {
         assert_timeout(&(&s).read(&mut [0; 4]).unwrap_err());
     });
 }
+
+// ---- the readiness API ----
+
+#[test]
+fn try_accept_would_block_until_poll_accept_is_ready() {
+    within(|| {
+        let ln = UnixListener::bind_addr(
+            &SocketAddr::from_abstract_name(format!("goro-ready-{}", std::process::id())).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            ln.try_accept().unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        let addr = ln.local_addr().unwrap();
+        let dialer = goro::spawn(move || {
+            goro::sleep(10 * MS);
+            UnixStream::connect_addr(&addr).unwrap()
+        });
+        let (server, _) = goro::block_on(std::future::poll_fn(|cx| ln.poll_accept(cx))).unwrap();
+        let mut client = dialer.join().unwrap();
+        client.write_all(b"x").unwrap();
+        let mut buf = [0u8; 1];
+        (&server).read_exact(&mut buf).unwrap();
+        // Readiness lasts until a WouldBlock.
+        assert_eq!(
+            ln.try_accept().unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        let ln = Arc::new(ln);
+        let l2 = ln.clone();
+        let waiter = goro::spawn(move || goro::block_on(l2.readable()));
+        goro::sleep(20 * MS);
+        ln.close().unwrap();
+        assert_closed(&waiter.join().unwrap().unwrap_err());
+        assert_closed(&ln.try_accept().unwrap_err());
+    });
+}

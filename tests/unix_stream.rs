@@ -215,3 +215,54 @@ fn nonblocking_mode_returns_would_block_instead_of_parking() {
         assert_eq!(&got, b"now");
     });
 }
+
+// ---- the readiness API ----
+
+#[test]
+fn try_read_would_block_until_readable() {
+    within(|| {
+        let (a, b) = UnixStream::pair().unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(
+            b.try_read(&mut buf).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        let writer = goro::spawn(move || {
+            goro::sleep(10 * MS);
+            goro::block_on(a.writable()).unwrap();
+            assert_eq!(a.try_write(b"hello").unwrap(), 5);
+            a
+        });
+        let n = loop {
+            goro::block_on(b.readable()).unwrap();
+            match b.try_read(&mut buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                r => break r.unwrap(),
+            }
+        };
+        assert_eq!(&buf[..n], b"hello");
+        drop(writer.join().unwrap());
+        goro::block_on(std::future::poll_fn(|cx| b.poll_read_ready(cx))).unwrap();
+        assert_eq!(b.try_read(&mut buf).unwrap(), 0);
+    });
+}
+
+#[test]
+fn close_and_deadline_end_readiness_waits() {
+    within(|| {
+        let (s, _peer) = UnixStream::pair().unwrap();
+        let s = Arc::new(s);
+        let s2 = s.clone();
+        let waiter = goro::spawn(move || goro::block_on(s2.readable()));
+        goro::sleep(20 * MS);
+        s.close().unwrap();
+        let e = waiter.join().unwrap().unwrap_err();
+        assert_closed(&e);
+        let blocking = (&*s).read(&mut [0u8; 4]).unwrap_err();
+        assert_eq!(blocking.kind(), e.kind());
+        assert_closed(&blocking);
+        let (t, _peer) = UnixStream::pair().unwrap();
+        t.set_read_deadline(Some(Instant::now() + 20 * MS)).unwrap();
+        assert_timeout(&goro::block_on(t.readable()).unwrap_err());
+    });
+}

@@ -67,6 +67,10 @@ fn poll_shutdown(sock: &Socket) -> Poll<io::Result<()>> {
 
 macro_rules! tokio_io {
     ($ty:ty) => {
+        tokio_io!(@impl $ty);
+        tokio_io!(@impl &$ty);
+    };
+    (@impl $ty:ty) => {
         /// Reads on goro's netpoller: the task's waker waits for the
         /// socket's readiness; the read deadline and `close` end the wait
         /// with the blocking `read`'s errors.
@@ -103,5 +107,9 @@ macro_rules! tokio_io {
     };
 }
 
+// For the socket and, as std's `Read` and `Write`, for a shared reference
+// to it: one task may read while another writes (one reader and one writer
+// at a time make sense; each direction keeps one waker for
+// `poll_read_ready`'s sake).
 tokio_io!(TcpStream);
 tokio_io!(UnixStream);
