@@ -417,10 +417,12 @@ macro_rules! shared_methods {
         /// `close`. Only the waker of the latest call is kept; tasks that
         /// wait side by side use `readable()`.
         ///
-        /// Readiness lasts until a `try_*` call of that direction returns
-        /// `WouldBlock`. The waker may be any task's, polled from any
-        /// coroutine or thread; it is called on a goro worker, between
-        /// coroutines, so it must not block (as with any reactor).
+        /// Readiness lasts until a `try_*` call of that direction finds the
+        /// socket not ready: a `WouldBlock`, or a short read or write of a
+        /// stream socket (which drained it, or filled its send buffer).
+        /// The waker may be any task's, polled from any coroutine or
+        /// thread; it is called on a goro worker, between coroutines, so
+        /// it must not block (as with any reactor).
         ///
         /// # Errors
         /// The closed error (`is_closed`) once `close` has run; `TimedOut`

@@ -20,11 +20,15 @@ use super::{TcpStream, UnixStream};
 use crate::runtime::io::netpoll::Dir;
 
 /// `poll_read` on `sock`: read what is there, else wait for readiness.
+/// Readiness is asked first: after a short read (the socket drained) or a
+/// `WouldBlock`, the task waits for the next event without the system
+/// call that would only say `EAGAIN`.
 fn poll_read(sock: &Socket, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
     if buf.remaining() == 0 {
         return Poll::Ready(Ok(()));
     }
     loop {
+        ready!(sock.poll_ready(Dir::Read, cx, None))?;
         // SAFETY: the socket writes only initialized bytes into the
         // unfilled part, and we mark initialized only what it wrote.
         let unfilled = unsafe { buf.unfilled_mut() };
@@ -36,21 +40,19 @@ fn poll_read(sock: &Socket, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll
                 buf.advance(n);
                 return Poll::Ready(Ok(()));
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                ready!(sock.poll_ready(Dir::Read, cx, None))?;
-            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => return Poll::Ready(Err(e)),
         }
     }
 }
 
-/// `poll_write` on `sock`: write what fits, else wait for readiness.
+/// `poll_write` on `sock`: write what fits, else wait for readiness (asked
+/// first, as in `poll_read`).
 fn poll_write(sock: &Socket, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
     loop {
+        ready!(sock.poll_ready(Dir::Write, cx, None))?;
         match sock.try_write(buf) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                ready!(sock.poll_ready(Dir::Write, cx, None))?;
-            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             r => return Poll::Ready(r),
         }
     }

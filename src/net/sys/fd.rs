@@ -246,7 +246,7 @@ impl NetFd {
         mut op: impl FnMut(RawFd) -> io::Result<(T, bool)>,
     ) -> io::Result<T> {
         if mode == Mode::Try {
-            return self.pd.try_io(dir, |fd| op(fd).map(|(v, _)| v));
+            return self.pd.try_io(dir, op);
         }
         if !self.is_nonblocking() {
             return self.pd.io(dir, op);
@@ -311,7 +311,8 @@ impl NetFd {
             let n = cvt_size(unsafe {
                 libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL)
             })?;
-            Ok((n, false))
+            // A short write of a stream socket filled its send buffer.
+            Ok((n, n < buf.len()))
         })
     }
 

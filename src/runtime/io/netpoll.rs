@@ -460,11 +460,15 @@ impl PollDesc {
     /// Runs `op` on the fd in direction `dir` once, without parking: an
     /// async task's `try_read`. Fails at once if closing or past the
     /// direction's deadline. A `WouldBlock` from `op` makes the direction
-    /// not ready for `poll_ready` until the poller's next event.
+    /// not ready for `poll_ready` until the poller's next event; so does a
+    /// result that proves the direction drained (`op`'s flag, as for `io`:
+    /// a short stream read, or a short stream write, which filled the send
+    /// buffer), which spares the caller the system call that would only
+    /// say `EAGAIN`, as tokio does.
     pub(crate) fn try_io<T>(
         &'static self,
         dir: Dir,
-        mut op: impl FnMut(RawFd) -> io::Result<T>,
+        mut op: impl FnMut(RawFd) -> io::Result<(T, bool)>,
     ) -> io::Result<T> {
         let _op = self.begin()?;
         let side = self.side(dir);
@@ -477,14 +481,27 @@ impl PollDesc {
                     side.cleared_at.store(seq, Ordering::Release);
                     return Err(e);
                 }
-                r => return r,
+                Ok((v, drained)) => {
+                    // A hang-up lasts with no new edge (see `hung_up`): a
+                    // short read then proves nothing. It is set before the
+                    // poller bumps `seq`, so it is visible here if its event
+                    // is older than `seq`.
+                    if drained
+                        && self.stream.load(Ordering::Relaxed)
+                        && !self.hung_up.load(Ordering::Relaxed)
+                    {
+                        side.cleared_at.store(seq, Ordering::Release);
+                    }
+                    return Ok(v);
+                }
+                Err(e) => return Err(e),
             }
         }
     }
 
     /// Polls direction `dir` for readiness on behalf of an async task:
-    /// `Ready(Ok)` if an event came since the last `WouldBlock` of
-    /// `try_io` (or since the descriptor was made), the closed error once closing, the
+    /// `Ready(Ok)` if an event came since `try_io` last found the direction
+    /// not ready (or since the descriptor was made), the closed error once closing, the
     /// timeout error once the direction's deadline has passed; else
     /// `Pending`, with the task's waker stored until the next event,
     /// deadline change, deadline expiry or close. `slot` is a future's own
