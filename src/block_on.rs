@@ -204,6 +204,28 @@ pub(crate) fn note_wait(why: WaitingOn) {
     });
 }
 
+/// `POLL_WAIT` set for one poll; cleared when dropped, even by a panic in
+/// the poll.
+struct Noting(());
+
+impl Noting {
+    fn start() -> Noting {
+        POLL_WAIT.set(Some(WaitingOn::Future));
+        Noting(())
+    }
+
+    /// What the poll waits on, as noted.
+    fn finish(self) -> WaitingOn {
+        POLL_WAIT.get().unwrap_or(WaitingOn::Future)
+    }
+}
+
+impl Drop for Noting {
+    fn drop(&mut self) {
+        POLL_WAIT.set(None);
+    }
+}
+
 /// Polls `future` until it is ready, or until `gave_up` (asked after every
 /// pending poll) returns an error. Between polls, parks until woken or
 /// until `deadline`.
@@ -218,9 +240,11 @@ fn drive<F: Future, E>(
     }));
     let mut cx = TaskContext::from_waker(&waker);
     loop {
-        POLL_WAIT.set(Some(WaitingOn::Future));
-        let polled = poll(future.as_mut(), &mut cx);
-        let why = POLL_WAIT.take().unwrap_or(WaitingOn::Future);
+        let (polled, why) = {
+            let noting = Noting::start();
+            let polled = poll(future.as_mut(), &mut cx);
+            (polled, noting.finish())
+        };
         if let Poll::Ready(v) = polled {
             return Ok(v);
         }
