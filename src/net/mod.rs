@@ -91,6 +91,22 @@
 //! out again can never receive I/O meant for the closed socket. Dropping
 //! a socket closes it too.
 //!
+//! # Async tasks
+//!
+//! Every socket type also serves futures, on the same netpoller:
+//! `poll_read_ready`/`poll_write_ready` and `readable()`/`writable()`
+//! register a task's waker with the socket's poll descriptor, and
+//! `try_read`/`try_write` (`try_send`, `try_recv`, `try_send_to`,
+//! `try_recv_from` for datagrams, `try_accept`/`poll_accept` for listeners)
+//! return `WouldBlock` instead of parking, as tokio's do. Deadlines and
+//! `close` end a wait with the blocking calls' errors. Readiness is per
+//! waker: a future may be polled from any coroutine or plain thread and
+//! move between them; dropping a `readable()` future takes its waker out.
+//! With the `tokio-io` feature, `TcpStream` and `UnixStream` implement
+//! tokio's `AsyncRead` and `AsyncWrite` on top, so hyper, tokio-postgres
+//! and tokio-rustls run on goro sockets under `goro::block_on` with no
+//! tokio runtime (see the guide, `goro::guide`).
+//!
 //! # Errors
 //!
 //! Bad input is an `InvalidInput` error naming it (`unknown network
