@@ -374,6 +374,9 @@ fn try_recv_would_block_until_readable() {
         goro::sleep(10 * MS);
         goro::block_on(a.writable()).unwrap();
         assert_eq!(a.try_send(b"ping").unwrap(), 4);
+        // A connected socket refuses a destination, as send_to does.
+        let e = a.try_send_to(b"x", b.local_addr().unwrap()).unwrap_err();
+        assert!(goro::net::is_write_to_connected(&e), "{e}");
         let ((n, from), buf) = receiver.join().unwrap();
         assert_eq!((&buf[..n], from), (&b"ping"[..], a.local_addr().unwrap()));
         // try_send_to and try_recv_from between unconnected sockets (a

@@ -258,6 +258,9 @@ fn try_recv_would_block_until_readable() {
         goro::sleep(10 * MS);
         goro::block_on(a.writable()).unwrap();
         assert_eq!(a.try_send(b"ping").unwrap(), 4);
+        // A connected socket refuses a destination, as send_to does.
+        let e = a.try_send_to(b"x", "/nonexistent").unwrap_err();
+        assert!(goro::net::is_write_to_connected(&e), "{e}");
         assert_eq!(receiver.join().unwrap(), b"ping");
         // To a path, and back with the sender's address.
         let dir = std::env::temp_dir().join(format!("goro-ud-ready-{}", std::process::id()));

@@ -232,12 +232,23 @@ impl UdpSocket {
         self.sock.try_read(buf)
     }
 
-    /// Sends `buf` as one datagram to `target` without parking.
+    /// Sends `buf` as one datagram to `target` without parking (an
+    /// IPv4-mapped `target` reaches an IPv4 socket, as with `send_to`).
     ///
     /// # Errors
-    /// As `try_send`.
+    /// As `try_send`; on a connected socket, Go's `ErrWriteToConnected`,
+    /// as `send_to`.
     pub fn try_send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
-        self.sock.try_send_to(buf, Some(&RawAddr::from_ip(&target)))
+        if self.sock.is_connected() {
+            let local = self.local_addr().ok();
+            return Err(write_to_connected(
+                "udp",
+                local.as_ref().map(|l| l as &dyn fmt::Display),
+                &target,
+            ));
+        }
+        self.sock
+            .try_send_to(buf, Some(&RawAddr::from_ip(&self.for_family(target))))
     }
 
     /// Receives one datagram and its sender without parking.

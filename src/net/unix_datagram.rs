@@ -197,10 +197,13 @@ impl UnixDatagram {
     ///
     /// # Errors
     /// As `try_send`; `InvalidInput` for a path too long for a socket
-    /// address.
+    /// address; on a connected socket, Go's `ErrWriteToConnected`, as
+    /// `send_to`.
     pub fn try_send_to<P: AsRef<Path>>(&self, buf: &[u8], path: P) -> io::Result<usize> {
+        let path = path.as_ref();
+        self.refuse_if_connected(&path.display())?;
         self.sock
-            .try_send_to(buf, Some(&RawAddr::from_unix_path(path.as_ref())?))
+            .try_send_to(buf, Some(&RawAddr::from_unix_path(path)?))
     }
 
     /// Receives one datagram and its sender's address without parking.
