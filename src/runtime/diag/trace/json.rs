@@ -94,7 +94,19 @@ pub(crate) fn write(capture: &Capture, w: &mut dyn Write) -> io::Result<()> {
         w,
         "\n{{\"ph\":\"M\",\"pid\":1,\"name\":\"process_name\",\"args\":{{\"name\":\"goro\"}}}}"
     )?;
-    for (track, _) in &capture.tracks {
+    // A held-worker report goes on the held worker's track, which may have
+    // no events of its own in the capture (a snapshot's window can start
+    // after them): name those tracks too, or viewers show them nameless.
+    let mut named: Vec<Track> = capture.tracks.iter().map(|(t, _)| t.clone()).collect();
+    for (_, events) in &capture.tracks {
+        for e in events.iter().filter(|e| e.kind == Kind::Held) {
+            let held = Track::Worker(e.a as usize);
+            if !named.contains(&held) {
+                named.push(held);
+            }
+        }
+    }
+    for track in &named {
         let t = tid(track);
         write!(
             w,
@@ -308,4 +320,39 @@ pub(crate) fn write(capture: &Capture, w: &mut dyn Write) -> io::Result<()> {
         capture.lost
     )?;
     w.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_worker_without_events_of_its_own_still_has_a_named_track() {
+        // The monitor's track holds the report; worker 3's own events fell
+        // before the window.
+        let held = Event {
+            ts: 10,
+            kind: Kind::Held,
+            a: 3,
+            b: 7,
+            c: 150_000_000,
+        };
+        let monitor = Track::Thread {
+            n: 0,
+            name: "goro-sysmon".into(),
+        };
+        let capture = Capture {
+            tracks: vec![(monitor, vec![held])],
+            labels: HashMap::new(),
+            lost: 0,
+        };
+        let mut out = Vec::new();
+        write(&capture, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(r#""tid":4,"name":"thread_name","args":{"name":"worker 3"}"#),
+            "{text}"
+        );
+        assert!(text.contains(r#""tid":4,"ts":"#), "{text}");
+    }
 }
