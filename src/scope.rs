@@ -187,12 +187,13 @@ impl<'scope> Scope<'scope, '_> {
             scope: self.data.clone(),
         };
         let main: Box<dyn FnOnce() + Send + 'scope> = Box::new(move || child.run());
-        // SAFETY: only the lifetime changes. The box (the closure `f`, its
-        // result's packet, and the count it takes away when dropped) is
-        // consumed or dropped, and `Child::drop` counts it out as its last
-        // act, before `scope` can return: `scope` waits for the count to be
-        // zero and cannot unwind before (see the module's doc). So nothing
-        // borrowed for `'scope` is used after `'scope` ends.
+        // Only the lifetime changes. The box (the closure `f`, its result's
+        // packet, and the count it takes away when dropped) is consumed or
+        // dropped, and `Child::drop` counts it out as its last act, before
+        // `scope` can return: `scope` waits for the count to be zero and
+        // cannot unwind before (see the module's doc).
+        // SAFETY: so nothing borrowed for `'scope` is used after `'scope`
+        // ends (the argument just above).
         let main: Box<dyn FnOnce() + Send + 'static> = unsafe { mem::transmute(main) };
         let task = JoinHandle::from(spawn_in(
             rt,
