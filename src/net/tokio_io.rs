@@ -27,35 +27,23 @@ fn poll_read(sock: &Socket, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll
     if buf.remaining() == 0 {
         return Poll::Ready(Ok(()));
     }
-    loop {
-        ready!(sock.poll_ready(Dir::Read, cx, None))?;
+    let n = ready!(sock.poll_io(Dir::Read, cx, || {
         // SAFETY: the socket writes only initialized bytes into the
         // unfilled part, and we mark initialized only what it wrote.
         let unfilled = unsafe { buf.unfilled_mut() };
-        match sock.try_read_uninit(unfilled) {
-            Ok(n) => {
-                // SAFETY: `try_read_uninit` initialized the first `n` bytes
-                // of the unfilled part.
-                unsafe { buf.assume_init(n) };
-                buf.advance(n);
-                return Poll::Ready(Ok(()));
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Poll::Ready(Err(e)),
-        }
-    }
+        sock.try_read_uninit(unfilled)
+    }))?;
+    // SAFETY: `try_read_uninit` initialized the first `n` bytes of the
+    // unfilled part.
+    unsafe { buf.assume_init(n) };
+    buf.advance(n);
+    Poll::Ready(Ok(()))
 }
 
 /// `poll_write` on `sock`: write what fits, else wait for readiness (asked
 /// first, as in `poll_read`).
 fn poll_write(sock: &Socket, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-    loop {
-        ready!(sock.poll_ready(Dir::Write, cx, None))?;
-        match sock.try_write(buf) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            r => return Poll::Ready(r),
-        }
-    }
+    sock.poll_io(Dir::Write, cx, || sock.try_write(buf))
 }
 
 /// `poll_shutdown` on `sock`: `shutdown(Write)`. A peer already gone

@@ -116,15 +116,10 @@ impl UnixListener {
         &self,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<io::Result<(UnixStream, UnixSocketAddr)>> {
-        loop {
-            if let Err(e) = std::task::ready!(self.poll_read_ready(cx)) {
-                return std::task::Poll::Ready(Err(e));
-            }
-            match self.try_accept() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                r => return std::task::Poll::Ready(r),
-            }
-        }
+        self.sock
+            .poll_io(crate::runtime::io::netpoll::Dir::Read, cx, || {
+                self.try_accept()
+            })
     }
 
     super::shared_methods!(UnixListener, UnixSocketAddr, to_unix);

@@ -322,6 +322,28 @@ impl Socket {
         self.fd.poll_ready(dir, cx, slot)
     }
 
+    /// Polls `op` to a result the way tokio's `poll_*` methods do: wait for
+    /// readiness in `dir` (the task's waker registered with the netpoller),
+    /// try `op`, and wait again while it would block. Readiness is asked
+    /// first, so after a `WouldBlock` or a drained socket the task waits
+    /// for the next event without the system call that would say `EAGAIN`.
+    pub(crate) fn poll_io<T>(
+        &self,
+        dir: Dir,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut() -> io::Result<T>,
+    ) -> Poll<io::Result<T>> {
+        loop {
+            if let Err(e) = std::task::ready!(self.poll_ready(dir, cx, None)) {
+                return Poll::Ready(Err(e));
+            }
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                r => return Poll::Ready(r),
+            }
+        }
+    }
+
     /// Gives back a readiness future's slot.
     pub(crate) fn release_slot(&self, dir: Dir, slot: SlotIndex) {
         self.fd.release_slot(dir, slot);
