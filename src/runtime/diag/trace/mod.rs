@@ -150,22 +150,7 @@ impl Drained {
     }
 
     fn capture(self) -> Capture {
-        let mut labels = HashMap::new();
-        let mut tracks = Vec::new();
-        for (r, events) in self.events.into_values() {
-            for l in r.labels() {
-                labels.insert(l.id, l);
-            }
-            if !events.is_empty() {
-                tracks.push((r.track.clone(), events));
-            }
-        }
-        sort_tracks(&mut tracks);
-        Capture {
-            tracks,
-            labels,
-            lost: self.lost,
-        }
+        Capture::of(self.events.into_values(), self.lost)
     }
 }
 
@@ -335,25 +320,36 @@ fn snapshot(window: Duration, start: u64) -> Capture {
     let since = clock::now_nanos()
         .saturating_sub(window.as_nanos() as u64)
         .max(start);
-    let mut labels = HashMap::new();
-    let mut tracks = Vec::new();
-    for r in ring::rings() {
+    let rings = ring::rings().into_iter().map(|r| {
         let mut events = Vec::new();
         // Overwritten events are what a flight recorder is meant to lose.
         let _ = r.read(0, &mut events);
         events.retain(|e| e.ts >= since);
-        for l in r.labels() {
-            labels.insert(l.id, l);
+        (r, events)
+    });
+    Capture::of(rings, 0)
+}
+
+impl Capture {
+    /// A capture of each ring's `events`: the tracks that have any, workers
+    /// first, and the labels of every coroutine a ring saw.
+    fn of(rings: impl Iterator<Item = (Arc<Ring>, Vec<Event>)>, lost: u64) -> Capture {
+        let mut labels = HashMap::new();
+        let mut tracks = Vec::new();
+        for (r, events) in rings {
+            for l in r.labels() {
+                labels.insert(l.id, l);
+            }
+            if !events.is_empty() {
+                tracks.push((r.track.clone(), events));
+            }
         }
-        if !events.is_empty() {
-            tracks.push((r.track.clone(), events));
+        sort_tracks(&mut tracks);
+        Capture {
+            tracks,
+            labels,
+            lost,
         }
-    }
-    sort_tracks(&mut tracks);
-    Capture {
-        tracks,
-        labels,
-        lost: 0,
     }
 }
 
