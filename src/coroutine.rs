@@ -2,17 +2,13 @@
 
 use std::fmt;
 use std::io;
-use std::marker::PhantomData;
-use std::mem::ManuallyDrop;
 use std::panic::Location;
-use std::ptr;
 use std::sync::Arc;
 use std::thread;
 
 use crate::JoinError;
-use crate::runtime::diag::panic_hook;
 use crate::runtime::scheduler::worker::Worker;
-use crate::runtime::task::header::{Failure, Header, TaskRef};
+use crate::runtime::task::header::Header;
 pub use crate::runtime::task::id::CoroutineId;
 use crate::runtime::task::spawn::{self, Joiner};
 use crate::runtime::task::stack::checked_stack_size;
@@ -118,7 +114,7 @@ where
         f,
     );
     // The monitor's deadlock rule looks at the main coroutines being waited for.
-    let main = handle.task.clone();
+    let main = handle.joiner.task().clone();
     sysmon::main_started(&main);
     let result = handle.join();
     sysmon::main_finished(&main);
@@ -221,17 +217,14 @@ impl Builder {
 /// reported and, by default, goes no further; see
 /// `runtime::UnjoinedPanic` to make it abort the process, as in Go.
 pub struct JoinHandle<T> {
-    /// A task whose closure returns `T`.
-    task: TaskRef,
-    _output: PhantomData<T>,
+    /// The unique joiner of a task whose closure returns `T`; its drop
+    /// detaches the coroutine.
+    joiner: Joiner<T>,
 }
 
 impl<T> From<Joiner<T>> for JoinHandle<T> {
     fn from(joiner: Joiner<T>) -> JoinHandle<T> {
-        JoinHandle {
-            task: joiner.task,
-            _output: PhantomData,
-        }
+        JoinHandle { joiner }
     }
 }
 
@@ -243,52 +236,18 @@ impl<T> JoinHandle<T> {
     /// # Errors
     /// A `JoinError` if the coroutine panicked or could not start.
     pub fn join(self) -> Result<T, JoinError> {
-        // The output is taken here, so `Drop` (which would take it again)
-        // is skipped.
-        let this = ManuallyDrop::new(self);
-        // SAFETY: `this` is never used or dropped after this read, so the
-        // reference is moved out exactly once.
-        let task = unsafe { ptr::read(&this.task) };
-        task.header().wait_complete();
-        // SAFETY: the task was made by `spawn_on` with a closure returning
-        // `T`; `wait_complete` returned, so COMPLETE is set; the handle is
-        // unique and consumed here, so this is the one and only take.
-        let output = unsafe { task.take_output::<T>() }.unwrap_or_else(|| {
-            Err(Failure::Panic(Box::new(
-                "goro: coroutine finished without a result",
-            )))
-        });
-        output.map_err(|failure| JoinError::new(Coroutine::of(task.header()), failure))
+        self.joiner
+            .join(|header, failure| JoinError::new(Coroutine::of(header), failure))
     }
 
     /// Whether the coroutine has finished (a `join` would not wait).
     pub fn is_finished(&self) -> bool {
-        self.task.header().is_complete()
+        self.joiner.header().is_complete()
     }
 
     /// The coroutine this handle joins.
     pub fn coroutine(&self) -> Coroutine {
-        Coroutine::of(self.task.header())
-    }
-}
-
-impl<T> Drop for JoinHandle<T> {
-    /// Detaches the coroutine. If it has finished already, its output is
-    /// dropped here, by the handle's owner; else the coroutine drops it
-    /// when it ends. Under `runtime::UnjoinedPanic::Abort`, a panic it
-    /// ended in (or ends in later) aborts the process.
-    fn drop(&mut self) {
-        if self.task.header().detach() {
-            // `detach` saw OUTPUT_WRITTEN, set after the coroutine's one
-            // write, so the coroutine no longer touches the output.
-            // SAFETY: as in `join`: the output type is `T`, and this unique
-            // handle takes it once.
-            let output = unsafe { self.task.take_output::<T>() };
-            if let Some(Err(Failure::Panic(payload))) = &output {
-                panic_hook::unjoined(self.task.header(), &**payload);
-            }
-            drop(output);
-        }
+        Coroutine::of(self.joiner.header())
     }
 }
 

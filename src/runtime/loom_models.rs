@@ -12,14 +12,16 @@
 
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 
+use loom::cell::UnsafeCell;
 use loom::sync::Arc;
-use loom::sync::atomic::AtomicBool;
+use loom::sync::atomic::{AtomicBool, AtomicUsize};
 use loom::thread;
 
 use crate::loom::fence;
 use crate::runtime::park::blocker::{BlockerState, Outcome, Phase};
 use crate::runtime::park::state::ParkState;
 use crate::runtime::scheduler::idle::{IdleSet, SleepState, Sleeper};
+use crate::runtime::task::join::{Completed, Detached, JoinState};
 
 /// Forced context switches per execution: bugs in protocols of this size
 /// show up within two or three (loom's own guidance), and each one more
@@ -239,4 +241,139 @@ fn loom_idle_stealable_work_reaches_a_worker_going_to_sleep() {
 #[test]
 fn loom_idle_inbox_work_reaches_its_worker_going_to_sleep() {
     sleeper_and_producer(false);
+}
+
+/// A task cell as the join protocol sees it: the word, the output slot,
+/// and counts of what happened to the output and the cell.
+struct TestTask {
+    state: JoinState,
+    output: UnsafeCell<Option<u32>>,
+    /// Outputs dropped in user context (by the coroutine or the handle).
+    dropped: AtomicUsize,
+    /// Times the cell was freed.
+    freed: AtomicUsize,
+}
+
+impl TestTask {
+    fn new(refs: u32) -> TestTask {
+        TestTask {
+            state: JoinState::new(refs),
+            output: UnsafeCell::new(None),
+            dropped: AtomicUsize::new(0),
+            freed: AtomicUsize::new(0),
+        }
+    }
+
+    /// The last reference frees the cell: the output must be gone by then
+    /// (dropping it here would run user code on a worker's stack).
+    fn free(&self) {
+        // SAFETY: loom's `with` and `with_mut` hand out a valid pointer,
+        // and fail the model if the access races with another.
+        let left = self.output.with(|o| unsafe { *o });
+        assert!(left.is_none(), "the cell was freed with its output");
+        self.freed.fetch_add(1, Relaxed);
+    }
+
+    fn release(&self) {
+        if self.state.release() {
+            self.free();
+        }
+    }
+
+    /// The coroutine's end (`Cell::run`), then its worker's
+    /// (`TaskRef::complete`); returns whether a joiner had to be woken.
+    fn end_coroutine(&self) -> bool {
+        if self.state.is_detached() {
+            self.dropped.fetch_add(1, Relaxed);
+        } else {
+            // SAFETY: as in `free`.
+            self.output.with_mut(|o| unsafe { *o = Some(7) });
+            if self.state.output_written() {
+                // SAFETY: as in `free`.
+                self.output.with_mut(|o| unsafe { *o = None });
+                self.dropped.fetch_add(1, Relaxed);
+            }
+        }
+        match self.state.complete_and_release() {
+            Completed::Released { last } => {
+                if last {
+                    self.free();
+                }
+                false
+            }
+            Completed::WakeJoiner => {
+                self.release();
+                true
+            }
+        }
+    }
+
+    /// A `JoinHandle`'s drop.
+    fn drop_handle(&self) {
+        match self.state.detach_and_release() {
+            Detached::Released { last } => {
+                if last {
+                    self.free();
+                }
+            }
+            Detached::TakeOutput => {
+                // SAFETY: as in `free`.
+                let taken = self.output.with_mut(|o| unsafe { (*o).take() });
+                assert_eq!(taken, Some(7));
+                self.dropped.fetch_add(1, Relaxed);
+                self.release();
+            }
+        }
+    }
+}
+
+#[test]
+fn loom_join_a_dropped_handle_and_the_coroutine_drop_the_output_once() {
+    model(|| {
+        // The queue's reference, the handle's, and a waker's that holds one
+        // for a while (who frees the cell varies).
+        let task = Arc::new(TestTask::new(3));
+        let coroutine = {
+            let task = task.clone();
+            thread::spawn(move || assert!(!task.end_coroutine()))
+        };
+        let waker = {
+            let task = task.clone();
+            thread::spawn(move || task.release())
+        };
+        task.drop_handle();
+        coroutine.join().unwrap();
+        waker.join().unwrap();
+        assert_eq!(task.dropped.load(Relaxed), 1, "the output is dropped once");
+        assert_eq!(task.freed.load(Relaxed), 1, "the cell is freed once");
+    });
+}
+
+#[test]
+fn loom_join_a_joiner_gets_the_output_and_is_woken_if_it_waited() {
+    model(|| {
+        let task = Arc::new(TestTask::new(2));
+        let woken = Arc::new(AtomicBool::new(false));
+        let coroutine = {
+            let (task, woken) = (task.clone(), woken.clone());
+            thread::spawn(move || {
+                if task.end_coroutine() {
+                    woken.store(true, SeqCst);
+                }
+            })
+        };
+        // `Header::wait_complete`, then `JoinHandle::join`'s take.
+        if !task.state.is_complete() && !task.state.wait_for_completion() {
+            while !woken.load(SeqCst) {
+                thread::yield_now();
+            }
+        }
+        // SAFETY: as in `TestTask::free`.
+        let taken = task.output.with_mut(|o| unsafe { (*o).take() });
+        assert_eq!(taken, Some(7), "the joiner gets the output");
+        task.release();
+        coroutine.join().unwrap();
+        assert_eq!(task.dropped.load(Relaxed), 0);
+        assert_eq!(task.freed.load(Relaxed), 1, "the cell is freed once");
+    });
 }

@@ -1177,10 +1177,7 @@ impl Worker {
                 // SAFETY: we dequeued the task and fail it instead of running it.
                 unsafe { task.fail(e) };
                 self.count_finished();
-                header.complete();
-                if let Some(b) = header.bubble() {
-                    b.exit();
-                }
+                task.complete();
                 return None;
             }
         };
@@ -1296,12 +1293,7 @@ impl Worker {
                     .set(self.stacks.borrow().len() as u64);
                 self.count_finished();
                 if let Some(task) = task {
-                    task.header().complete();
-                    // After the joiner's wakeup, which a bubble must count
-                    // before this end (see `time/bubble.rs`).
-                    if let Some(b) = task.header().bubble() {
-                        b.exit();
-                    }
+                    task.complete();
                 }
             }
         }

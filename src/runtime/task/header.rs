@@ -10,30 +10,19 @@ use std::alloc::Layout;
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::io;
+use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::ptr::{self, NonNull};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 use crate::runtime::diag::panic_hook::{self, begin_short_backtrace};
 use crate::runtime::park::blocker::Blocker;
 use crate::runtime::park::state::ParkState;
 use crate::runtime::task::id::CoroutineId;
+use crate::runtime::task::join::{Completed, Detached, JoinState};
 use crate::runtime::time::bubble::Bubble;
 use crate::runtime::{WaitReason, WaitingOn, scheduler::prefetch, task::alloc};
-
-/// Join bit: the output is written and the coroutine is finished.
-const COMPLETE: u32 = 1;
-/// Join bit: a joiner stored itself in `join_waiter` and wants a wakeup.
-const JOIN_WAITING: u32 = 2;
-/// Join bit: the coroutine wrote its output (set on its own stack, just
-/// after the write, before COMPLETE).
-const OUTPUT_WRITTEN: u32 = 4;
-/// Join bit: the `JoinHandle` is gone. Whichever of OUTPUT_WRITTEN and
-/// DETACHED is set second drops the output: the coroutine itself, or the
-/// handle's owner. Either way user code (the output's `Drop`) runs in user
-/// context, never on a worker's scheduler stack when the task is freed.
-const DETACHED: u32 = 8;
 
 /// Closure bytes fetched ahead with a task's header: a typical closure
 /// captures a few words.
@@ -54,11 +43,9 @@ static PLACEHOLDER_VTABLE: Vtable = Vtable {
 /// The part of a coroutine every thread may see. Kept small: a spawn writes
 /// it on one core and the coroutine's worker, often another, reads it.
 pub(crate) struct Header {
-    /// References (`TaskRef`s) to the task; the last one frees it.
-    refs: AtomicU32,
-    /// Usable bytes of the stack the coroutine gets when it first runs
-    /// (at most `stack::MAX_STACK_SIZE`, 1 GiB).
-    stack_size: u32,
+    /// References (`TaskRef`s) to the task, the last of which frees it,
+    /// and the handshake of its output with its `JoinHandle` (`join.rs`).
+    join: JoinState,
     /// Operations for the cell's closure and output types.
     vtable: &'static Vtable,
     /// Unique for the life of the process; never reused.
@@ -67,8 +54,9 @@ pub(crate) struct Header {
     pub(crate) location: &'static Location<'static>,
     /// Whether it runs, is parked or was unparked early (`park/state.rs`).
     park: ParkState,
-    /// COMPLETE, JOIN_WAITING, OUTPUT_WRITTEN and DETACHED bits.
-    join: AtomicU32,
+    /// Usable bytes of the stack the coroutine gets when it first runs
+    /// (at most `stack::MAX_STACK_SIZE`, 1 GiB).
+    stack_size: u32,
     /// `worker << 32 | slot` in the owner's table once started, `UNSTARTED`
     /// before. Written once, by the starting worker, before the coroutine
     /// first runs; read by wakers, who can only reach a started coroutine.
@@ -115,14 +103,13 @@ impl Header {
         bubble: Option<Arc<Bubble>>,
     ) -> Header {
         Header {
-            refs: AtomicU32::new(1),
-            // checked_stack_size caps stacks at 1 GiB.
-            stack_size: u32::try_from(stack_size).unwrap_or(u32::MAX),
+            join: JoinState::new(1),
             vtable: &PLACEHOLDER_VTABLE,
             id,
             location,
             park: ParkState::new(),
-            join: AtomicU32::new(0),
+            // checked_stack_size caps stacks at 1 GiB.
+            stack_size: u32::try_from(stack_size).unwrap_or(u32::MAX),
             home: AtomicU64::new(UNSTARTED),
             timer_seq: AtomicU64::new(0),
             join_waiter: AtomicPtr::new(ptr::null_mut()),
@@ -201,17 +188,12 @@ impl Header {
         self.wait.since()
     }
 
-    /// Marks the coroutine finished and wakes its joiner. The output must have
-    /// been written before.
-    pub(crate) fn complete(&self) {
-        self.park.finish();
-        let prev = self.join.fetch_or(COMPLETE, Ordering::AcqRel);
-        if prev & JOIN_WAITING != 0
-            && let Some(b) = NonNull::new(self.join_waiter.load(Ordering::Acquire))
-        {
+    /// Wakes the joiner that waits for this task's completion.
+    fn wake_joiner(&self) {
+        if let Some(b) = NonNull::new(self.join_waiter.load(Ordering::Acquire)) {
             // SAFETY: the joiner stored its blocker before setting
-            // JOIN_WAITING and keeps it alive until it is finished; only this
-            // call (the one COMPLETE) claims it.
+            // JOIN_WAITING and keeps it alive until it is finished; only the
+            // one completion claims it.
             unsafe {
                 if Blocker::claim(b) {
                     Blocker::finish(b, 0, false).wake();
@@ -220,20 +202,8 @@ impl Header {
         }
     }
 
-    /// Marks the join handle gone. True if the output is already written:
-    /// the caller must then take it and drop it.
-    pub(crate) fn detach(&self) -> bool {
-        self.join.fetch_or(DETACHED, Ordering::AcqRel) & OUTPUT_WRITTEN != 0
-    }
-
-    /// Marks the output written, on the coroutine's stack. True if the
-    /// join handle is gone: the coroutine must then drop the output itself.
-    fn output_written(&self) -> bool {
-        self.join.fetch_or(OUTPUT_WRITTEN, Ordering::AcqRel) & DETACHED != 0
-    }
-
     pub(crate) fn is_complete(&self) -> bool {
-        self.join.load(Ordering::Acquire) & COMPLETE != 0
+        self.join.is_complete()
     }
 
     /// Blocks the caller (a coroutine or a thread) until `complete`. At most
@@ -245,7 +215,7 @@ impl Header {
         let blocker = Blocker::new(true);
         self.join_waiter
             .store(ptr::from_ref(&blocker).cast_mut(), Ordering::Release);
-        if self.join.fetch_or(JOIN_WAITING, Ordering::AcqRel) & COMPLETE != 0 {
+        if self.join.wait_for_completion() {
             // Completed first: it never saw JOIN_WAITING, so never touches
             // the blocker.
             return;
@@ -322,17 +292,30 @@ where
         // The marker frame ends a panic's backtrace at the user's closure.
         let result = panic::catch_unwind(AssertUnwindSafe(|| begin_short_backtrace(f)))
             .map_err(Failure::Panic);
-        // SAFETY: written once, before `complete` publishes it.
-        unsafe { *cell.output.get() = Some(result) };
-        if cell.header.output_written() {
+        let output = if cell.header.join.is_detached() {
+            // The handle went before the output was written (the usual case
+            // for `go!`): DETACHED is final and only this coroutine sets
+            // OUTPUT_WRITTEN, so nobody will ever ask for the output. Not
+            // publishing it saves a read-modify-write on a line the
+            // spawner's core may hold.
+            result
+        } else {
+            // SAFETY: written once, before `complete` publishes it.
+            unsafe { *cell.output.get() = Some(result) };
+            if !cell.header.join.output_written() {
+                return;
+            }
             // SAFETY: the handle is gone and saw no output, so nobody else
             // will ever touch it.
-            let output = unsafe { (*cell.output.get()).take() };
-            if let Some(Err(Failure::Panic(payload))) = &output {
-                panic_hook::unjoined(&cell.header, &**payload);
-            }
-            drop_here(output);
+            let Some(output) = (unsafe { (*cell.output.get()).take() }) else {
+                return;
+            };
+            output
+        };
+        if let Err(Failure::Panic(payload)) = &output {
+            panic_hook::unjoined(&cell.header, &**payload);
         }
+        drop_here(output);
     }
 
     /// # Safety
@@ -408,7 +391,7 @@ impl TaskRef {
         T: Send + 'static,
     {
         header.vtable = &Cell::<F, T>::VTABLE;
-        header.refs = AtomicU32::new(2);
+        header.join = JoinState::new(2);
         let p = alloc::alloc(Layout::new::<Cell<F, T>>()).cast::<Cell<F, T>>();
         // SAFETY: `p` is fresh memory with the layout of `Cell<F, T>`.
         unsafe {
@@ -428,14 +411,7 @@ impl TaskRef {
     /// this call.
     pub(crate) unsafe fn clone_from_header(header: NonNull<Header>) -> TaskRef {
         // SAFETY: alive per the contract, so the count is at least one.
-        let prev = unsafe { header.as_ref() }
-            .refs
-            .fetch_add(1, Ordering::Relaxed);
-        if prev > u32::MAX / 2 {
-            // As `Arc` does: a count this high means references are leaked
-            // in a loop; wrapping around would free a live task.
-            std::process::abort();
-        }
+        unsafe { header.as_ref() }.join.acquire();
         TaskRef { header }
     }
 
@@ -485,13 +461,80 @@ impl TaskRef {
     ///
     /// # Safety
     /// The task's output type must be `T`; the caller must be its unique
-    /// joiner and have observed `is_complete` (or `detach` returning true);
-    /// at most once.
+    /// joiner and have observed `is_complete` (or `detach_and_release`
+    /// answering `TakeOutput`); at most once.
     pub(crate) unsafe fn take_output<T>(&self) -> Option<Output<T>> {
         let mut out: Option<Output<T>> = None;
         // SAFETY: forwarded contract; `out` has the type the vtable expects.
         unsafe { (self.header().vtable.take_output)(self.header, (&raw mut out).cast()) };
         out
+    }
+}
+
+impl TaskRef {
+    /// Marks the task finished, wakes its joiner, and lets go of this
+    /// reference: the one its worker held while it ran. Its output must be
+    /// written (or have been dropped by the coroutine) before.
+    pub(crate) fn complete(self) {
+        let h = self.header();
+        h.park.finish();
+        if let Some(b) = h.bubble() {
+            // The bubble counts the end after the joiner's wakeup
+            // (`time/bubble.rs`), through this reference.
+            if h.join.complete() {
+                h.wake_joiner();
+            }
+            b.exit();
+            return;
+        }
+        let this = ManuallyDrop::new(self);
+        match this.header().join.complete_and_release() {
+            Completed::Released { last: false } => {}
+            // SAFETY: that was the last reference; the vtable matches.
+            Completed::Released { last: true } => unsafe { this.destroy() },
+            Completed::WakeJoiner => {
+                this.header().wake_joiner();
+                drop(ManuallyDrop::into_inner(this));
+            }
+        }
+    }
+
+    /// Gives up the output of a task returning `T`, and this reference,
+    /// its `JoinHandle`'s. The output is dropped here if the coroutine
+    /// wrote it first, else by the coroutine when it ends; a panic it holds
+    /// is reported as unjoined.
+    ///
+    /// # Safety
+    /// The task's output type must be `T`; this must be the reference of
+    /// its unique joiner, which has not taken the output.
+    pub(crate) unsafe fn detach<T>(self) {
+        let this = ManuallyDrop::new(self);
+        match this.header().join.detach_and_release() {
+            Detached::Released { last: false } => {}
+            // SAFETY: that was the last reference; the vtable matches.
+            Detached::Released { last: true } => unsafe { this.destroy() },
+            Detached::TakeOutput => {
+                let this = ManuallyDrop::into_inner(this);
+                // SAFETY: the output type is `T` and this unique joiner
+                // takes it once, after the coroutine's last touch of it
+                // (`TakeOutput`).
+                let output = unsafe { this.take_output::<T>() };
+                if let Some(Err(Failure::Panic(payload))) = &output {
+                    panic_hook::unjoined(this.header(), &**payload);
+                }
+                drop(output);
+            }
+        }
+    }
+
+    /// Frees the cell.
+    ///
+    /// # Safety
+    /// The caller let go of the last reference, and nobody else can reach
+    /// the cell.
+    unsafe fn destroy(&self) {
+        // SAFETY: per the contract; the vtable matches the cell's types.
+        unsafe { (self.header().vtable.destroy)(self.header) }
     }
 }
 
@@ -504,11 +547,9 @@ impl Clone for TaskRef {
 
 impl Drop for TaskRef {
     fn drop(&mut self) {
-        if self.header().refs.fetch_sub(1, Ordering::Release) == 1 {
-            // Make every other holder's last use happen before the free.
-            std::sync::atomic::fence(Ordering::Acquire);
-            // SAFETY: this was the last reference; the vtable matches.
-            unsafe { (self.header().vtable.destroy)(self.header) }
+        if self.header().join.release() {
+            // SAFETY: this was the last reference.
+            unsafe { self.destroy() }
         }
     }
 }

@@ -7,11 +7,11 @@
 //! public API.
 
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::panic::Location;
 use std::sync::Arc;
 
 use crate::runtime::Runtime;
-use crate::runtime::diag::panic_hook;
 use crate::runtime::diag::trace;
 use crate::runtime::scheduler::worker::Worker;
 use crate::runtime::task::header::{Failure, Header, TaskRef};
@@ -19,13 +19,53 @@ use crate::runtime::task::id;
 use crate::runtime::time::bubble::Bubble;
 
 /// The joining end of a task whose closure returns `T`: the reference whose
-/// owner may wait for the task and take its output once, or detach it.
-/// Only `spawn_in` makes one, so `T` is the closure's output type. It
-/// has no `Drop`: turn it into a `JoinHandle`, whose drop detaches.
-#[must_use = "a Joiner must become a JoinHandle, whose drop detaches the coroutine"]
+/// owner may wait for the task and take its output once. Dropping it
+/// detaches the task. Only `spawn_in` makes one, so `T` is the closure's
+/// output type.
 pub(crate) struct Joiner<T> {
-    pub(crate) task: TaskRef,
+    /// The joiner's reference; taken out only by `join` (which consumes
+    /// the joiner) or `drop`.
+    task: ManuallyDrop<TaskRef>,
     _output: PhantomData<T>,
+}
+
+impl<T> Joiner<T> {
+    pub(crate) fn header(&self) -> &Header {
+        self.task.header()
+    }
+
+    /// The task, for a holder that needs a reference of its own.
+    pub(crate) fn task(&self) -> &TaskRef {
+        &self.task
+    }
+
+    /// Waits for the task to finish (parking a coroutine, blocking a
+    /// thread) and takes its output; `failed` describes a failure.
+    pub(crate) fn join<E>(self, failed: impl FnOnce(&Header, Failure) -> E) -> Result<T, E> {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped after this take.
+        let task = unsafe { ManuallyDrop::take(&mut this.task) };
+        task.header().wait_complete();
+        // SAFETY: the closure returns `T` (only `spawn_in` makes a joiner);
+        // COMPLETE is set; this unique joiner is consumed here, so this is
+        // the one take.
+        let output = unsafe { task.take_output::<T>() }.unwrap_or_else(|| {
+            Err(Failure::Panic(Box::new(
+                "goro: coroutine finished without a result",
+            )))
+        });
+        output.map_err(|failure| failed(task.header(), failure))
+    }
+}
+
+impl<T> Drop for Joiner<T> {
+    fn drop(&mut self) {
+        // SAFETY: `self.task` is not used after this take.
+        let task = unsafe { ManuallyDrop::take(&mut self.task) };
+        // SAFETY: the output type is `T`, and this is the unique joiner,
+        // which has not taken it (`join` does not drop the joiner).
+        unsafe { task.detach::<T>() };
+    }
 }
 
 /// Spawns `f` as a coroutine that belongs to `bubble`, if given, and
@@ -54,7 +94,7 @@ where
     let (task, joiner) = TaskRef::new_pair(header, f);
     rt.submit(worker, task);
     Joiner {
-        task: joiner,
+        task: ManuallyDrop::new(joiner),
         _output: PhantomData,
     }
 }
@@ -64,15 +104,12 @@ where
 #[track_caller]
 pub(crate) fn spawn_detached(f: impl FnOnce() + Send + 'static) {
     let rt = Runtime::get();
-    let joiner = spawn_in(rt, None, None, rt.stack_size, Location::caller(), f).task;
-    if joiner.header().detach() {
-        // SAFETY: the closure returns `()`, this joiner is the only one, and
-        // `detach` saw the output written and no longer touched, so it is
-        // taken here exactly once.
-        let output = unsafe { joiner.take_output::<()>() };
-        if let Some(Err(Failure::Panic(payload))) = &output {
-            panic_hook::unjoined(joiner.header(), &**payload);
-        }
-        drop(output);
-    }
+    drop(spawn_in(
+        rt,
+        None,
+        None,
+        rt.stack_size,
+        Location::caller(),
+        f,
+    ));
 }
