@@ -509,33 +509,66 @@ fn burst(n: usize) {
 fn the_monitor_gives_back_the_memory_of_a_burst() {
     const N: usize = 300_000;
     if child_scenario().is_some() {
-        // No spare worker may start while the spawn loop holds the only
-        // worker: all N cells must be live at once.
-        goro::runtime::Builder::new()
-            .hold_threshold(Duration::ZERO)
-            .start()
-            .unwrap();
-        goro::run(|| {
-            let base = common::rss();
-            burst(N);
-            let peak = common::rss();
-            let mut low = peak;
-            for _ in 0..100 {
-                goro::sleep(Duration::from_millis(100));
-                low = low.min(common::rss());
-                if peak - low > (peak - base) / 2 {
-                    break;
-                }
-            }
-            burst(N);
-            println!("grew={} released={}", peak - base, peak - low);
-        });
+        report_memory_given_back(|| burst(N));
         return;
     }
-    let out = run_child(
-        "the_monitor_gives_back_the_memory_of_a_burst",
-        &[("GORO_WORKERS", "1")],
+    let (grew, released) = memory_given_back("the_monitor_gives_back_the_memory_of_a_burst");
+    // The cells alone are 300,000 x 128 bytes; the depot keeps 4,096.
+    assert!(grew >= N * 100, "the burst grew RSS by only {grew} bytes");
+    assert!(released > grew / 2, "{released} of {grew} bytes given back");
+}
+
+/// After 2,000 coroutines used 64 KiB of stack each at once (128 MB), the
+/// stacks beyond the worker's hot pool go back to the arena with their
+/// pages resident, and the monitor gives those pages back once they sit
+/// idle; the released stacks serve the next burst.
+#[test]
+fn the_monitor_gives_back_the_memory_of_idle_stacks() {
+    const N: usize = 2_000;
+    if child_scenario().is_some() {
+        report_memory_given_back(|| stack_burst(N));
+        return;
+    }
+    let (grew, released) = memory_given_back("the_monitor_gives_back_the_memory_of_idle_stacks");
+    assert!(
+        grew >= N * STACK_BURST_BYTES / 2,
+        "the burst grew RSS by only {grew} bytes"
     );
+    // The worker keeps 256 hot stacks (16 MB of them touched) for reuse.
+    assert!(released > grew / 2, "{released} of {grew} bytes given back");
+}
+
+/// In the child: starts the runtime with the monitor's hold report off
+/// (a burst holds the only worker), runs `burst` in the main coroutine,
+/// waits up to 10 s for the monitor to give back half of what RSS grew
+/// by, prints both, and runs `burst` again on what was given back.
+fn report_memory_given_back(burst: impl Fn() + Send + 'static) {
+    goro::runtime::Builder::new()
+        .hold_threshold(Duration::ZERO)
+        .start()
+        .unwrap();
+    goro::run(move || {
+        let base = common::rss();
+        burst();
+        let peak = common::rss();
+        let mut low = peak;
+        for _ in 0..100 {
+            goro::sleep(Duration::from_millis(100));
+            low = low.min(common::rss());
+            if peak - low > (peak - base) / 2 {
+                break;
+            }
+        }
+        println!("grew={} released={}", peak - base, peak - low);
+        burst();
+    });
+}
+
+/// Runs the test `name` as a child with one worker (so every coroutine of
+/// a burst is live at once) and returns the bytes its burst grew RSS by
+/// and the bytes given back after.
+fn memory_given_back(name: &str) -> (usize, usize) {
+    let out = run_child(name, &[("GORO_WORKERS", "1")]);
     assert!(out.status.success(), "{}", stderr(&out));
     let field = |name: &str| -> usize {
         stdout(&out)
@@ -545,8 +578,32 @@ fn the_monitor_gives_back_the_memory_of_a_burst() {
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("the child reports {name}: {}", stdout(&out)))
     };
-    let (grew, released) = (field("grew"), field("released"));
-    // The cells alone are 300,000 x 128 bytes; the depot keeps 4,096.
-    assert!(grew >= N * 100, "the burst grew RSS by only {grew} bytes");
-    assert!(released > grew / 2, "{released} of {grew} bytes given back");
+    (field("grew"), field("released"))
+}
+
+/// Stack bytes each coroutine of `stack_burst` writes.
+const STACK_BURST_BYTES: usize = 64 * 1024;
+
+/// Runs `n` coroutines that each write `STACK_BURST_BYTES` of their stack
+/// and wait until all have, then end together.
+fn stack_burst(n: usize) {
+    let started: &'static goro::sync::WaitGroup = Box::leak(Box::new(goro::sync::WaitGroup::new()));
+    let ended: &'static goro::sync::WaitGroup = Box::leak(Box::new(goro::sync::WaitGroup::new()));
+    let (gate, opened) = goro::chan::chan::<()>(0);
+    started.add(n);
+    ended.add(n);
+    for _ in 0..n {
+        let opened = opened.clone();
+        goro::go!(move || {
+            let mut frame = [1u8; STACK_BURST_BYTES];
+            std::hint::black_box(&mut frame);
+            started.done();
+            let _ = opened.recv();
+            std::hint::black_box(&frame);
+            ended.done();
+        });
+    }
+    started.wait();
+    drop(gate);
+    ended.wait();
 }

@@ -32,8 +32,8 @@
 //!   started on the held worker must wait: a started coroutine never changes
 //!   thread;
 //! - keeps the coarse clock that dumps use to say how long coroutines wait;
-//! - every `TRIM_INTERVAL`, gives back the memory of task cells left idle
-//!   since the last time (see `task/alloc.rs`);
+//! - every `TRIM_INTERVAL`, gives back the memory of task cells and stacks
+//!   left idle since the last time (see `task/alloc.rs`, `task/stack.rs`);
 //! - reports a deadlock (see `monitor/deadlock.rs`);
 //! - prints a dump on SIGQUIT when `GORO_TRACEBACK=1`.
 //!
@@ -56,7 +56,7 @@ use crate::runtime::scheduler::worker::WorkerShared;
 use crate::runtime::task::header::TaskRef;
 use crate::runtime::{
     Runtime, diag::dump, io::netpoll, lock, monitor::deadlock, monitor::os_thread, task::alloc,
-    time::clock,
+    task::stack, time::clock,
 };
 
 /// The monitor's first and shortest sleep.
@@ -74,9 +74,9 @@ const IDLE_CYCLES_BEFORE_BACKOFF: u32 = 50;
 /// Spare workers the monitor may start while every worker is held. Bounded:
 /// each is a thread for the life of the process.
 pub(crate) const MAX_SPARE_WORKERS: usize = 4;
-/// How often idle task cells' memory is given back: long enough that a
-/// burst's cells are reused, not released and faulted in again, by the
-/// next burst a moment later.
+/// How often idle task cells' and stacks' memory is given back: long
+/// enough that a burst's cells and stacks are reused, not released and
+/// faulted in again, by the next burst a moment later.
 const TRIM_INTERVAL: Duration = Duration::from_secs(1);
 /// Short holds are added up over this long.
 const SHORT_HOLD_WINDOW: Duration = Duration::from_secs(1);
@@ -347,7 +347,7 @@ fn run(rt: &'static Runtime) {
     let mut deadlock_suspect = None;
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 64];
     let mut next_trim = Instant::now() + TRIM_INTERVAL;
-    let mut cells_to_trim = false;
+    let mut memory_to_trim = false;
     let mut asleep_samples = 0u32;
     loop {
         // Sub-millisecond sleeps: poll(2) rounds up to 1 ms, so sleep the
@@ -366,7 +366,8 @@ fn run(rt: &'static Runtime) {
         }
         let busy = watch_workers(rt, &mut watch, now, &mut events);
         if now >= next_trim {
-            cells_to_trim = alloc::trim();
+            // Both, always: each releases what sat idle since its last call.
+            memory_to_trim = alloc::trim() | stack::trim();
             next_trim = now + TRIM_INTERVAL;
         }
 
@@ -406,7 +407,7 @@ fn run(rt: &'static Runtime) {
         if asleep_samples >= ASLEEP_SAMPLES_BEFORE_SLEEP && delay >= MAX_DELAY {
             m.asleep.store(true, Ordering::SeqCst);
             if all_asleep(rt) {
-                m.sleep(cells_to_trim.then(|| next_trim.saturating_duration_since(now)));
+                m.sleep(memory_to_trim.then(|| next_trim.saturating_duration_since(now)));
             }
             m.asleep.store(false, Ordering::SeqCst);
             asleep_samples = 0;

@@ -9,12 +9,18 @@
 //! kernel refuses it, guards fall back to `mprotect(PROT_NONE)`, which splits
 //! the slab into two mappings per stack and so caps live stacks near 32,000.
 //!
-//! Stacks flow through two levels:
+//! Stacks flow through three levels:
 //! - each worker keeps a `StackPool` of hot stacks, reused LIFO so the next
 //!   coroutine runs on pages still in cache;
-//! - above `HOT_STACKS_PER_WORKER`, the pool hands its oldest half back to
-//!   the global `Arena` as cold stacks, after giving their pages back to the
-//!   kernel in as few `madvise(MADV_DONTNEED)` calls as adjacency allows.
+//! - above `HOT_STACKS_PER_WORKER`, the pool hands its oldest half to the
+//!   global `Arena` as warm stacks, their pages still resident: a spawn tree
+//!   that grows and shrinks (skynet) takes them back without a page fault;
+//! - warm stacks that sat untouched from one `trim` (the monitor's, every
+//!   second) to the next give their pages back to the kernel, in as few
+//!   `madvise(MADV_DONTNEED)` calls as adjacency allows, and become cold.
+//!   Doing it there, not in the pool, keeps the `madvise` and its TLB
+//!   shootdown (an interrupt to every core the process runs on) off the
+//!   workers: it cost skynet 10% of its time.
 //!
 //! Slab memory is never unmapped: its address space is reused for stacks of
 //! the same size.
@@ -147,6 +153,12 @@ unsafe impl corosensei::stack::Stack for Stack {
 /// Stacks of one size, global.
 struct ArenaClass {
     size: usize,
+    /// Stacks handed back with their pages resident, most recent last;
+    /// reused first.
+    warm: Vec<Stack>,
+    /// The fewest stacks `warm` held since the last `trim`: its first that
+    /// many sat untouched all that while.
+    warm_low: usize,
     /// Stacks whose pages were given back; reused before carving new ones.
     cold: Vec<Stack>,
     /// Next unused address in the current slab.
@@ -171,6 +183,8 @@ impl Arena {
             None => {
                 self.classes.push(ArenaClass {
                     size,
+                    warm: Vec::new(),
+                    warm_low: 0,
                     cold: Vec::new(),
                     next: 0,
                     end: 0,
@@ -181,15 +195,18 @@ impl Arena {
         &mut self.classes[i]
     }
 
-    /// Moves up to `n` stacks of `size` into `out`: cold ones first, then
-    /// freshly carved ones. Errors only if not even one could be had.
+    /// Moves up to `n` stacks of `size` into `out`: warm ones first, then
+    /// cold ones, then freshly carved ones. Errors only if not even one
+    /// could be had.
     fn take(&mut self, size: usize, n: usize, out: &mut Vec<Stack>) -> io::Result<()> {
         let class = self.class(size);
-        let from_cold = class.cold.len().min(n);
-        let at = class.cold.len() - from_cold;
-        out.extend(class.cold.drain(at..));
+        let from_warm = class.warm.len().min(n);
+        out.extend(class.warm.drain(class.warm.len() - from_warm..));
+        class.warm_low = class.warm_low.min(class.warm.len());
+        let from_cold = class.cold.len().min(n - from_warm);
+        out.extend(class.cold.drain(class.cold.len() - from_cold..));
         let stride = size + guard_size();
-        for i in from_cold..n {
+        for i in from_warm + from_cold..n {
             if class.end - class.next < stride {
                 match map_slab(stride) {
                     Ok((start, len)) => {
@@ -336,9 +353,8 @@ impl StackPool {
         };
         hot.push(stack);
         if hot.len() > HOT_STACKS_PER_WORKER {
-            let mut cold: Vec<Stack> = hot.drain(..HOT_STACKS_PER_WORKER / 2).collect();
-            release_pages(&mut cold);
-            lock(&ARENA).class(size).cold.append(&mut cold);
+            let mut oldest: Vec<Stack> = hot.drain(..HOT_STACKS_PER_WORKER / 2).collect();
+            lock(&ARENA).class(size).warm.append(&mut oldest);
         }
     }
 
@@ -346,6 +362,32 @@ impl StackPool {
     pub(crate) fn len(&self) -> usize {
         self.classes.iter().map(|(_, v)| v.len()).sum()
     }
+}
+
+/// Gives back the pages of the warm stacks that sat untouched since the
+/// last call: they become cold. True while some stacks are warm: a later
+/// call may release them.
+pub(crate) fn trim() -> bool {
+    let mut idle = Vec::new();
+    let mut more = false;
+    {
+        let mut arena = lock(&ARENA);
+        for class in &mut arena.classes {
+            if class.warm_low > 0 {
+                let untouched: Vec<Stack> = class.warm.drain(..class.warm_low).collect();
+                idle.push((class.size, untouched));
+            }
+            class.warm_low = class.warm.len();
+            more |= class.warm_low > 0;
+        }
+    }
+    // Outside the lock: `madvise` takes a while, and these stacks are out
+    // of every list meanwhile.
+    for (size, mut stacks) in idle {
+        release_pages(&mut stacks);
+        lock(&ARENA).class(size).cold.append(&mut stacks);
+    }
+    more
 }
 
 /// Gives the usable pages of `stacks` back to the kernel, one `madvise` per
