@@ -730,24 +730,18 @@ impl Worker {
     /// per switch.
     fn next_runnable(&'static self) -> u32 {
         loop {
-            if !self.shared.handoff.is_empty()
-                && let Some(task) = settle(|| self.shared.handoff.steal())
-            {
-                // Handed over to start here: never handed on again.
-                if let Some(slot) = self.install(task) {
-                    return slot;
-                }
-                continue;
-            }
-            let found = match self.pick_local() {
+            let task = match self.pick_local() {
                 Ok(slot) => return slot,
-                Err(Some(task)) => Some(Fresh::Movable(task)),
-                Err(None) => self.find_work_or_sleep(),
-            };
-            let task = match found {
-                Some(Fresh::Movable(task)) => self.hand_off(task),
-                Some(Fresh::Handed(task)) => Some(task),
-                None => None,
+                Err(Some(task)) => self.hand_off(task),
+                Err(None) => match self.take_handoff() {
+                    // Handed over to start here: never handed on again.
+                    Some(task) => Some(task),
+                    None => match self.find_work_or_sleep() {
+                        Some(Fresh::Movable(task)) => self.hand_off(task),
+                        Some(Fresh::Handed(task)) => Some(task),
+                        None => None,
+                    },
+                },
             };
             if let Some(slot) = task.and_then(|t| self.install(t)) {
                 return slot;
@@ -814,13 +808,35 @@ impl Worker {
         None
     }
 
+    /// A fresh coroutine handed to this worker to start, if any.
+    fn take_handoff(&self) -> Option<TaskRef> {
+        if self.shared.handoff.is_empty() {
+            return None;
+        }
+        settle(|| self.shared.handoff.steal())
+    }
+
+    /// Starts a coroutine handed over by another worker; its slot, unless
+    /// it could not start. Out of line: the one hot call of `install` is
+    /// `next_runnable`'s.
+    #[inline(never)]
+    fn install_handed(&'static self, task: TaskRef) -> Option<u32> {
+        self.install(task)
+    }
+
     /// A started coroutine's slot, or else a fresh task, from this worker's
-    /// own queues.
-    fn pick_local(&self) -> Result<u32, Option<TaskRef>> {
+    /// own queues. Coroutines handed over by other workers start when
+    /// nothing here is runnable (`next_runnable`) and, so that a worker
+    /// whose runnable queue never empties still starts them, every
+    /// `FAIRNESS_TICKS` picks.
+    fn pick_local(&'static self) -> Result<u32, Option<TaskRef>> {
         let tick = self.tick.get().wrapping_add(1);
         self.tick.set(tick);
         self.shared.picks.store(tick, Ordering::Relaxed);
         if tick % FAIRNESS_TICKS == 0 {
+            if let Some(slot) = self.take_handoff().and_then(|t| self.install_handed(t)) {
+                return Ok(slot);
+            }
             if let Some(t) = settle(|| self.rt.injector.steal()) {
                 return Err(Some(t));
             }
@@ -1163,21 +1179,13 @@ impl Worker {
     /// Gives a fresh task a stack and a slot in this worker's table, for
     /// life. `None` if no stack could be had: the task then fails (its
     /// joiner gets a `JoinError` that says why).
+    #[inline]
     fn install(&'static self, task: TaskRef) -> Option<u32> {
-        let header = task.header();
-        let stack = self.stacks.borrow_mut().get(header.stack_size());
+        let stack = self.stacks.borrow_mut().get(task.header().stack_size());
         let stack = match stack {
             Ok(s) => s,
             Err(e) => {
-                eprintln!(
-                    "goro: cannot start coroutine '{}' (#{}): {e}",
-                    header.display_name(),
-                    header.id
-                );
-                // SAFETY: we dequeued the task and fail it instead of running it.
-                unsafe { task.fail(e) };
-                self.count_finished();
-                task.complete();
+                self.fail_to_start(task, e);
                 return None;
             }
         };
@@ -1215,10 +1223,30 @@ impl Worker {
         Some(slot)
     }
 
-    /// Runs the coroutine in `slot` until it yields, parks or ends. The
+    /// Ends a dequeued task that could not get a stack: its joiner gets a
+    /// `JoinError` that says why.
+    #[cold]
+    #[inline(never)]
+    fn fail_to_start(&self, task: TaskRef, e: std::io::Error) {
+        let header = task.header();
+        eprintln!(
+            "goro: cannot start coroutine '{}' (#{}): {e}",
+            header.display_name(),
+            header.id
+        );
+        // SAFETY: we dequeued the task and fail it instead of running it.
+        unsafe { task.fail(e) };
+        self.count_finished();
+        task.complete();
+    }
+
+    /// Switches to the coroutine in `slot` until it switches back or ends:
+    /// the part of `resume` that runs on the coroutine's stack. The
     /// coroutine runs in place in the table, which stays borrowed while it
-    /// runs.
-    fn resume(&self, slot: u32) {
+    /// runs, and no longer: what `resume` does next (a bubble's park or
+    /// end) may fire the bubble's timers on this stack.
+    #[inline(always)]
+    fn switch_to(&self, slot: u32) -> (NonNull<Header>, CoroutineResult<Switch, ()>) {
         let mut table = self.table.borrow_mut();
         let e = table.entry(slot);
         let header = e.header;
@@ -1231,30 +1259,42 @@ impl Worker {
         self.shared
             .running_since
             .store(clock::coarse_now(), Ordering::Relaxed);
-        let traced = trace::enabled();
-        if traced {
-            // SAFETY: the registry holds the coroutine's task while it lives.
-            trace::run_start(unsafe { header.as_ref() });
-        }
         let result = e.co.resume(Resume::Run);
-        if traced {
-            let outcome = match result {
-                CoroutineResult::Yield(Switch::Park) => trace::Outcome::Parked,
-                CoroutineResult::Yield(Switch::Yield) => trace::Outcome::Yielded,
-                CoroutineResult::Return(()) => trace::Outcome::Finished,
-            };
-            // SAFETY: as above; a coroutine that returned has not been
-            // removed from the registry yet (that happens below).
-            trace::run_end(unsafe { header.as_ref() }, outcome);
-        }
         self.shared.running_id.store(0, Ordering::Relaxed);
         self.running.set(NO_SLOT);
         self.running_header.set(ptr::null());
         self.running_guard.set(0);
         self.yielder.set(ptr::null());
-        // Not held past here: a bubble's park or end below may fire its
-        // timers on this stack.
-        drop(table);
+        (header, result)
+    }
+
+    /// `switch_to`, recorded in the trace: apart, so that the switch pays
+    /// one test of `trace::enabled` and nothing else while no trace runs.
+    #[cold]
+    #[inline(never)]
+    fn switch_to_traced(&self, slot: u32) -> (NonNull<Header>, CoroutineResult<Switch, ()>) {
+        let header = self.table.borrow_mut().entry(slot).header;
+        // SAFETY: the registry holds the coroutine's task while it lives.
+        trace::run_start(unsafe { header.as_ref() });
+        let (header, result) = self.switch_to(slot);
+        let outcome = match result {
+            CoroutineResult::Yield(Switch::Park) => trace::Outcome::Parked,
+            CoroutineResult::Yield(Switch::Yield) => trace::Outcome::Yielded,
+            CoroutineResult::Return(()) => trace::Outcome::Finished,
+        };
+        // SAFETY: as above; a coroutine that returned has not been removed
+        // from the registry yet (`resume` does that after this).
+        trace::run_end(unsafe { header.as_ref() }, outcome);
+        (header, result)
+    }
+
+    /// Runs the coroutine in `slot` until it yields, parks or ends.
+    fn resume(&self, slot: u32) {
+        let (header, result) = if trace::enabled() {
+            self.switch_to_traced(slot)
+        } else {
+            self.switch_to(slot)
+        };
         match result {
             CoroutineResult::Yield(why) => {
                 let stays_parked = match why {
@@ -1307,18 +1347,38 @@ impl Worker {
     /// trace resume (a dump) does not return from here: the coroutine
     /// takes its stack and switches out again with the same `why`, which
     /// the worker ignores, so the switch it made stands as it was.
+    #[inline]
     fn switch_out(&self, why: Switch) {
         let y = self.yielder.get();
         // SAFETY: while a coroutine runs here, `yielder` is its own (set at
         // its start, restored below after every switch), and the caller is
         // that coroutine, so the yielder's stack frame is live.
-        while let Resume::Trace = unsafe { (*y).suspend(why) } {
-            // Back on the same thread: a started coroutine never moves.
-            self.yielder.set(y);
+        let resumed = unsafe { (*y).suspend(why) };
+        // Back on the same thread: a started coroutine never moves.
+        self.yielder.set(y);
+        if let Resume::Trace = resumed {
+            self.answer_trace(why);
+        }
+    }
+
+    /// Takes the running coroutine's call stack for a dump that resumed it
+    /// to do so, and switches out again with the same `why`, until resumed
+    /// to run. Apart from `switch_out`, whose every call pays for what
+    /// it inlines.
+    #[cold]
+    #[inline(never)]
+    fn answer_trace(&self, why: Switch) {
+        loop {
             let id = self.running_header().map_or(0, |h| h.id);
             self.tracer.borrow_mut().take(id);
+            let y = self.yielder.get();
+            // SAFETY: as in `switch_out`: the running coroutine's yielder.
+            let resumed = unsafe { (*y).suspend(why) };
+            self.yielder.set(y);
+            if let Resume::Run = resumed {
+                return;
+            }
         }
-        self.yielder.set(y);
     }
 
     /// Parks the running coroutine (see `park/mod.rs`).

@@ -475,16 +475,11 @@ impl TaskRef {
     /// Marks the task finished, wakes its joiner, and lets go of this
     /// reference: the one its worker held while it ran. Its output must be
     /// written (or have been dropped by the coroutine) before.
+    #[inline]
     pub(crate) fn complete(self) {
-        let h = self.header();
-        h.park.finish();
-        if let Some(b) = h.bubble() {
-            // The bubble counts the end after the joiner's wakeup
-            // (`time/bubble.rs`), through this reference.
-            if h.join.complete() {
-                h.wake_joiner();
-            }
-            b.exit();
+        self.header().park.finish();
+        if self.header().bubble().is_some() {
+            self.complete_in_bubble();
             return;
         }
         let this = ManuallyDrop::new(self);
@@ -496,6 +491,20 @@ impl TaskRef {
                 this.header().wake_joiner();
                 drop(ManuallyDrop::into_inner(this));
             }
+        }
+    }
+
+    /// `complete` for a member of a bubble, which counts the end after the
+    /// joiner's wakeup (`time/bubble.rs`), through this reference.
+    #[cold]
+    #[inline(never)]
+    fn complete_in_bubble(self) {
+        let h = self.header();
+        if h.join.complete() {
+            h.wake_joiner();
+        }
+        if let Some(b) = h.bubble() {
+            b.exit();
         }
     }
 
