@@ -25,9 +25,10 @@ pub(crate) struct Node<T> {
     /// blocked receiver. Touched by the owner only when the node is not
     /// linked and not claimed, by a completer only between claim and finish.
     slot: UnsafeCell<Option<T>>,
-    /// Neighbours while linked; under the queue's lock.
-    prev: Cell<Option<NonNull<Node<T>>>>,
-    next: Cell<Option<NonNull<Node<T>>>>,
+    /// Neighbours while linked (itself, when alone), dangling before;
+    /// under the queue's lock.
+    prev: Cell<NonNull<Node<T>>>,
+    next: Cell<NonNull<Node<T>>>,
     /// Whether the node is in a queue; under the queue's lock.
     linked: Cell<bool>,
 }
@@ -38,8 +39,8 @@ impl<T> Node<T> {
             blocker: NonNull::from(blocker),
             case,
             slot: UnsafeCell::new(value),
-            prev: Cell::new(None),
-            next: Cell::new(None),
+            prev: Cell::new(NonNull::dangling()),
+            next: Cell::new(NonNull::dangling()),
             linked: Cell::new(false),
         }
     }
@@ -55,10 +56,14 @@ impl<T> Node<T> {
     }
 }
 
-/// A FIFO of nodes, oldest first.
+/// A FIFO of nodes, oldest first: a circular doubly linked list, so that
+/// one pointer is the whole queue (the newest node is the oldest's `prev`).
+/// Every channel holds two and every lock one, and a channel's size decides
+/// its allocation's size class, which an idle coroutine waiting on its own
+/// channel pays for.
 pub(crate) struct WaitQueue<T> {
+    /// The oldest node, `None` when empty.
     head: Option<NonNull<Node<T>>>,
-    tail: Option<NonNull<Node<T>>>,
 }
 
 // SAFETY: the queue only follows its pointers while its guarding lock is
@@ -74,10 +79,7 @@ impl<T> Default for WaitQueue<T> {
 
 impl<T> WaitQueue<T> {
     pub(crate) const fn new() -> WaitQueue<T> {
-        WaitQueue {
-            head: None,
-            tail: None,
-        }
+        WaitQueue { head: None }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -91,15 +93,21 @@ impl<T> WaitQueue<T> {
     /// is unlinked by `pop_claimed` or `remove`.
     pub(crate) unsafe fn push_back(&mut self, node: &Node<T>) {
         let p = NonNull::from(node);
-        node.prev.set(self.tail);
-        node.next.set(None);
         node.linked.set(true);
-        match self.tail {
-            // SAFETY: linked nodes are alive (push_back's contract).
-            Some(t) => unsafe { t.as_ref() }.next.set(Some(p)),
-            None => self.head = Some(p),
-        }
-        self.tail = Some(p);
+        let Some(head) = self.head else {
+            node.prev.set(p);
+            node.next.set(p);
+            self.head = Some(p);
+            return;
+        };
+        // SAFETY: linked nodes are alive (push_back's contract).
+        let h = unsafe { head.as_ref() };
+        let tail = h.prev.get();
+        node.prev.set(tail);
+        node.next.set(head);
+        // SAFETY: as above.
+        unsafe { tail.as_ref() }.next.set(p);
+        h.prev.set(p);
     }
 
     /// Links `node` at the front, ahead of every waiter: for a waiter that
@@ -108,29 +116,16 @@ impl<T> WaitQueue<T> {
     /// # Safety
     /// As for `push_back`.
     pub(crate) unsafe fn push_front(&mut self, node: &Node<T>) {
-        let p = NonNull::from(node);
-        node.prev.set(None);
-        node.next.set(self.head);
-        node.linked.set(true);
-        match self.head {
-            // SAFETY: linked nodes are alive (push_back's contract).
-            Some(h) => unsafe { h.as_ref() }.prev.set(Some(p)),
-            None => self.tail = Some(p),
-        }
-        self.head = Some(p);
+        // SAFETY: forwarded contract. In a circle, the front is just behind
+        // the back.
+        unsafe { self.push_back(node) };
+        self.head = Some(NonNull::from(node));
     }
 
     fn pop_front(&mut self) -> Option<NonNull<Node<T>>> {
         let p = self.head?;
         // SAFETY: linked nodes are alive (push_back's contract).
-        let n = unsafe { p.as_ref() };
-        self.head = n.next.get();
-        match self.head {
-            // SAFETY: as above.
-            Some(h) => unsafe { h.as_ref() }.prev.set(None),
-            None => self.tail = None,
-        }
-        n.linked.set(false);
+        self.remove(unsafe { p.as_ref() });
         Some(p)
     }
 
@@ -139,18 +134,23 @@ impl<T> WaitQueue<T> {
         if !node.linked.get() {
             return;
         }
-        let (prev, next) = (node.prev.get(), node.next.get());
-        match prev {
-            // SAFETY: linked nodes are alive (push_back's contract).
-            Some(p) => unsafe { p.as_ref() }.next.set(next),
-            None => self.head = next,
-        }
-        match next {
-            // SAFETY: as above.
-            Some(n) => unsafe { n.as_ref() }.prev.set(prev),
-            None => self.tail = prev,
-        }
         node.linked.set(false);
+        let p = NonNull::from(node);
+        let next = node.next.get();
+        if next == p {
+            // The only node.
+            self.head = None;
+            return;
+        }
+        let prev = node.prev.get();
+        // SAFETY: linked nodes are alive (push_back's contract).
+        unsafe {
+            prev.as_ref().next.set(next);
+            next.as_ref().prev.set(prev);
+        }
+        if self.head == Some(p) {
+            self.head = Some(next);
+        }
     }
 
     /// Unlinks and claims the oldest node whose blocker can still be claimed;
@@ -201,5 +201,64 @@ impl<T> Claimed<'_, T> {
         // SAFETY: we claimed this blocker and finish it once; we do not
         // touch the node afterwards.
         unsafe { Blocker::finish(n.blocker, n.case, closed) }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Pops every node, returning their cases in order.
+    fn drain(q: &mut WaitQueue<()>) -> Vec<usize> {
+        std::iter::from_fn(|| q.pop_front())
+            // SAFETY: the nodes outlive the queue in each test.
+            .map(|p| unsafe { p.as_ref() }.case)
+            .collect()
+    }
+
+    #[test]
+    fn nodes_leave_in_order_wherever_they_are_removed_from() {
+        let blocker = Blocker::new(false);
+        let nodes: Vec<Node<()>> = (0..5).map(|i| Node::new(&blocker, i, None)).collect();
+        for (remove, left) in [
+            (vec![], vec![0, 1, 2, 3, 4]),
+            (vec![0], vec![1, 2, 3, 4]),
+            (vec![4], vec![0, 1, 2, 3]),
+            (vec![2], vec![0, 1, 3, 4]),
+            (vec![0, 1, 2, 3, 4], vec![]),
+            (vec![3, 1], vec![0, 2, 4]),
+        ] {
+            let mut q = WaitQueue::new();
+            for n in &nodes {
+                // SAFETY: the nodes outlive the queue, which is drained.
+                unsafe { q.push_back(n) };
+            }
+            for &i in &remove {
+                q.remove(&nodes[i]);
+                q.remove(&nodes[i]);
+                assert!(!nodes[i].linked.get());
+            }
+            assert_eq!(drain(&mut q), left, "after removing {remove:?}");
+            assert!(q.is_empty());
+            assert!(nodes.iter().all(|n| !n.linked.get()));
+        }
+    }
+
+    #[test]
+    fn a_node_pushed_to_the_front_leaves_first() {
+        let blocker = Blocker::new(false);
+        let nodes: Vec<Node<()>> = (0..3).map(|i| Node::new(&blocker, i, None)).collect();
+        let mut q = WaitQueue::new();
+        // SAFETY: the nodes outlive the queue, which is drained.
+        unsafe {
+            q.push_front(&nodes[1]);
+            q.push_back(&nodes[2]);
+            q.push_front(&nodes[0]);
+        }
+        assert_eq!(drain(&mut q), vec![0, 1, 2]);
+        // SAFETY: as above.
+        unsafe { q.push_back(&nodes[2]) };
+        q.remove(&nodes[2]);
+        assert!(q.is_empty());
     }
 }
