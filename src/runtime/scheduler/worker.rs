@@ -462,10 +462,10 @@ struct Entry {
     /// Its task's header; the task is held by `WorkerShared::registry` at
     /// the same slot until the coroutine ends.
     header: NonNull<Header>,
-    /// Lowest address of its stack's guard region.
+    /// Lowest address of its stack's guard region; the stack's usable
+    /// bytes (its header's `stack_size`) follow the guard. Every live
+    /// coroutine pays for each field here.
     guard: usize,
-    /// Highest address of its stack, exclusive.
-    top: usize,
 }
 
 /// Started coroutines of one worker, by slot. A slot is stable from start to
@@ -911,9 +911,10 @@ impl Worker {
             if !e.co.started() {
                 continue;
             }
-            self.tracer
-                .borrow_mut()
-                .aim(e.guard + crate::runtime::task::stack::guard_size(), e.top);
+            let low = e.guard + crate::runtime::task::stack::guard_size();
+            // SAFETY: the registry holds the coroutine's task while it lives.
+            let top = low + unsafe { e.header.as_ref() }.stack_size();
+            self.tracer.borrow_mut().aim(low, top);
             // For the fault handler, as for any resume.
             self.running_header.set(e.header.as_ptr());
             self.running_guard.set(e.guard);
@@ -1190,7 +1191,7 @@ impl Worker {
             }
         };
         let body = task.header_ptr();
-        let (guard, top) = (stack.guard(), stack.top());
+        let guard = stack.guard();
         // Its first resume is always `Resume::Run` (see `answer_trace_requests`).
         let co = Co::with_stack(stack, move |yielder: &CoYielder, _: Resume| {
             self.yielder.set(yielder);
@@ -1199,12 +1200,7 @@ impl Worker {
             unsafe { TaskRef::run(body) };
         });
         let header = task.header_ptr();
-        let slot = self.table.borrow_mut().insert(Entry {
-            co,
-            header,
-            guard,
-            top,
-        });
+        let slot = self.table.borrow_mut().insert(Entry { co, header, guard });
         {
             let mut registry = self.shared.registry.lock();
             let i = slot as usize;

@@ -125,11 +125,6 @@ impl Stack {
         self.top.get() - self.size - guard_size()
     }
 
-    /// Highest address, exclusive.
-    pub(crate) fn top(&self) -> usize {
-        self.top.get()
-    }
-
     fn usable_start(&self) -> usize {
         self.top.get() - self.size
     }
