@@ -42,10 +42,8 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{
-    self, AtomicBool, AtomicIsize, AtomicU32, AtomicU64, AtomicUsize, Ordering,
-};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{self, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
@@ -62,8 +60,8 @@ use crate::runtime::task::alloc::TaskCache;
 use crate::runtime::task::header::{Header, TaskRef};
 use crate::runtime::task::stack::{Stack, StackPool};
 use crate::runtime::time::clock::Clock;
-use crate::runtime::time::timer::{self, Due, TimerAction, TimerHeap};
-use crate::runtime::{Runtime, lock, time::clock};
+use crate::runtime::time::timer::{self, Due, TimerAction, Timers};
+use crate::runtime::{Runtime, time::clock};
 
 /// Why a coroutine switched back to its worker.
 #[derive(Clone, Copy)]
@@ -174,17 +172,9 @@ pub(crate) struct WorkerShared {
     /// Whether the worker sleeps in its poller (see `scheduler/idle.rs`).
     sleep: SleepState,
     pub(crate) poller: Poller,
-    timers: Mutex<TimerHeap>,
-    /// The earliest timer as `clock::nanos`, `u64::MAX` if none. Written
-    /// under the `timers` lock; read without it.
-    timer_next: AtomicU64,
-    /// The heap's length, written under the `timers` lock; read without it
-    /// to decide whether a sweep is worth the lock.
-    timers_len: AtomicUsize,
-    /// Cancelled entries still in the heap (see `time/timer.rs`). Exact once
-    /// cancellations settle; for a moment a due or swept entry may be
-    /// subtracted before its canceller added it, hence signed.
-    timers_stale: AtomicIsize,
+    /// Timers armed on this worker, on real time; fired by it between
+    /// coroutines, or by the monitor while it is held.
+    timers: Timers,
     /// Fds registered with this worker's poller; when 0, busy picks skip the
     /// non-blocking poll.
     pub(crate) registered: AtomicUsize,
@@ -274,10 +264,7 @@ impl WorkerShared {
             handoff: Injector::new(),
             sleep: SleepState::new(),
             poller: Poller::new()?,
-            timers: Mutex::new(TimerHeap::new()),
-            timer_next: AtomicU64::new(u64::MAX),
-            timers_len: AtomicUsize::new(0),
-            timers_stale: AtomicIsize::new(0),
+            timers: Timers::new(),
             registered: AtomicUsize::new(0),
             picks: AtomicU32::new(0),
             running_id: AtomicU64::new(0),
@@ -315,70 +302,25 @@ impl WorkerShared {
 
     /// Arms a timer on this worker; wakes the worker if it is now the earliest.
     pub(crate) fn add_timer(&self, when: Instant, seq: u64, action: TimerAction) {
-        let earlier = {
-            let mut heap = lock(&self.timers);
-            heap.push(when, seq, action);
-            self.timers_len.store(heap.len(), Ordering::Relaxed);
-            let next = heap.next_nanos();
-            let earlier = next < self.timer_next.load(Ordering::Relaxed);
-            self.timer_next.store(next, Ordering::Relaxed);
-            earlier
-        };
-        if earlier {
+        if self.timers.add(when, seq, action) {
             self.notify();
         }
     }
 
-    /// Counts an entry its owner cancelled (see `time/timer.rs`), and sweeps the
-    /// heap if stale entries now outnumber live ones. What the sweep removes
-    /// is dropped here, in the canceller's context, after the lock.
+    /// Counts an entry its owner cancelled (see `Timers::cancelled`).
     pub(crate) fn timer_cancelled(&self) {
-        let stale = self.timers_stale.fetch_add(1, Ordering::AcqRel) + 1;
-        if !TimerHeap::worth_sweeping(self.timers_len.load(Ordering::Relaxed), stale) {
-            return;
-        }
-        let mut garbage = Vec::new();
-        {
-            let mut heap = lock(&self.timers);
-            if !TimerHeap::worth_sweeping(heap.len(), self.timers_stale.load(Ordering::Acquire)) {
-                return;
-            }
-            heap.sweep(&self.registry, &mut garbage);
-            self.timers_stale
-                .fetch_sub(garbage.len() as isize, Ordering::AcqRel);
-            self.timers_len.store(heap.len(), Ordering::Relaxed);
-            self.timer_next.store(heap.next_nanos(), Ordering::Relaxed);
-        }
-        drop(garbage);
-    }
-
-    /// Moves the timers due at `now` into `due` (to be performed by the caller
-    /// after the lock is released).
-    fn take_due_timers(&self, now: Instant, due: &mut Vec<Due>) {
-        let mut heap = lock(&self.timers);
-        let stale = heap.pop_due(now, &self.registry, due);
-        if stale > 0 {
-            self.timers_stale
-                .fetch_sub(stale as isize, Ordering::AcqRel);
-        }
-        self.timers_len.store(heap.len(), Ordering::Relaxed);
-        self.timer_next.store(heap.next_nanos(), Ordering::Relaxed);
-    }
-
-    fn has_timers(&self) -> bool {
-        self.timer_next.load(Ordering::Relaxed) != u64::MAX
+        self.timers.cancelled(&self.registry);
     }
 
     /// How long until the earliest timer; `None` if there is none.
     fn time_to_next_timer(&self) -> Option<Duration> {
-        let next = self.timer_next.load(Ordering::Relaxed);
+        let next = self.timers.next_nanos();
         (next != u64::MAX).then(|| Duration::from_nanos(next.saturating_sub(clock::now_nanos())))
     }
 
     /// Timers that can still fire: entries less the cancelled ones.
     pub(crate) fn live_timer_count(&self) -> usize {
-        let len = lock(&self.timers).len();
-        len.saturating_sub(self.timers_stale.load(Ordering::Acquire).max(0) as usize)
+        self.timers.live()
     }
 
     /// Whether the worker sleeps in its poller.
@@ -424,11 +366,11 @@ impl WorkerShared {
     /// Fires due timers from another thread (the monitor, while the owner is
     /// held). Unparked coroutines are queued on their own workers.
     pub(crate) fn fire_due_timers_for(&self, now: Instant) -> usize {
-        if clock::nanos(now) < self.timer_next.load(Ordering::Relaxed) {
+        if !self.timers.is_due(now) {
             return 0;
         }
         let mut due = Vec::new();
-        self.take_due_timers(now, &mut due);
+        self.timers.take_due(now, &self.registry, &mut due);
         let n = due.len();
         for d in due {
             d.perform(now);
@@ -934,17 +876,19 @@ impl Worker {
     }
 
     fn fire_due_timers(&self) {
-        if !self.shared.has_timers() {
+        if self.shared.timers.is_empty() {
             return;
         }
         let now = Instant::now();
-        if clock::nanos(now) < self.shared.timer_next.load(Ordering::Relaxed) {
+        if !self.shared.timers.is_due(now) {
             return;
         }
         // Taken out of the cell while the actions run (they may arm
         // timers), and put back so that its capacity is reused.
         let mut due = std::mem::take(&mut *self.due.borrow_mut());
-        self.shared.take_due_timers(now, &mut due);
+        self.shared
+            .timers
+            .take_due(now, &self.shared.registry, &mut due);
         self.shared.timers_fired.add(due.len() as u64);
         let traced = !due.is_empty() && trace::enabled();
         if traced {

@@ -81,8 +81,7 @@ use crate::runtime::park::spin::SpinLock;
 use crate::runtime::random::random;
 use crate::runtime::scheduler::worker::Worker;
 use crate::runtime::task::header::{Header, TaskRef};
-use crate::runtime::time::clock;
-use crate::runtime::time::timer::{Due, Entry, Registry, TimerAction, TimerHeap};
+use crate::runtime::time::timer::{Due, Entry, Registry, TimerAction, Timers};
 use crate::runtime::{WaitGuard, WaitingOn, lock};
 
 /// Timer entries of a bubble name their coroutines by task, not by slot,
@@ -124,6 +123,11 @@ pub(crate) struct Bubble {
     /// under `state`'s lock, before the wakeups it makes; never decreases.
     elapsed: AtomicU64,
     state: Mutex<State>,
+    /// Timers armed by members, on the virtual clock. Pushed and fired
+    /// under `state`'s lock (taken first), so that an entry armed as the
+    /// bubble ends is dropped and one due as the clock advances fires;
+    /// cancelled without it.
+    timers: Timers,
 }
 
 struct State {
@@ -132,11 +136,6 @@ struct State {
     /// Members not durably blocked, plus one while an advance fires timers.
     /// At most `members + 1`; zero only when nothing in the bubble can run.
     active: usize,
-    /// Timers armed by members, on the virtual clock.
-    timers: TimerHeap,
-    /// Cancelled entries still in `timers` (as `WorkerShared::timers_stale`:
-    /// exact once cancellations settle, hence signed).
-    stale: isize,
     /// Told how the bubble ended; `None` once it has, after which timers
     /// armed here are dropped and never fire.
     done: Option<oneshot::Sender<End>>,
@@ -161,13 +160,12 @@ impl Bubble {
             state: Mutex::new(State {
                 members: 0,
                 active: 0,
-                timers: TimerHeap::new(),
-                stale: 0,
                 done: Some(done),
                 root_done: false,
                 waiter: None,
                 waiting: false,
             }),
+            timers: Timers::new(),
         }
     }
 
@@ -261,16 +259,15 @@ impl Bubble {
         let mut due = Vec::new();
         let now;
         {
-            let mut st = lock(&self.state);
+            let st = lock(&self.state);
             if st.done.is_none() {
                 return;
             }
             now = self.now();
-            if clock::nanos(now) < st.timers.next_nanos() {
+            if !self.timers.is_due(now) {
                 return;
             }
-            let stale = st.timers.pop_due(now, &NO_REGISTRY, &mut due);
-            st.stale -= stale as isize;
+            self.timers.take_due(now, &NO_REGISTRY, &mut due);
         }
         self.fire(due, now);
     }
@@ -278,28 +275,18 @@ impl Bubble {
     /// Arms a timer entry on the bubble's clock. A bubble that has ended
     /// fires nothing: the entry is dropped.
     pub(crate) fn add_timer(&self, when: Instant, seq: u64, action: TimerAction) {
-        let mut st = lock(&self.state);
+        let st = lock(&self.state);
         if st.done.is_some() {
-            st.timers.push(when, seq, action);
+            self.timers.add(when, seq, action);
             return;
         }
         drop(st);
         drop(action);
     }
 
-    /// Counts an entry its owner cancelled, sweeping the heap if stale
-    /// entries outnumber live ones (as `WorkerShared::timer_cancelled`).
+    /// Counts an entry its owner cancelled (see `Timers::cancelled`).
     pub(crate) fn timer_cancelled(&self) {
-        let mut garbage = Vec::new();
-        {
-            let mut st = lock(&self.state);
-            st.stale += 1;
-            if TimerHeap::worth_sweeping(st.timers.len(), st.stale) {
-                st.timers.sweep(&NO_REGISTRY, &mut garbage);
-                st.stale -= garbage.len() as isize;
-            }
-        }
-        drop(garbage);
+        self.timers.cancelled(&NO_REGISTRY);
     }
 
     /// Runs the bubble on once nothing in it can run (`active` is zero,
@@ -314,8 +301,7 @@ impl Bubble {
             if st.members == 0 {
                 return self.end(st, End::Finished, garbage);
             }
-            let next = st.timers.next_armed(&NO_REGISTRY, &mut garbage);
-            st.stale -= garbage.len() as isize;
+            let next = self.timers.next_armed(&NO_REGISTRY, &mut garbage);
             let current = self.now();
             let now = match next {
                 Some(when) if when <= current => current,
@@ -349,8 +335,7 @@ impl Bubble {
                 }
             };
             let mut due = Vec::new();
-            let stale = st.timers.pop_due(now, &NO_REGISTRY, &mut due);
-            st.stale -= stale as isize;
+            self.timers.take_due(now, &NO_REGISTRY, &mut due);
             st.active = 1;
             drop(st);
             drop(std::mem::take(&mut garbage));
@@ -378,8 +363,7 @@ impl Bubble {
     /// between it and the tasks its entries name) and tells `run`.
     fn end(&self, mut st: MutexGuard<'_, State>, end: End, mut garbage: Vec<Entry>) {
         let done = st.done.take();
-        garbage.extend(st.timers.take_all());
-        st.stale = 0;
+        garbage.extend(self.timers.take_all());
         drop(st);
         if let Some(done) = done {
             done.send(end);

@@ -1,4 +1,5 @@
-//! Per-worker timers.
+//! Timers: a `Timers` heap per worker, on real time, and one per
+//! `synctest` bubble, on its virtual clock.
 //!
 //! Each worker owns a min-heap of deadlines. The scheduler fires due timers
 //! between coroutines and sleeps in the poller no longer than the earliest
@@ -15,7 +16,7 @@
 //! the number out first (a compare-and-swap to 0) decides the entry's fate:
 //! the heap, when the entry comes due, fires it; the owner, when it cancels
 //! (an early wakeup, `stop`, a reset), makes it stale and counts it on the
-//! heap's worker (`WorkerShared::timer_cancelled`). So the stale count is
+//! heap (`Timers::cancelled`). So the stale count is
 //! exact once cancellations settle: the deadlock report counts only live
 //! timers.
 //!
@@ -42,16 +43,17 @@
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicIsize, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
-use crate::runtime::Runtime;
 use crate::runtime::park::spin::SpinLock;
 use crate::runtime::scheduler::worker::Worker;
 use crate::runtime::task::header::TaskRef;
 use crate::runtime::time::bubble::{self, Bubble};
 use crate::runtime::time::clock;
 use crate::runtime::time::clock::Clock;
+use crate::runtime::{Runtime, lock};
 
 /// Heaps smaller than this are never swept: stale entries cost little there.
 const SWEEP_MIN_LEN: usize = 64;
@@ -172,9 +174,146 @@ impl Ord for Entry {
     }
 }
 
-/// A worker's timers.
-pub(crate) struct TimerHeap {
+/// The entries of one `Timers`, earliest first.
+struct TimerHeap {
     heap: BinaryHeap<Entry>,
+}
+
+/// A timer heap and what its users read without its lock: each worker has
+/// one on real time, each bubble one on its virtual clock (`time/bubble.rs`).
+/// Pushes, pops and sweeps take the lock; the owner's checks between
+/// coroutines ("is anything due?") and a cancel that need not sweep do not.
+pub(crate) struct Timers {
+    /// The entries. Uncontended for a worker's own use (see the module doc).
+    heap: Mutex<TimerHeap>,
+    /// The earliest deadline as `clock::nanos`, `u64::MAX` if none. Written
+    /// under the lock; read without it.
+    next: AtomicU64,
+    /// The heap's length, written under the lock; read without it by a
+    /// cancel deciding whether to sweep.
+    len: AtomicUsize,
+    /// Cancelled entries still in the heap. Exact once cancellations
+    /// settle: a cancel counts itself after taking its entry's number, so
+    /// the heap may drop the entry (and count it down) first, hence signed.
+    stale: AtomicIsize,
+}
+
+impl Timers {
+    pub(crate) fn new() -> Timers {
+        Timers {
+            heap: Mutex::new(TimerHeap::new()),
+            next: AtomicU64::new(u64::MAX),
+            len: AtomicUsize::new(0),
+            stale: AtomicIsize::new(0),
+        }
+    }
+
+    /// Publishes what the heap's users read without its lock.
+    fn publish(&self, heap: &TimerHeap) {
+        self.len.store(heap.len(), Ordering::Relaxed);
+        self.next.store(heap.next_nanos(), Ordering::Relaxed);
+    }
+
+    /// Adds an entry. True if it is now the earliest: a worker asleep
+    /// until the previous earliest must be woken.
+    pub(crate) fn add(&self, when: Instant, seq: u64, action: TimerAction) -> bool {
+        let mut heap = lock(&self.heap);
+        heap.push(when, seq, action);
+        let earlier = heap.next_nanos() < self.next.load(Ordering::Relaxed);
+        self.publish(&heap);
+        earlier
+    }
+
+    /// Counts an entry its owner cancelled, and sweeps the heap if stale
+    /// entries now outnumber live ones (see the module doc). What the
+    /// sweep removes is dropped here, in the canceller's context, after
+    /// the lock. `registry` names the coroutines of `Unpark` entries.
+    pub(crate) fn cancelled(&self, registry: &Registry) {
+        let stale = self.stale.fetch_add(1, Ordering::AcqRel) + 1;
+        if !worth_sweeping(self.len.load(Ordering::Relaxed), stale) {
+            return;
+        }
+        let mut garbage = Vec::new();
+        {
+            let mut heap = lock(&self.heap);
+            if !worth_sweeping(heap.len(), self.stale.load(Ordering::Acquire)) {
+                return;
+            }
+            heap.sweep(registry, &mut garbage);
+            self.count_dropped(garbage.len());
+            self.publish(&heap);
+        }
+        drop(garbage);
+    }
+
+    /// Counts stale entries the heap dropped.
+    fn count_dropped(&self, stale: usize) {
+        if stale > 0 {
+            self.stale.fetch_sub(stale as isize, Ordering::AcqRel);
+        }
+    }
+
+    /// Whether an entry is due at `now`, from the published earliest
+    /// deadline (no lock).
+    pub(crate) fn is_due(&self, now: Instant) -> bool {
+        clock::nanos(now) >= self.next.load(Ordering::Relaxed)
+    }
+
+    /// Whether any entry is in the heap, armed or stale (no lock).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.next.load(Ordering::Relaxed) == u64::MAX
+    }
+
+    /// The earliest deadline as `clock::nanos`, `u64::MAX` if none (no
+    /// lock).
+    pub(crate) fn next_nanos(&self) -> u64 {
+        self.next.load(Ordering::Relaxed)
+    }
+
+    /// Moves the entries due at `now` into `due`, to be performed by the
+    /// caller once it holds no lock.
+    pub(crate) fn take_due(&self, now: Instant, registry: &Registry, due: &mut Vec<Due>) {
+        let mut heap = lock(&self.heap);
+        let stale = heap.pop_due(now, registry, due);
+        self.count_dropped(stale);
+        self.publish(&heap);
+    }
+
+    /// The earliest deadline still armed, if any, after moving the stale
+    /// entries in front of it into `garbage`: a bubble's clock must jump to
+    /// the next timer that can fire, not to a stopped one.
+    pub(crate) fn next_armed(
+        &self,
+        registry: &Registry,
+        garbage: &mut Vec<Entry>,
+    ) -> Option<Instant> {
+        let mut heap = lock(&self.heap);
+        let before = garbage.len();
+        let next = heap.next_armed(registry, garbage);
+        self.count_dropped(garbage.len() - before);
+        self.publish(&heap);
+        next
+    }
+
+    /// Takes every entry out, armed or not; nothing counts as stale after.
+    pub(crate) fn take_all(&self) -> Vec<Entry> {
+        let mut heap = lock(&self.heap);
+        let all = heap.take_all();
+        self.stale.store(0, Ordering::Release);
+        self.publish(&heap);
+        all
+    }
+
+    /// Entries that can still fire: entries less the cancelled ones.
+    pub(crate) fn live(&self) -> usize {
+        let len = lock(&self.heap).len();
+        len.saturating_sub(self.stale.load(Ordering::Acquire).max(0) as usize)
+    }
+}
+
+/// Whether a sweep would pay for itself, with `stale` entries counted.
+fn worth_sweeping(len: usize, stale: isize) -> bool {
+    len >= SWEEP_MIN_LEN && stale > 0 && stale as usize * 2 > len
 }
 
 /// Sequence numbers for timers, process-wide so that an owner's armed
@@ -187,29 +326,24 @@ pub(crate) fn next_seq() -> u64 {
 }
 
 impl TimerHeap {
-    pub(crate) fn new() -> TimerHeap {
+    fn new() -> TimerHeap {
         TimerHeap {
             heap: BinaryHeap::new(),
         }
     }
 
-    pub(crate) fn push(&mut self, when: Instant, seq: u64, action: TimerAction) {
+    fn push(&mut self, when: Instant, seq: u64, action: TimerAction) {
         self.heap.push(Entry { when, seq, action });
     }
 
     /// The earliest deadline, as `clock::nanos`, or `u64::MAX` if none.
-    pub(crate) fn next_nanos(&self) -> u64 {
+    fn next_nanos(&self) -> u64 {
         self.heap.peek().map_or(u64::MAX, |e| clock::nanos(e.when))
     }
 
     /// Removes the entries due at `now`, moving those still armed into
     /// `due`. Returns how many stale ones it dropped.
-    pub(crate) fn pop_due(
-        &mut self,
-        now: Instant,
-        registry: &Registry,
-        due: &mut Vec<Due>,
-    ) -> usize {
+    fn pop_due(&mut self, now: Instant, registry: &Registry, due: &mut Vec<Due>) -> usize {
         let mut stale = 0;
         while self.heap.peek().is_some_and(|e| e.when <= now) {
             let Some(e) = self.heap.pop() else { break };
@@ -221,14 +355,9 @@ impl TimerHeap {
         stale
     }
 
-    /// Whether a sweep would pay for itself, with `stale` entries counted.
-    pub(crate) fn worth_sweeping(len: usize, stale: isize) -> bool {
-        len >= SWEEP_MIN_LEN && stale > 0 && stale as usize * 2 > len
-    }
-
     /// Removes every stale entry into `garbage` (to be dropped by the
     /// caller once no lock is held) and gives back spare capacity.
-    pub(crate) fn sweep(&mut self, registry: &Registry, garbage: &mut Vec<Entry>) {
+    fn sweep(&mut self, registry: &Registry, garbage: &mut Vec<Entry>) {
         let mut entries = std::mem::take(&mut self.heap).into_vec();
         {
             let reg = registry.lock();
@@ -247,18 +376,14 @@ impl TimerHeap {
         self.heap = BinaryHeap::from(entries);
     }
 
-    pub(crate) fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.heap.len()
     }
 
     /// The earliest deadline still armed, if any, after moving the stale
     /// entries in front of it into `garbage`: a bubble's clock must jump to
     /// the next timer that can fire, not to a stopped one.
-    pub(crate) fn next_armed(
-        &mut self,
-        registry: &Registry,
-        garbage: &mut Vec<Entry>,
-    ) -> Option<Instant> {
+    fn next_armed(&mut self, registry: &Registry, garbage: &mut Vec<Entry>) -> Option<Instant> {
         loop {
             let armed = self.heap.peek()?.is_armed(&registry.lock());
             if armed {
@@ -269,7 +394,7 @@ impl TimerHeap {
     }
 
     /// Takes every entry out, armed or not.
-    pub(crate) fn take_all(&mut self) -> Vec<Entry> {
+    fn take_all(&mut self) -> Vec<Entry> {
         std::mem::take(&mut self.heap).into_vec()
     }
 }
