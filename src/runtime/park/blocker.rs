@@ -286,6 +286,23 @@ impl Blocker {
     }
 
     fn wait_loop(&self, deadline: Option<Instant>, clock: Clock) -> Outcome {
+        if let Some(d) = deadline {
+            return self.wait_until(d, clock);
+        }
+        loop {
+            match self.state.phase() {
+                Phase::Done(outcome) => return outcome,
+                // Waiting, or a completer is moving the value and will wake
+                // us.
+                _ => park::park(),
+            }
+        }
+    }
+
+    /// `wait_loop` with a deadline: apart, so that the untimed wait of
+    /// every channel operation stays small enough to inline.
+    #[inline(never)]
+    fn wait_until(&self, deadline: Instant, clock: Clock) -> Outcome {
         // A timed wait goes through the scheduler at least once, even when
         // its deadline has passed by the time it looks (as a Go timer
         // must fire before its channel is ready): a loop of short timeouts
@@ -294,21 +311,18 @@ impl Blocker {
         loop {
             match self.state.phase() {
                 Phase::Done(outcome) => return outcome,
-                Phase::Waiting => match deadline {
-                    Some(d) if clock.now() >= d => {
-                        if !scheduled {
-                            scheduled = true;
-                            park::yield_coroutine();
-                        } else if self.state.cancel() {
-                            return Outcome::TimedOut;
-                        }
-                    }
-                    Some(d) => {
+                Phase::Waiting if clock.now() >= deadline => {
+                    if !scheduled {
                         scheduled = true;
-                        park::park_until(d, clock);
+                        park::yield_coroutine();
+                    } else if self.state.cancel() {
+                        return Outcome::TimedOut;
                     }
-                    None => park::park(),
-                },
+                }
+                Phase::Waiting => {
+                    scheduled = true;
+                    park::park_until(deadline, clock);
+                }
                 // The completer is moving the value and will wake us.
                 Phase::Claimed => park::park(),
             }
