@@ -42,8 +42,9 @@ use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Poll, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use crate::runtime::io::poller::{Poller, WAKE_KEY};
 use crate::runtime::park::blocker::{Blocker, Outcome, Wake};
 use crate::runtime::park::spin::SpinLock;
 use crate::runtime::park::waitq::{Node, WaitQueue};
@@ -877,8 +878,30 @@ impl Drop for DirLock {
     }
 }
 
+/// Waits on `poller` up to `timeout` (`None`: forever) and dispatches its
+/// events, each to its descriptor; the wakeup eventfd's event only ends the
+/// wait. Returns how many events were for descriptors. A worker's own poll
+/// and the monitor's poll of a held worker's poller both come here, so the
+/// two cannot disagree on which keys are descriptors.
+pub(crate) fn dispatch_ready(
+    poller: &Poller,
+    events: &mut [libc::epoll_event],
+    timeout: Option<Duration>,
+) -> u64 {
+    let n = poller.wait(events, timeout);
+    let mut delivered = 0;
+    for ev in &events[..n] {
+        let (key, bits) = (ev.u64, ev.events);
+        if key != WAKE_KEY {
+            dispatch(key, bits);
+            delivered += 1;
+        }
+    }
+    delivered
+}
+
 /// Dispatches one epoll event to its descriptor.
-pub(crate) fn dispatch(key: u64, events: u32) {
+fn dispatch(key: u64, events: u32) {
     let Some(pd) = PollDesc::from_key(key) else {
         return;
     };

@@ -481,13 +481,7 @@ fn watch_workers(
         // Serve what the held worker cannot.
         w.fire_due_timers_for(now);
         if w.registered.load(Ordering::Relaxed) != 0 {
-            let n = w.poller.wait(events, Some(Duration::ZERO));
-            for ev in &events[..n] {
-                let (key, bits) = (ev.u64, ev.events);
-                if key != crate::runtime::io::poller::WAKE_KEY {
-                    netpoll::dispatch(key, bits);
-                }
-            }
+            netpoll::dispatch_ready(&w.poller, events, Some(Duration::ZERO));
         }
         if w.has_queued_work() {
             rt.idle.wake_one(&rt.workers);

@@ -53,7 +53,7 @@ use crate::runtime::diag::stats::{OwnerCounter, WorkerStats};
 use crate::runtime::diag::trace;
 use crate::runtime::diag::traceback::{TraceRequest, Tracer};
 use crate::runtime::io::netpoll;
-use crate::runtime::io::poller::{Poller, WAKE_KEY};
+use crate::runtime::io::poller::Poller;
 use crate::runtime::park::spin::SpinLock;
 use crate::runtime::scheduler::idle::{SleepState, Sleeper};
 use crate::runtime::task::alloc::TaskCache;
@@ -1098,15 +1098,7 @@ impl Worker {
         if traced {
             trace::record(trace::Kind::PollStart, 0, 0, 0);
         }
-        let n = self.shared.poller.wait(&mut events, timeout);
-        let mut delivered = 0;
-        for ev in &events[..n] {
-            let (key, bits) = (ev.u64, ev.events);
-            if key != WAKE_KEY {
-                netpoll::dispatch(key, bits);
-                delivered += 1;
-            }
-        }
+        let delivered = netpoll::dispatch_ready(&self.shared.poller, &mut events, timeout);
         self.shared.polls.add(1);
         self.shared.events.add(delivered);
         if traced {
