@@ -341,80 +341,221 @@ impl Watch {
 fn run(rt: &'static Runtime) {
     crate::runtime::scheduler::thread::mark_scheduler();
     let Some(m) = monitor() else { return };
-    let mut delay = MIN_DELAY;
-    let mut idle_cycles = 0u32;
-    let mut watch = vec![Watch::default(); rt.workers.len()];
-    let mut deadlock_suspect = None;
-    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 64];
-    let mut next_trim = Instant::now() + TRIM_INTERVAL;
-    let mut memory_to_trim = false;
-    let mut asleep_samples = 0u32;
+    let mut l = MonitorLoop::new(rt, m);
     loop {
-        // Sub-millisecond sleeps: poll(2) rounds up to 1 ms, so sleep the
-        // thread instead while the delay is short.
-        if delay < Duration::from_millis(1) {
-            std::thread::sleep(delay);
-        } else {
-            m.sleep(Some(delay));
-        }
+        l.sleep();
         let now = Instant::now();
         clock::set_coarse(now);
-        if DUMP_REQUESTED.swap(false, Ordering::Relaxed) {
-            // Formatted before stderr is locked: symbolizing takes a while.
-            let text = dump::dump().to_string();
-            eprint!("goro: SIGQUIT: dump of all coroutines\n{text}");
-        }
-        let busy = watch_workers(rt, &mut watch, now, &mut events);
-        if now >= next_trim {
-            // Both, always: each releases what sat idle since its last call.
-            memory_to_trim = alloc::trim() | stack::trim();
-            next_trim = now + TRIM_INTERVAL;
-        }
+        answer_dump_request();
+        let busy = l.watch_workers(now);
+        l.trim_memory(now);
+        l.check_deadlock();
+        l.pace(busy);
+        l.sleep_while_all_asleep(now);
+    }
+}
 
-        if deadlock::suspected(rt) {
-            let picks = deadlock::progress(rt);
-            match deadlock_suspect {
+/// What the monitor's loop carries from one sample to the next.
+struct MonitorLoop {
+    /// The runtime watched.
+    rt: &'static Runtime,
+    /// The monitor's own state: its eventfd and whether it sleeps for good.
+    m: &'static Monitor,
+    /// How long the next sleep lasts: from `MIN_DELAY` to `MAX_DELAY`,
+    /// `MIN_DELAY` after a busy sample and doubling once the samples have
+    /// been idle for more than `IDLE_CYCLES_BEFORE_BACKOFF` in a row.
+    delay: Duration,
+    /// Samples in a row that found nothing to do; 0 after a busy one.
+    idle_cycles: u32,
+    /// What the monitor remembers of each worker, indexed as `rt.workers`.
+    watch: Vec<Watch>,
+    /// `Some(picks)` if the last check suspected a deadlock, `picks` being
+    /// the workers' pick count (`deadlock::progress`) then; `None` if it
+    /// did not.
+    deadlock_suspect: Option<u64>,
+    /// Room for the events of a held worker's poller; its contents mean
+    /// nothing between polls.
+    events: Vec<libc::epoll_event>,
+    /// When memory is trimmed next: at most `TRIM_INTERVAL` ahead.
+    next_trim: Instant,
+    /// Whether the last trim left cells or stacks that the next one may
+    /// give back: the monitor's sleep without workers then ends at
+    /// `next_trim` instead of lasting for good.
+    memory_to_trim: bool,
+    /// Samples in a row that found every worker asleep and no deadlock
+    /// suspected; 0 after the monitor slept for good.
+    asleep_samples: u32,
+}
+
+impl MonitorLoop {
+    fn new(rt: &'static Runtime, m: &'static Monitor) -> MonitorLoop {
+        MonitorLoop {
+            rt,
+            m,
+            delay: MIN_DELAY,
+            idle_cycles: 0,
+            watch: vec![Watch::default(); rt.workers.len()],
+            deadlock_suspect: None,
+            events: vec![libc::epoll_event { events: 0, u64: 0 }; 64],
+            next_trim: Instant::now() + TRIM_INTERVAL,
+            memory_to_trim: false,
+            asleep_samples: 0,
+        }
+    }
+
+    /// Sleeps for `delay`; a sleep of a millisecond or more also ends when
+    /// the monitor is poked.
+    fn sleep(&self) {
+        // Sub-millisecond sleeps: poll(2) rounds up to 1 ms, so sleep the
+        // thread instead while the delay is short.
+        if self.delay < Duration::from_millis(1) {
+            std::thread::sleep(self.delay);
+        } else {
+            self.m.sleep(Some(self.delay));
+        }
+    }
+
+    /// Looks for held workers and helps around them, and counts short holds.
+    /// True if a new episode began or a spare worker started: only news keeps
+    /// the monitor's sleep short, so that a long computation costs a wakeup
+    /// every 10 ms, not 20 µs.
+    fn watch_workers(&mut self, now: Instant) -> bool {
+        let rt = self.rt;
+        let threshold = HOLD_THRESHOLD_NANOS.load(Ordering::Relaxed);
+        if threshold == 0 {
+            return false;
+        }
+        let now_nanos = clock::nanos(now);
+        let active = rt.active_workers();
+        let mut held_count = 0;
+        let mut news = false;
+        for (i, w) in rt.workers.iter().take(active).enumerate() {
+            let mut run = self.watch[i].sample(i, w, now_nanos, threshold);
+            let held_nanos = run
+                .as_ref()
+                .map_or(0, |r| now_nanos.saturating_sub(r.since));
+            if let Some(r) = &mut run
+                && r.baseline.is_none()
+                && held_nanos > threshold / 2
+            {
+                r.baseline = thread_counters(w).map(|c| (now_nanos, c));
+            }
+            let held = held_nanos > threshold;
+            if w.held.load(Ordering::Relaxed) != held {
+                w.held.store(held, Ordering::Relaxed);
+            }
+            let Some(run) = run.filter(|_| held) else {
+                continue;
+            };
+            held_count += 1;
+            let descheduled = matches!(run.cause, Some(Cause::Descheduled { .. }));
+            if !run.long || (descheduled && held_nanos >= run.look_again) {
+                run.long = true;
+                news = true;
+                let cause = warn_held(i, w, run, held_nanos, now_nanos);
+                run.cause = Some(cause);
+                if let Cause::Descheduled { .. } = cause {
+                    run.descheduled_noted = true;
+                    run.baseline = thread_counters(w).map(|c| (now_nanos, c));
+                    run.look_again = held_nanos + threshold;
+                }
+            }
+            if run.cause == Some(Cause::StdLock)
+                && !run.deadlock_checked
+                && held_nanos > LIKELY_DEADLOCK.as_nanos() as u64
+            {
+                run.deadlock_checked = true;
+                warn_likely_deadlock(i, w, run, held_nanos);
+            }
+            serve_held_worker(rt, w, now, &mut self.events);
+        }
+        if held_count > 0 && held_count == active && !rt.injector_and_deques_empty() {
+            news |= rt.start_spare_worker();
+        }
+        news
+    }
+
+    /// Every `TRIM_INTERVAL`, gives back the memory of task cells and
+    /// stacks left idle since the last time.
+    fn trim_memory(&mut self, now: Instant) {
+        if now >= self.next_trim {
+            // Both, always: each releases what sat idle since its last call.
+            self.memory_to_trim = alloc::trim() | stack::trim();
+            self.next_trim = now + TRIM_INTERVAL;
+        }
+    }
+
+    /// Reports a deadlock (and exits) once two checks in a row suspect one.
+    fn check_deadlock(&mut self) {
+        if deadlock::suspected(self.rt) {
+            let picks = deadlock::progress(self.rt);
+            match self.deadlock_suspect {
                 // Two checks, at least a cycle apart, with no pick anywhere
                 // in between: nothing was in flight.
-                Some(p) if p == picks && deadlock::confirmed(rt) => deadlock::report(),
-                _ => deadlock_suspect = Some(picks),
+                Some(p) if p == picks && deadlock::confirmed(self.rt) => deadlock::report(),
+                _ => self.deadlock_suspect = Some(picks),
             }
         } else {
-            deadlock_suspect = None;
+            self.deadlock_suspect = None;
         }
+    }
 
+    /// Sets the next sleep: the shortest after a `busy` sample, doubling
+    /// up to `MAX_DELAY` once idle samples outnumber
+    /// `IDLE_CYCLES_BEFORE_BACKOFF`.
+    fn pace(&mut self, busy: bool) {
         if busy {
-            delay = MIN_DELAY;
-            idle_cycles = 0;
+            self.delay = MIN_DELAY;
+            self.idle_cycles = 0;
         } else {
-            idle_cycles += 1;
-            if idle_cycles > IDLE_CYCLES_BEFORE_BACKOFF {
-                delay = (delay * 2).min(MAX_DELAY);
+            self.idle_cycles += 1;
+            if self.idle_cycles > IDLE_CYCLES_BEFORE_BACKOFF {
+                self.delay = (self.delay * 2).min(MAX_DELAY);
             }
         }
+    }
 
+    /// Counts the samples that find every worker asleep; after
+    /// `ASLEEP_SAMPLES_BEFORE_SLEEP` in a row, the last at the longest
+    /// delay, sleeps until a worker wakes (or, while memory is left to
+    /// trim, until `next_trim`).
+    fn sleep_while_all_asleep(&mut self, now: Instant) {
+        let (rt, m) = (self.rt, self.m);
         // Every worker asleep, and for a while: nothing to watch until one
         // wakes. Announce the sleep, then look again (a worker waking sets
         // AWAKE before it reads `asleep`). The delay is not reset after it:
         // a server whose workers all sleep between bursts of requests would
         // otherwise cost a poke per wakeup and restart 20 µs sampling each
         // time (measured: a thousand monitor wakeups a second).
-        if deadlock_suspect.is_none() && all_asleep(rt) {
-            asleep_samples += 1;
+        if self.deadlock_suspect.is_none() && all_asleep(rt) {
+            self.asleep_samples += 1;
         } else {
-            asleep_samples = 0;
+            self.asleep_samples = 0;
         }
-        if asleep_samples >= ASLEEP_SAMPLES_BEFORE_SLEEP && delay >= MAX_DELAY {
+        if self.asleep_samples >= ASLEEP_SAMPLES_BEFORE_SLEEP && self.delay >= MAX_DELAY {
             m.asleep.store(true, Ordering::SeqCst);
             if all_asleep(rt) {
-                m.sleep(memory_to_trim.then(|| next_trim.saturating_duration_since(now)));
+                m.sleep(
+                    self.memory_to_trim
+                        .then(|| self.next_trim.saturating_duration_since(now)),
+                );
             }
             m.asleep.store(false, Ordering::SeqCst);
-            asleep_samples = 0;
+            self.asleep_samples = 0;
         }
     }
 }
 
+/// Prints a dump of all coroutines if SIGQUIT asked for one.
+fn answer_dump_request() {
+    if DUMP_REQUESTED.swap(false, Ordering::Relaxed) {
+        // Formatted before stderr is locked: symbolizing takes a while.
+        let text = dump::dump().to_string();
+        eprint!("goro: SIGQUIT: dump of all coroutines\n{text}");
+    }
+}
+
+/// Whether every active worker sleeps.
 fn all_asleep(rt: &Runtime) -> bool {
     rt.workers
         .iter()
@@ -422,75 +563,22 @@ fn all_asleep(rt: &Runtime) -> bool {
         .all(|w| w.is_sleeping())
 }
 
-/// Looks for held workers and helps around them, and counts short holds.
-/// True if a new episode began or a spare worker started: only news keeps
-/// the monitor's sleep short, so that a long computation costs a wakeup
-/// every 10 ms, not 20 µs.
-fn watch_workers(
+/// Serves what held worker `w` cannot: fires its due timers, delivers its
+/// fds' readiness (both wake coroutines on their own workers) and, if it
+/// has queued work, wakes an idle worker to take it.
+fn serve_held_worker(
     rt: &'static Runtime,
-    watch: &mut [Watch],
+    w: &WorkerShared,
     now: Instant,
     events: &mut [libc::epoll_event],
-) -> bool {
-    let threshold = HOLD_THRESHOLD_NANOS.load(Ordering::Relaxed);
-    if threshold == 0 {
-        return false;
+) {
+    w.fire_due_timers_for(now);
+    if w.registered.load(Ordering::Relaxed) != 0 {
+        netpoll::dispatch_ready(&w.poller, events, Some(Duration::ZERO));
     }
-    let now_nanos = clock::nanos(now);
-    let active = rt.active_workers();
-    let mut held_count = 0;
-    let mut news = false;
-    for (i, w) in rt.workers.iter().take(active).enumerate() {
-        let mut run = watch[i].sample(i, w, now_nanos, threshold);
-        let held_nanos = run
-            .as_ref()
-            .map_or(0, |r| now_nanos.saturating_sub(r.since));
-        if let Some(r) = &mut run
-            && r.baseline.is_none()
-            && held_nanos > threshold / 2
-        {
-            r.baseline = thread_counters(w).map(|c| (now_nanos, c));
-        }
-        let held = held_nanos > threshold;
-        if w.held.load(Ordering::Relaxed) != held {
-            w.held.store(held, Ordering::Relaxed);
-        }
-        let Some(run) = run.filter(|_| held) else {
-            continue;
-        };
-        held_count += 1;
-        let descheduled = matches!(run.cause, Some(Cause::Descheduled { .. }));
-        if !run.long || (descheduled && held_nanos >= run.look_again) {
-            run.long = true;
-            news = true;
-            let cause = warn_held(i, w, run, held_nanos, now_nanos);
-            run.cause = Some(cause);
-            if let Cause::Descheduled { .. } = cause {
-                run.descheduled_noted = true;
-                run.baseline = thread_counters(w).map(|c| (now_nanos, c));
-                run.look_again = held_nanos + threshold;
-            }
-        }
-        if run.cause == Some(Cause::StdLock)
-            && !run.deadlock_checked
-            && held_nanos > LIKELY_DEADLOCK.as_nanos() as u64
-        {
-            run.deadlock_checked = true;
-            warn_likely_deadlock(i, w, run, held_nanos);
-        }
-        // Serve what the held worker cannot.
-        w.fire_due_timers_for(now);
-        if w.registered.load(Ordering::Relaxed) != 0 {
-            netpoll::dispatch_ready(&w.poller, events, Some(Duration::ZERO));
-        }
-        if w.has_queued_work() {
-            rt.idle.wake_one(&rt.workers);
-        }
+    if w.has_queued_work() {
+        rt.idle.wake_one(&rt.workers);
     }
-    if held_count > 0 && held_count == active && !rt.injector_and_deques_empty() {
-        news |= rt.start_spare_worker();
-    }
-    news
 }
 
 /// The tasks of the coroutines started on `w`, ordered by id.
