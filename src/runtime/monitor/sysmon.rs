@@ -366,6 +366,7 @@ struct MonitorLoop {
     /// been idle for more than `IDLE_CYCLES_BEFORE_BACKOFF` in a row.
     delay: Duration,
     /// Samples in a row that found nothing to do; 0 after a busy one.
+    /// Saturates: a monitor idle for years must not overflow it.
     idle_cycles: u32,
     /// What the monitor remembers of each worker, indexed as `rt.workers`.
     watch: Vec<Watch>,
@@ -508,7 +509,7 @@ impl MonitorLoop {
             self.delay = MIN_DELAY;
             self.idle_cycles = 0;
         } else {
-            self.idle_cycles += 1;
+            self.idle_cycles = self.idle_cycles.saturating_add(1);
             if self.idle_cycles > IDLE_CYCLES_BEFORE_BACKOFF {
                 self.delay = (self.delay * 2).min(MAX_DELAY);
             }
