@@ -10,9 +10,8 @@ use crate::JoinError;
 use crate::runtime::scheduler::worker::Worker;
 use crate::runtime::task::header::Header;
 pub use crate::runtime::task::id::CoroutineId;
-use crate::runtime::task::spawn::{self, Joiner};
+use crate::runtime::task::spawn::{self, Joiner, Membership};
 use crate::runtime::task::stack::checked_stack_size;
-use crate::runtime::time::bubble;
 use crate::runtime::{Runtime, monitor::sysmon};
 
 /// Spawns `f` as a new coroutine (Go's `go f()`).
@@ -48,7 +47,7 @@ where
 {
     JoinHandle::from(spawn::spawn_in(
         rt,
-        bubble::current(),
+        Membership::Spawners,
         name,
         stack_size,
         location,

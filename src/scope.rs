@@ -44,9 +44,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::runtime::diag::panic_hook::begin_short_backtrace;
 use crate::runtime::task::header::Failure;
-use crate::runtime::task::spawn::spawn_in;
+use crate::runtime::task::spawn::{Membership, spawn_in};
 use crate::runtime::task::stack::checked_stack_size;
-use crate::runtime::time::bubble;
 use crate::runtime::{Builder as RuntimeBuilder, Runtime};
 use crate::sync::WaitGroup;
 use crate::{Coroutine, JoinError, JoinHandle};
@@ -197,7 +196,7 @@ impl<'scope> Scope<'scope, '_> {
         let main: Box<dyn FnOnce() + Send + 'static> = unsafe { mem::transmute(main) };
         let task = JoinHandle::from(spawn_in(
             rt,
-            bubble::current(),
+            Membership::Spawners,
             name,
             stack_size,
             location,

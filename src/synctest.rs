@@ -96,7 +96,7 @@ use std::sync::Arc;
 use crate::JoinHandle;
 use crate::runtime::park::oneshot;
 use crate::runtime::scheduler::worker::Worker;
-use crate::runtime::task::spawn::spawn_in;
+use crate::runtime::task::spawn::{Membership, spawn_in};
 use crate::runtime::time::bubble::{self, Bubble, End};
 use crate::runtime::{Runtime, WaitingOn};
 
@@ -128,7 +128,7 @@ where
     let (tx, rx) = oneshot::new::<End>();
     let root = JoinHandle::from(spawn_in(
         rt,
-        Some(Arc::new(Bubble::new(tx))),
+        Membership::Of(Arc::new(Bubble::new(tx))),
         Some(Arc::new(String::from("synctest"))),
         rt.stack_size,
         Location::caller(),

@@ -31,7 +31,7 @@ use crate::chan::{Receiver, RecvTimeoutError, chan};
 use crate::context::{self, AfterFunc, Context};
 use crate::runtime::Runtime;
 use crate::runtime::io::netpoll::Dir;
-use crate::runtime::task::spawn::spawn_in;
+use crate::runtime::task::spawn::{Membership, spawn_in};
 
 /// What a bounded wait gives up at.
 #[derive(Clone)]
@@ -268,7 +268,7 @@ fn spawn_reaper(mut orphan: Process) {
         Ok(rt) => {
             drop(crate::JoinHandle::from(spawn_in(
                 rt,
-                None,
+                Membership::Outside,
                 Some(Arc::new(String::from("goro-reaper"))),
                 rt.stack_size,
                 Location::caller(),
@@ -367,7 +367,7 @@ fn watch_in_pool(pid: libc::pid_t) -> io::Result<Receiver<io::Result<()>>> {
     };
     drop(crate::JoinHandle::from(spawn_in(
         rt,
-        None,
+        Membership::Outside,
         Some(Arc::new(String::from("goro-process-watch"))),
         rt.stack_size,
         Location::caller(),

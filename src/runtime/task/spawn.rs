@@ -16,7 +16,7 @@ use crate::runtime::diag::trace;
 use crate::runtime::scheduler::worker::Worker;
 use crate::runtime::task::header::{Failure, Header, TaskRef};
 use crate::runtime::task::id;
-use crate::runtime::time::bubble::Bubble;
+use crate::runtime::time::bubble::{self, Bubble};
 
 /// The joining end of a task whose closure returns `T`: the reference whose
 /// owner may wait for the task and take its output once. Dropping it
@@ -68,11 +68,21 @@ impl<T> Drop for Joiner<T> {
     }
 }
 
-/// Spawns `f` as a coroutine that belongs to `bubble`, if given, and
+/// Which bubble (`time/bubble.rs`) a new coroutine belongs to, for life.
+pub(crate) enum Membership {
+    /// The spawner's, if it is in one: what `go!`, `spawn` and scopes do.
+    Spawners,
+    /// This one: a bubble's root.
+    Of(Arc<Bubble>),
+    /// None, whatever the spawner's: the runtime's own coroutines.
+    Outside,
+}
+
+/// Spawns `f` as a coroutine of the bubble `membership` says, if any, and
 /// returns its joiner.
 pub(crate) fn spawn_in<F, T>(
     rt: &'static Runtime,
-    bubble: Option<Arc<Bubble>>,
+    membership: Membership,
     name: Option<Arc<String>>,
     stack_size: usize,
     location: &'static Location<'static>,
@@ -83,6 +93,11 @@ where
     T: Send + 'static,
 {
     let worker = Worker::current();
+    let bubble = match membership {
+        Membership::Spawners => bubble::current_on(worker),
+        Membership::Of(b) => Some(b),
+        Membership::Outside => None,
+    };
     if let Some(b) = &bubble {
         // Counted runnable before anything can run it.
         b.enter();
@@ -106,7 +121,7 @@ pub(crate) fn spawn_detached(f: impl FnOnce() + Send + 'static) {
     let rt = Runtime::get();
     drop(spawn_in(
         rt,
-        None,
+        Membership::Outside,
         None,
         rt.stack_size,
         Location::caller(),

@@ -384,7 +384,13 @@ fn shuffle<T>(v: &mut [T]) {
 /// whose timers this thread is firing; `None` elsewhere.
 #[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Arc<Bubble>>) -> R) -> R {
-    match Worker::current() {
+    with_bubble_on(Worker::current(), f)
+}
+
+/// `with_current` for a caller that has its thread's worker at hand.
+#[inline]
+fn with_bubble_on<R>(worker: Option<&Worker>, f: impl FnOnce(Option<&Arc<Bubble>>) -> R) -> R {
+    match worker {
         Some(w) => match w.running_header() {
             Some(h) => f(h.bubble()),
             None => FIRING.with(|b| f(b.borrow().as_ref())),
@@ -396,4 +402,11 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Arc<Bubble>>) -> R) -> R {
 /// The caller's bubble (see `with_current`).
 pub(crate) fn current() -> Option<Arc<Bubble>> {
     with_current(|b| b.cloned())
+}
+
+/// The bubble of a caller on `worker`, its thread's worker (see
+/// `with_current`).
+#[inline]
+pub(crate) fn current_on(worker: Option<&Worker>) -> Option<Arc<Bubble>> {
+    with_bubble_on(worker, |b| b.cloned())
 }
