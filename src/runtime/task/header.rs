@@ -312,10 +312,21 @@ where
             };
             output
         };
-        if let Err(Failure::Panic(payload)) = &output {
-            panic_hook::unjoined(&cell.header, &**payload);
+        match output {
+            // A result with nothing to drop (every `go!` of a function
+            // returning `()`) costs nothing more.
+            Ok(value) => {
+                if std::mem::needs_drop::<T>() {
+                    drop_here(value);
+                }
+            }
+            Err(failure) => {
+                if let Failure::Panic(payload) = &failure {
+                    panic_hook::unjoined(&cell.header, &**payload);
+                }
+                drop_here(failure);
+            }
         }
-        drop_here(output);
     }
 
     /// # Safety
@@ -516,24 +527,35 @@ impl TaskRef {
     /// # Safety
     /// The task's output type must be `T`; this must be the reference of
     /// its unique joiner, which has not taken the output.
+    #[inline]
     pub(crate) unsafe fn detach<T>(self) {
         let this = ManuallyDrop::new(self);
         match this.header().join.detach_and_release() {
             Detached::Released { last: false } => {}
             // SAFETY: that was the last reference; the vtable matches.
             Detached::Released { last: true } => unsafe { this.destroy() },
-            Detached::TakeOutput => {
-                let this = ManuallyDrop::into_inner(this);
-                // SAFETY: the output type is `T` and this unique joiner
-                // takes it once, after the coroutine's last touch of it
-                // (`TakeOutput`).
-                let output = unsafe { this.take_output::<T>() };
-                if let Some(Err(Failure::Panic(payload))) = &output {
-                    panic_hook::unjoined(this.header(), &**payload);
-                }
-                drop(output);
-            }
+            // SAFETY: forwarded contract; the coroutine wrote the output
+            // and no longer touches it (`TakeOutput`).
+            Detached::TakeOutput => unsafe { ManuallyDrop::into_inner(this).drop_output::<T>() },
         }
+    }
+
+    /// `detach`'s rare case, apart so that the usual one (the handle goes
+    /// before the coroutine ends: every `go!`) inlines where it is dropped:
+    /// takes the output, reports a panic it holds, and drops it.
+    ///
+    /// # Safety
+    /// As for `detach`, once `detach_and_release` answered `TakeOutput`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn drop_output<T>(self) {
+        // SAFETY: the output type is `T` and this unique joiner takes it
+        // once, after the coroutine's last touch of it.
+        let output = unsafe { self.take_output::<T>() };
+        if let Some(Err(Failure::Panic(payload))) = &output {
+            panic_hook::unjoined(self.header(), &**payload);
+        }
+        drop(output);
     }
 
     /// Frees the cell.

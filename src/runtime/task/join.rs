@@ -96,6 +96,7 @@ impl JoinState {
 
     /// The handle's owner gives it up, with its reference, in one step
     /// unless the output is waiting to be taken.
+    #[inline]
     pub(crate) fn detach_and_release(&self) -> Detached {
         let mut cur = self.0.load(Ordering::Relaxed);
         loop {
