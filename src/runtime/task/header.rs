@@ -480,9 +480,7 @@ impl TaskRef {
         unsafe { (self.header().vtable.take_output)(self.header, (&raw mut out).cast()) };
         out
     }
-}
 
-impl TaskRef {
     /// Marks the task finished, wakes its joiner, and lets go of this
     /// reference: the one its worker held while it ran. Its output must be
     /// written (or have been dropped by the coroutine) before.
