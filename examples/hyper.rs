@@ -118,9 +118,17 @@ fn main() {
         });
 
         let conns = WaitGroup::new();
-        while let Ok((conn, _)) = ln.accept() {
-            let (stop, counter) = (stop.clone(), counter.clone());
-            conns.go(move || serve(conn, stop, counter));
+        loop {
+            match ln.accept() {
+                Ok((conn, _)) => {
+                    let (stop, counter) = (stop.clone(), counter.clone());
+                    conns.go(move || serve(conn, stop, counter));
+                }
+                Err(e) if goro::net::is_closed(&e) => break,
+                // Out of fds (after accept's own backoff) or an aborted
+                // connection: the server goes on.
+                Err(e) => eprintln!("hyper: accept: {e}"),
+            }
         }
         conns.wait();
         eprintln!("hyper: every connection done");

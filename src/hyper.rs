@@ -121,7 +121,7 @@ impl Future for Sleep {
                         .unwrap_or_else(PoisonError::into_inner)
                         .take();
                     if let Some(w) = w {
-                        w.wake();
+                        crate::runtime::park::wake_task(w);
                     }
                 }),
             ));

@@ -67,17 +67,12 @@ impl Backoff {
     fn next_delay(&self) -> Duration {
         let first = FIRST_DELAY.as_nanos() as u64;
         let max = MAX_DELAY.as_nanos() as u64;
-        let prev = self
-            .last
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
-                Some(if d == 0 { first } else { (d * 2).min(max) })
-            })
-            .unwrap_or(0);
-        Duration::from_nanos(if prev == 0 {
-            first
-        } else {
-            (prev * 2).min(max)
-        })
+        let step = |d: u64| if d == 0 { first } else { (d * 2).min(max) };
+        // The closure always answers `Some`, so this is `Ok(previous)`.
+        let (Ok(prev) | Err(prev)) =
+            self.last
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| Some(step(d)));
+        Duration::from_nanos(step(prev))
     }
 }
 

@@ -154,10 +154,7 @@ impl TcpListener {
         &self,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<io::Result<(TcpStream, SocketAddr)>> {
-        self.sock
-            .poll_io(crate::runtime::io::netpoll::Dir::Read, cx, || {
-                self.try_accept()
-            })
+        self.sock.poll_io(Dir::Read, cx, || self.try_accept())
     }
 
     super::shared_methods!(TcpListener, SocketAddr, to_ip);

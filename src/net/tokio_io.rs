@@ -1,10 +1,10 @@
 //! With the `tokio-io` feature: tokio's `AsyncRead` and `AsyncWrite` on
 //! goro's stream sockets, on goro's own netpoller.
 //!
-//! Each poll makes the system call first and, on `WouldBlock`, registers
-//! the task's waker with the socket's poll descriptor (`poll_read_ready`),
-//! so a ready socket costs one system call and a waiting one no thread:
-//! the worker whose poller has the fd wakes the task. Crates generic over
+//! Each poll asks the socket's poll descriptor for readiness first
+//! (`Socket::poll_io`): a side known ready makes the system call at once,
+//! and a side not ready registers the task's waker, so a waiting socket
+//! costs no thread: the worker whose poller has the fd wakes the task. Crates generic over
 //! these traits (hyper through `hyper_util::rt::TokioIo`, tokio-postgres's
 //! `connect_raw`, tokio-rustls) then run on goro sockets inside
 //! `goro::block_on`, with no tokio runtime.

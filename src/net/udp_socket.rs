@@ -123,14 +123,7 @@ impl UdpSocket {
         let Some(&addr) = addrs.first() else {
             return Err(invalid_input("no address to send to".into()));
         };
-        if self.sock.is_connected() {
-            let local = self.local_addr().ok();
-            return Err(write_to_connected(
-                "udp",
-                local.as_ref().map(|l| l as &dyn fmt::Display),
-                &addr,
-            ));
-        }
+        self.refuse_if_connected(&addr)?;
         self.sock
             .send_to(buf, Some(&RawAddr::from_ip(&self.for_family(addr))))
     }
@@ -239,16 +232,23 @@ impl UdpSocket {
     /// As `try_send`; on a connected socket, Go's `ErrWriteToConnected`,
     /// as `send_to`.
     pub fn try_send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
-        if self.sock.is_connected() {
-            let local = self.local_addr().ok();
-            return Err(write_to_connected(
-                "udp",
-                local.as_ref().map(|l| l as &dyn fmt::Display),
-                &target,
-            ));
-        }
+        self.refuse_if_connected(&target)?;
         self.sock
             .try_send_to(buf, Some(&RawAddr::from_ip(&self.for_family(target))))
+    }
+
+    /// Go's `ErrWriteToConnected` for a send to `dest` if the socket is
+    /// connected.
+    fn refuse_if_connected(&self, dest: &SocketAddr) -> io::Result<()> {
+        if !self.sock.is_connected() {
+            return Ok(());
+        }
+        let local = self.local_addr().ok();
+        Err(write_to_connected(
+            "udp",
+            local.as_ref().map(|l| l as &dyn fmt::Display),
+            dest,
+        ))
     }
 
     /// Receives one datagram and its sender without parking.

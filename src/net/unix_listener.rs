@@ -116,10 +116,7 @@ impl UnixListener {
         &self,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<io::Result<(UnixStream, UnixSocketAddr)>> {
-        self.sock
-            .poll_io(crate::runtime::io::netpoll::Dir::Read, cx, || {
-                self.try_accept()
-            })
+        self.sock.poll_io(Dir::Read, cx, || self.try_accept())
     }
 
     super::shared_methods!(UnixListener, UnixSocketAddr, to_unix);

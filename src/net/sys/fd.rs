@@ -438,7 +438,7 @@ impl NetFd {
                 }
             }
         });
-        let (fd, addr, len) = if mode == Mode::Try || self.nonblocking.load(Ordering::Relaxed) {
+        let (fd, addr, len) = if mode == Mode::Try || self.is_nonblocking() {
             accepted
         } else {
             self.accept_backoff.after(accepted)

@@ -45,6 +45,7 @@ use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::runtime::io::poller::{Poller, WAKE_KEY};
+use crate::runtime::park;
 use crate::runtime::park::blocker::{Blocker, Outcome, Wake};
 use crate::runtime::park::spin::SpinLock;
 use crate::runtime::park::waitq::{Node, WaitQueue};
@@ -170,10 +171,10 @@ struct Woken {
 impl Woken {
     fn wake(self) {
         if let Some(w) = self.shared {
-            w.wake();
+            park::wake_task(w);
         }
         for w in self.slots {
-            w.wake();
+            park::wake_task(w);
         }
     }
 }
@@ -444,7 +445,8 @@ impl PollDesc {
             if !skip {
                 match op(self.fd()) {
                     Ok((v, drained)) => {
-                        if drained && self.stream.load(Ordering::Relaxed) {
+                        // Only reads use it (writes are not skipped).
+                        if drained && dir == Dir::Read && self.stream.load(Ordering::Relaxed) {
                             side.drained_at.store(seq, Ordering::Relaxed);
                         }
                         return Ok(v);
@@ -558,7 +560,7 @@ impl PollDesc {
         let timer = call_at_on(
             clock::instant(deadline),
             Clock::Real,
-            Box::new(move || self.expire(dir, generation)),
+            Box::new(move || self.expire(dir, generation, deadline)),
         );
         let old = {
             let mut st = self.side(dir).state.lock();
@@ -569,16 +571,21 @@ impl PollDesc {
         }
     }
 
-    /// The deadline timer of `dir` fired: wakes its async waiters (which
-    /// find the deadline passed), unless the descriptor was recycled since.
-    fn expire(&self, dir: Dir, generation: u16) {
+    /// The deadline timer of `dir` for `deadline` fired: wakes its async
+    /// waiters (which find the deadline passed), unless the descriptor was
+    /// recycled since. The timer is forgotten only if it is still the one
+    /// armed: `arm_timer` may have just replaced it, and the replacement
+    /// must stay where it can be cancelled.
+    fn expire(&self, dir: Dir, generation: u16, deadline: u64) {
         if self.generation.load(Ordering::Acquire) != generation {
             return;
         }
         let side = self.side(dir);
         let woken = {
             let mut st = side.state.lock();
-            st.timer = None;
+            if st.timer.as_ref().is_some_and(|(d, _)| *d == deadline) {
+                st.timer = None;
+            }
             st.wakers.take()
         };
         woken.wake();

@@ -16,6 +16,8 @@ pub(crate) mod state;
 pub(crate) mod wait;
 pub(crate) mod waitq;
 
+use std::panic::{self, AssertUnwindSafe};
+use std::task::Waker;
 use std::thread::{self, Thread};
 use std::time::Instant;
 
@@ -23,6 +25,19 @@ use crate::runtime::diag::trace;
 use crate::runtime::scheduler::worker::{self, Worker};
 use crate::runtime::task::header::{Header, TaskRef};
 use crate::runtime::time::clock::Clock;
+
+/// Wakes an async task through its `Waker`, which is the task's executor's
+/// code: it runs where readiness is found, often on a worker's scheduler
+/// stack (a poller's dispatch, a timer callback) or the monitor's. A panic
+/// there would take the thread, and every coroutine it serves, down; so it
+/// is caught here and goes no further (the panic hook has reported it).
+/// Its payload is leaked, as `drop_here` leaks one: dropping it could
+/// panic again.
+pub(crate) fn wake_task(w: Waker) {
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| w.wake())) {
+        std::mem::forget(payload);
+    }
+}
 
 /// Who to wake: a coroutine or a plain thread.
 #[derive(Clone)]

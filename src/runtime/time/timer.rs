@@ -259,7 +259,7 @@ impl Timers {
         clock::nanos(now) >= self.next.load(Ordering::Relaxed)
     }
 
-    /// Whether any entry is in the heap, armed or stale (no lock).
+    /// Whether the heap holds no entry, armed or stale (no lock).
     pub(crate) fn is_empty(&self) -> bool {
         self.next.load(Ordering::Relaxed) == u64::MAX
     }
