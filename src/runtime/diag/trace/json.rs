@@ -122,7 +122,7 @@ pub(crate) fn write(capture: &Capture, w: &mut dyn Write) -> io::Result<()> {
     // Per track, the slice open now (a `Kind` that begins one), so that an
     // end whose begin fell before the capture is skipped and a begin whose
     // end fell after it is closed at the last instant.
-    let mut open: HashMap<u64, (Kind, u64)> = HashMap::new();
+    let mut open: HashMap<u64, Kind> = HashMap::new();
     // Coroutine -> the flow waiting for its next run.
     let mut flows: HashMap<u64, u64> = HashMap::new();
     let mut next_flow = 1u64;
@@ -130,12 +130,12 @@ pub(crate) fn write(capture: &Capture, w: &mut dyn Write) -> io::Result<()> {
         let t = *t;
         let at = ts(e);
         let begin = |w: &mut io::BufWriter<&mut dyn Write>,
-                     open: &mut HashMap<u64, (Kind, u64)>,
+                     open: &mut HashMap<u64, Kind>,
                      name: String,
                      cat: &str,
                      args: String|
          -> io::Result<()> {
-            open.insert(t, (e.kind, e.b));
+            open.insert(t, e.kind);
             write!(
                 w,
                 ",\n{{\"ph\":\"B\",\"pid\":1,\"tid\":{t},\"ts\":{at},\"cat\":\"{cat}\",\"name\":{},\"args\":{{{args}}}}}",
@@ -143,12 +143,12 @@ pub(crate) fn write(capture: &Capture, w: &mut dyn Write) -> io::Result<()> {
             )
         };
         let end = |w: &mut io::BufWriter<&mut dyn Write>,
-                   open: &mut HashMap<u64, (Kind, u64)>,
+                   open: &mut HashMap<u64, Kind>,
                    begun_by: Kind,
                    args: String|
          -> io::Result<()> {
             match open.get(&t) {
-                Some(&(k, _)) if k == begun_by => {
+                Some(&k) if k == begun_by => {
                     open.remove(&t);
                     write!(
                         w,
@@ -282,7 +282,7 @@ pub(crate) fn write(capture: &Capture, w: &mut dyn Write) -> io::Result<()> {
             Kind::BlockingEnd => end(&mut w, &mut open, Kind::BlockingStart, String::new())?,
             Kind::Held => {
                 // On the held worker's track, where the long run is.
-                let worker = e.a + 1;
+                let worker = tid(&Track::Worker(e.a as usize));
                 write!(
                     w,
                     ",\n{{\"ph\":\"i\",\"s\":\"t\",\"pid\":1,\"tid\":{worker},\"ts\":{at},\"name\":{},\"args\":{{\"coroutine\":{},\"held ms\":{}}}}}",
@@ -301,7 +301,7 @@ pub(crate) fn write(capture: &Capture, w: &mut dyn Write) -> io::Result<()> {
     // Slices still open at the end of the capture end there.
     if let Some((_, last)) = events.last() {
         let at = ts(last);
-        let mut still: Vec<(u64, Kind)> = open.iter().map(|(t, (k, _))| (*t, *k)).collect();
+        let mut still: Vec<(u64, Kind)> = open.iter().map(|(t, k)| (*t, *k)).collect();
         still.sort_unstable_by_key(|(t, _)| *t);
         for (t, kind) in still {
             let args = match kind {

@@ -104,9 +104,6 @@ impl State {
             SESSION.fetch_add(1, Ordering::Relaxed);
         }
         ENABLED.store(on, Ordering::Relaxed);
-        if !on {
-            ring::forget_ended_threads();
-        }
     }
 }
 
@@ -125,10 +122,10 @@ struct Tracer {
 /// What the drainer has copied.
 #[derive(Default)]
 struct Drained {
-    /// Per ring (by address), where to read from next.
-    cursors: HashMap<usize, u64>,
-    /// Per ring, its events so far.
-    events: HashMap<usize, (Arc<Ring>, Vec<Event>)>,
+    /// Per ring (by address), the ring, where to read from next, and its
+    /// events so far. Holding the ring keeps its address from being
+    /// reused by a new thread's while the trace runs.
+    rings: HashMap<usize, (Arc<Ring>, u64, Vec<Event>)>,
     /// Events overwritten before they were copied.
     lost: u64,
 }
@@ -137,20 +134,21 @@ impl Drained {
     /// Copies every ring's events since the last call.
     fn drain(&mut self) {
         for r in ring::rings() {
-            let key = Arc::as_ptr(&r) as usize;
-            let from = self.cursors.get(&key).copied().unwrap_or(0);
-            let entry = self
-                .events
-                .entry(key)
-                .or_insert_with(|| (r.clone(), Vec::new()));
-            let (next, lost) = r.read(from, &mut entry.1);
-            self.cursors.insert(key, next);
+            let (_, from, events) = self
+                .rings
+                .entry(Arc::as_ptr(&r) as usize)
+                .or_insert_with(|| (r.clone(), 0, Vec::new()));
+            let (next, lost) = r.read(*from, events);
+            *from = next;
             self.lost += lost;
         }
     }
 
     fn capture(self) -> Capture {
-        Capture::of(self.events.into_values(), self.lost)
+        Capture::of(
+            self.rings.into_values().map(|(r, _, events)| (r, events)),
+            self.lost,
+        )
     }
 }
 
@@ -181,7 +179,10 @@ pub fn start(out: impl Write + Send + 'static) -> io::Result<()> {
     // trace's.
     let mut drained = Drained::default();
     for r in ring::rings() {
-        drained.cursors.insert(Arc::as_ptr(&r) as usize, r.head());
+        let head = r.head();
+        drained
+            .rings
+            .insert(Arc::as_ptr(&r) as usize, (r, head, Vec::new()));
     }
     let drained = Arc::new(Mutex::new(drained));
     let stop = Arc::new(AtomicBool::new(false));
@@ -361,11 +362,13 @@ pub(crate) fn snapshot_beside_held_report() -> Option<String> {
     let n = HELD_SNAPSHOTS.fetch_add(1, Ordering::Relaxed) + 1;
     let path = dir.join(format!("goro-held-{}-{n}.json", std::process::id()));
     let line = format!("  trace of the last {window:?}: {}", path.display());
-    let capture = snapshot(window, start);
     let p = path.clone();
+    // Copied there too: the rings hold megabytes, and the monitor has
+    // workers to watch.
     let written = thread::Builder::new()
         .name("goro-trace".into())
         .spawn(move || {
+            let capture = snapshot(window, start);
             let result = std::fs::File::create(&p).and_then(|mut f| json::write(&capture, &mut f));
             if let Err(e) = result {
                 eprintln!("goro: cannot write the trace {}: {e}", p.display());

@@ -3,8 +3,8 @@
 //! Each thread that records gets a ring of `RING_EVENTS` fixed-size events
 //! on its first event, registered once (under the registry lock) and kept
 //! for the thread's life. Only the owner writes its ring: no lock, no
-//! read-modify-write, two relaxed stores of the counters and four of the
-//! event's words. It never waits for a reader: it overwrites the oldest
+//! read-modify-write: a relaxed store of `claimed`, a release fence, four
+//! relaxed stores of the event's words and a release store of `head`. It never waits for a reader: it overwrites the oldest
 //! events, which is what a flight recorder wants and what the tracer's
 //! drainer thread outruns (see `trace/mod.rs`).
 //!
@@ -20,7 +20,7 @@
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::panic::Location;
-use std::sync::atomic::{self, AtomicU64, Ordering};
+use std::sync::atomic::{self, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::runtime::lock;
@@ -257,10 +257,34 @@ pub(crate) fn rings() -> Vec<Arc<Ring>> {
     lock(&RINGS).clone()
 }
 
-/// Forgets the rings of threads that have ended: nothing reads them once
-/// no session is left.
-pub(crate) fn forget_ended_threads() {
-    lock(&RINGS).retain(|r| Arc::strong_count(r) > 1);
+/// Rings of ended threads kept, the newest, for a flight recorder's
+/// snapshot to read: each holds 2 MiB, and a blocking-pool thread ends
+/// after 10 s idle, so a recorder running for days would otherwise keep a
+/// ring per thread that ever ended. A running trace keeps the rings it
+/// read from (its copy holds them), whatever this says.
+const ENDED_RINGS_KEPT: usize = 4;
+
+/// Thread tracks numbered so far: a track's number is never reused, even
+/// once its ring is forgotten.
+static THREAD_TRACKS: AtomicUsize = AtomicUsize::new(0);
+
+/// Forgets the rings of ended threads (only `RINGS` holds them) beyond the
+/// newest `ENDED_RINGS_KEPT`.
+fn forget_old_ended_rings(rings: &mut Vec<Arc<Ring>>) {
+    let ended = |r: &Arc<Ring>| Arc::strong_count(r) == 1;
+    let mut excess = rings
+        .iter()
+        .filter(|r| ended(r))
+        .count()
+        .saturating_sub(ENDED_RINGS_KEPT);
+    // Oldest first: `rings` is in order of registration.
+    rings.retain(|r| {
+        if excess > 0 && ended(r) {
+            excess -= 1;
+            return false;
+        }
+        true
+    });
 }
 
 /// This thread's ring and what it has labelled.
@@ -323,13 +347,11 @@ fn with_local(f: impl FnOnce(&mut Local)) {
 #[cold]
 fn register() -> Local {
     let mut rings = lock(&RINGS);
+    forget_old_ended_rings(&mut rings);
     let track = match Worker::current() {
         Some(w) => Track::Worker(w.index()),
         None => Track::Thread {
-            n: rings
-                .iter()
-                .filter(|r| matches!(r.track, Track::Thread { .. }))
-                .count(),
+            n: THREAD_TRACKS.fetch_add(1, Ordering::Relaxed),
             name: std::thread::current()
                 .name()
                 .unwrap_or("<unnamed>")
@@ -348,6 +370,25 @@ fn register() -> Local {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_newest_rings_of_ended_threads_are_kept() {
+        let track = |n| Track::Thread {
+            n,
+            name: String::new(),
+        };
+        let mut rings: Vec<Arc<Ring>> = (0..10).map(|n| Arc::new(Ring::new(track(n)))).collect();
+        // Threads 3 and 8 still run: their thread-locals hold their rings.
+        let live = [rings[3].clone(), rings[8].clone()];
+        forget_old_ended_rings(&mut rings);
+        let left: Vec<Track> = rings.iter().map(|r| r.track.clone()).collect();
+        assert_eq!(
+            left,
+            [3, 5, 6, 7, 8, 9].map(track).to_vec(),
+            "the live rings and the {ENDED_RINGS_KEPT} newest ended ones"
+        );
+        drop(live);
+    }
 
     #[test]
     fn a_ring_gives_back_what_was_written_and_counts_what_it_lost() {
