@@ -157,10 +157,28 @@ fn parse(s: &[u8], i: &mut usize) -> Json {
             *i += 1;
             let mut out = Vec::new();
             while s[*i] != b'"' {
-                if s[*i] == b'\\' {
+                if s[*i] != b'\\' {
+                    out.push(s[*i]);
                     *i += 1;
+                    continue;
                 }
-                out.push(s[*i]);
+                // The escapes the trace writer makes (`json::quote`).
+                *i += 1;
+                match s[*i] {
+                    b'n' => out.push(b'\n'),
+                    b't' => out.push(b'\t'),
+                    b'r' => out.push(b'\r'),
+                    b'u' => {
+                        let hex = std::str::from_utf8(&s[*i + 1..*i + 5]).unwrap_or("0");
+                        let c = u32::from_str_radix(hex, 16)
+                            .ok()
+                            .and_then(char::from_u32)
+                            .unwrap_or('\u{fffd}');
+                        out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                        *i += 4;
+                    }
+                    c => out.push(c),
+                }
                 *i += 1;
             }
             *i += 1;
