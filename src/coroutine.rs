@@ -194,10 +194,7 @@ impl Builder {
     {
         let location = Location::caller();
         let stack_size = self.stack_size.map(checked_stack_size).transpose()?;
-        let rt = match Runtime::started() {
-            Some(rt) => rt,
-            None => crate::runtime::Builder::new().start_or_get()?,
-        };
+        let rt = Runtime::get_or_start()?;
         let name = self.name.map(Arc::new);
         Ok(spawn_on(
             rt,

@@ -42,11 +42,11 @@ use std::panic::{self, AssertUnwindSafe, Location};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::runtime::Runtime;
 use crate::runtime::diag::panic_hook::begin_short_backtrace;
 use crate::runtime::task::header::Failure;
 use crate::runtime::task::spawn::{Membership, spawn_in};
 use crate::runtime::task::stack::checked_stack_size;
-use crate::runtime::{Builder as RuntimeBuilder, Runtime};
 use crate::sync::WaitGroup;
 use crate::{Coroutine, JoinError, JoinHandle};
 
@@ -253,10 +253,7 @@ impl crate::Builder {
         let location = Location::caller();
         let (name, stack_size) = self.into_parts();
         let stack_size = stack_size.map(checked_stack_size).transpose()?;
-        let rt = match Runtime::started() {
-            Some(rt) => rt,
-            None => RuntimeBuilder::new().start_or_get()?,
-        };
+        let rt = Runtime::get_or_start()?;
         Ok(scope.spawn_on(
             rt,
             name.map(Arc::new),

@@ -205,14 +205,15 @@ impl Child {
     fn bound_error(&self, bound: &Bound) -> io::Error {
         let why = bound
             .reached()
-            .unwrap_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "deadline passed"));
+            .unwrap_or_else(crate::runtime::io::netpoll::timeout_error);
         self.described(format!("{} killed", self.name()), why)
     }
 
     pub(crate) fn wait_with_output_bounded(mut self, bound: Bound) -> io::Result<Output> {
         drop(self.stdin.take());
-        let stdout = self.stdout.take().map(|p| p.fd.clone());
-        let stderr = self.stderr.take().map(|p| p.fd.clone());
+        // Shared with `Armed`, which moves their deadlines.
+        let stdout = self.stdout.take().map(|p| Arc::new(p.fd));
+        let stderr = self.stderr.take().map(|p| Arc::new(p.fd));
         let armed = Armed::new(&bound, stdout.iter().chain(&stderr).cloned().collect());
         let deadline = bound.deadline();
         let (out, err) = match (stdout, stderr) {

@@ -7,7 +7,6 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::process::Stdio;
-use std::sync::Arc;
 
 use super::poll_fd::PollFd;
 
@@ -15,28 +14,21 @@ macro_rules! pipe_type {
     ($(#[$doc:meta])* $name:ident, $std:ty) => {
         $(#[$doc])*
         pub struct $name {
-            /// The pipe end. Shared only with the function that cancels a
-            /// bounded `output_context` (it moves the deadline), never with
-            /// another reader or writer.
-            pub(crate) fd: Arc<PollFd>,
+            /// The pipe end.
+            pub(crate) fd: PollFd,
         }
 
         impl $name {
             /// Takes std's pipe end (blocking) and makes it goro's.
             pub(crate) fn from_std(pipe: $std) -> io::Result<$name> {
                 Ok($name {
-                    fd: Arc::new(PollFd::new(OwnedFd::from(pipe))?),
+                    fd: PollFd::new(OwnedFd::from(pipe))?,
                 })
             }
 
-            /// The fd, blocking again, if nothing else shares it.
+            /// The fd, blocking again.
             fn into_owned(self) -> OwnedFd {
-                match Arc::try_unwrap(self.fd) {
-                    Ok(fd) => fd.into_owned(),
-                    // Only a bounded `output_context` shares it, and that
-                    // consumes the `Child` this pipe came from.
-                    Err(_) => unreachable!("goro: a pipe end given away while shared"),
-                }
+                self.fd.into_owned()
             }
         }
 

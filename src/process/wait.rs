@@ -20,7 +20,6 @@
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
-use std::panic::Location;
 use std::process::ExitStatus;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,8 +29,8 @@ use super::poll_fd::{PollFd, is_deadline};
 use crate::chan::{Receiver, RecvTimeoutError, chan};
 use crate::context::{self, AfterFunc, Context};
 use crate::runtime::Runtime;
-use crate::runtime::io::netpoll::Dir;
-use crate::runtime::task::spawn::{Membership, spawn_in};
+use crate::runtime::io::netpoll::{self, Dir};
+use crate::runtime::task::spawn::spawn_detached;
 
 /// What a bounded wait gives up at.
 #[derive(Clone)]
@@ -59,8 +58,7 @@ impl Bound {
     pub(crate) fn reached(&self) -> Option<io::Error> {
         match self {
             Bound::Never => None,
-            Bound::Deadline(d) => (Instant::now() >= *d)
-                .then(|| io::Error::new(io::ErrorKind::TimedOut, "deadline passed")),
+            Bound::Deadline(d) => (Instant::now() >= *d).then(netpoll::timeout_error),
             Bound::Context(ctx) => ctx.err().map(io::Error::from),
         }
     }
@@ -260,21 +258,8 @@ fn spawn_reaper(mut orphan: Process) {
             orphan.status = crate::blocking(move || reap_blocking(pid));
         }
     };
-    let rt = match Runtime::started() {
-        Some(rt) => Ok(rt),
-        None => crate::runtime::Builder::new().start_or_get(),
-    };
-    match rt {
-        Ok(rt) => {
-            drop(crate::JoinHandle::from(spawn_in(
-                rt,
-                Membership::Outside,
-                Some(Arc::new(String::from("goro-reaper"))),
-                rt.stack_size,
-                Location::caller(),
-                reaper,
-            )));
-        }
+    match Runtime::get_or_start() {
+        Ok(rt) => spawn_detached(rt, Some("goro-reaper"), reaper),
         // No runtime can start: a plain thread reaps instead. Should that
         // fail too, the process is out of threads and nothing can wait.
         Err(_) => {
@@ -361,18 +346,11 @@ fn watch_in_pool(pid: libc::pid_t) -> io::Result<Receiver<io::Result<()>>> {
         let r = crate::blocking(move || wait_exited(pid));
         let _ = tx.send(r);
     };
-    let rt = match Runtime::started() {
-        Some(rt) => rt,
-        None => crate::runtime::Builder::new().start_or_get()?,
-    };
-    drop(crate::JoinHandle::from(spawn_in(
-        rt,
-        Membership::Outside,
-        Some(Arc::new(String::from("goro-process-watch"))),
-        rt.stack_size,
-        Location::caller(),
+    spawn_detached(
+        Runtime::get_or_start()?,
+        Some("goro-process-watch"),
         watcher,
-    )));
+    );
     Ok(rx)
 }
 

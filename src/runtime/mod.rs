@@ -94,12 +94,20 @@ impl Runtime {
     /// If `GORO_WORKERS` is invalid or the worker threads cannot be started:
     /// callers that cannot return an error (`spawn`, `run`) report it so.
     pub(crate) fn get() -> &'static Runtime {
+        match Runtime::get_or_start() {
+            Ok(rt) => rt,
+            Err(e) => panic!("goro: cannot start the runtime: {e}"),
+        }
+    }
+
+    /// The runtime, started with the defaults if it was not.
+    ///
+    /// # Errors
+    /// As `Builder::start`, if it had to start and could not.
+    pub(crate) fn get_or_start() -> std::io::Result<&'static Runtime> {
         match RUNTIME.get() {
-            Some(rt) => rt,
-            None => match Builder::new().start_or_get() {
-                Ok(rt) => rt,
-                Err(e) => panic!("goro: cannot start the runtime: {e}"),
-            },
+            Some(rt) => Ok(rt),
+            None => Builder::new().start_or_get(),
         }
     }
 

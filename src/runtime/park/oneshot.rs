@@ -15,6 +15,7 @@
 //! receiver after its acquire load of FULL: the two never overlap.
 
 use std::cell::UnsafeCell;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -54,6 +55,9 @@ pub(crate) struct Sender<T> {
 /// the one-shot: only that one is woken.
 pub(crate) struct Receiver<T> {
     inner: Arc<Inner<T>>,
+    /// Not `Send`: only the maker is woken, so a receiver moved to
+    /// another coroutine or thread would wait for ever.
+    _maker_only: PhantomData<*const ()>,
 }
 
 /// A one-shot whose receiver is the caller.
@@ -67,7 +71,10 @@ pub(crate) fn new<T>() -> (Sender<T>, Receiver<T>) {
         Sender {
             inner: inner.clone(),
         },
-        Receiver { inner },
+        Receiver {
+            inner,
+            _maker_only: PhantomData,
+        },
     )
 }
 

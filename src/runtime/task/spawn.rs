@@ -114,15 +114,18 @@ where
     }
 }
 
-/// Spawns `f` with the runtime's defaults, outside any bubble, and detaches
-/// it at once.
+/// Spawns `f` on `rt` with its default stack, outside any bubble, named
+/// `name` if given, and detaches it at once: the runtime's own coroutines.
 #[track_caller]
-pub(crate) fn spawn_detached(f: impl FnOnce() + Send + 'static) {
-    let rt = Runtime::get();
+pub(crate) fn spawn_detached(
+    rt: &'static Runtime,
+    name: Option<&str>,
+    f: impl FnOnce() + Send + 'static,
+) {
     drop(spawn_in(
         rt,
         Membership::Outside,
-        None,
+        name.map(|n| Arc::new(n.to_string())),
         rt.stack_size,
         Location::caller(),
         f,

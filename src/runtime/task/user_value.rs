@@ -13,6 +13,7 @@
 use std::mem::ManuallyDrop;
 use std::ops::Deref;
 
+use crate::runtime::Runtime;
 use crate::runtime::scheduler::thread::on_scheduler_stack;
 use crate::runtime::task::spawn::spawn_detached;
 
@@ -43,7 +44,7 @@ impl<T: Send + 'static> Drop for UserValue<T> {
         if on_scheduler_stack() {
             // SAFETY: `drop` runs once and `value` is not used after this.
             let value = unsafe { ManuallyDrop::take(&mut self.value) };
-            spawn_detached(move || drop(value));
+            spawn_detached(Runtime::get(), None, move || drop(value));
         } else {
             // SAFETY: as above.
             unsafe { ManuallyDrop::drop(&mut self.value) }
