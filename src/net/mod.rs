@@ -134,7 +134,7 @@ mod error;
 pub(crate) mod exhaustion;
 mod listener;
 mod readiness;
-mod sys;
+pub(crate) mod sys;
 mod tcp_listener;
 mod tcp_stream;
 #[cfg(feature = "tokio-io")]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::pipe::{ChildStderr, ChildStdin, ChildStdout};
-use super::poll_fd::{PollFd, is_deadline};
+use super::poll_fd::PollFd;
 use super::wait::{Armed, Bound, Process};
 use crate::context::Context;
 use crate::error::described;
@@ -277,7 +277,7 @@ fn read_all(
     loop {
         match Reader(fd).read_to_end(&mut buf) {
             Ok(_) => return Ok(Some(buf)),
-            Err(e) if is_deadline(&e) => {
+            Err(e) if crate::runtime::io::netpoll::is_timeout(&e) => {
                 fd.set_deadline(crate::runtime::io::netpoll::Dir::Read, deadline);
                 if bound.reached().is_some() {
                     return Ok(None);

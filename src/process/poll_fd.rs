@@ -6,6 +6,7 @@ use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::time::Instant;
 
+use crate::net::sys::fd::{cvt_size, set_flag};
 use crate::runtime::io::netpoll::{Dir, PollDesc};
 
 /// An owned fd, non-blocking and close-on-exec, registered with the
@@ -98,40 +99,5 @@ impl Drop for PollFd {
         // SAFETY: we are the descriptor's only owner, being dropped, so no
         // operation is in flight (they borrow `self`) and none will follow.
         unsafe { self.pd.recycle() };
-    }
-}
-
-/// Whether `e` is a `PollDesc` deadline passing (not the system's
-/// `ETIMEDOUT`).
-pub(crate) fn is_deadline(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::TimedOut && e.raw_os_error().is_none()
-}
-
-/// Sets or clears `flag` in the flags `get`/`set` read and write.
-fn set_flag(
-    fd: RawFd,
-    get: libc::c_int,
-    set: libc::c_int,
-    flag: libc::c_int,
-    on: bool,
-) -> io::Result<()> {
-    // SAFETY: fcntl on an open fd with integer arguments only.
-    let old = unsafe { libc::fcntl(fd, get) };
-    if old < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let new = if on { old | flag } else { old & !flag };
-    // SAFETY: as above.
-    if new != old && unsafe { libc::fcntl(fd, set, new) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-fn cvt_size(n: libc::ssize_t) -> io::Result<usize> {
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
     }
 }

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use super::poll_fd::{PollFd, is_deadline};
+use super::poll_fd::PollFd;
 use crate::chan::{Receiver, RecvTimeoutError, chan};
 use crate::context::{self, AfterFunc, Context};
 use crate::runtime::Runtime;
@@ -284,7 +284,7 @@ fn wait_pidfd(pid: libc::pid_t, fd: Arc<PollFd>, bound: &Bound) -> io::Result<Op
         });
         match r {
             Ok(status) => return Ok(Some(status)),
-            Err(e) if is_deadline(&e) => {
+            Err(e) if crate::runtime::io::netpoll::is_timeout(&e) => {
                 // The deadline skips the `waitpid`: the child may have
                 // exited all the same.
                 if let Some(status) = reap(pid)? {

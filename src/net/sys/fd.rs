@@ -12,7 +12,7 @@ use std::time::Instant;
 use crate::error::described;
 use crate::net::exhaustion::{self, Backoff};
 use crate::runtime::WaitingOn;
-use crate::runtime::io::netpoll::{Dir, PollDesc, SlotIndex, closed_error};
+use crate::runtime::io::netpoll::{self, Dir, PollDesc, SlotIndex, closed_error};
 
 /// How an operation waits when the socket is not ready.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,7 +80,28 @@ fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
-fn cvt_size(r: libc::ssize_t) -> io::Result<usize> {
+/// Sets or clears `flag` in the flags `get`/`set` read and write.
+pub(crate) fn set_flag(
+    fd: RawFd,
+    get: libc::c_int,
+    set: libc::c_int,
+    flag: libc::c_int,
+    on: bool,
+) -> io::Result<()> {
+    // SAFETY: fcntl on an open fd with integer arguments only.
+    let old = unsafe { libc::fcntl(fd, get) };
+    if old < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let new = if on { old | flag } else { old & !flag };
+    // SAFETY: as above.
+    if new != old && unsafe { libc::fcntl(fd, set, new) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+pub(crate) fn cvt_size(r: libc::ssize_t) -> io::Result<usize> {
     if r < 0 {
         Err(io::Error::last_os_error())
     } else {
@@ -129,13 +150,8 @@ impl NetFd {
     /// close-on-exec. `stream`: whether it is a stream socket.
     pub(crate) fn from_owned(fd: OwnedFd, stream: bool) -> io::Result<NetFd> {
         let raw = fd.as_raw_fd();
-        // SAFETY: fcntl on an fd we own, with integer arguments only.
-        unsafe {
-            let fl = cvt(libc::fcntl(raw, libc::F_GETFL))?;
-            cvt(libc::fcntl(raw, libc::F_SETFL, fl | libc::O_NONBLOCK))?;
-            let fdfl = cvt(libc::fcntl(raw, libc::F_GETFD))?;
-            cvt(libc::fcntl(raw, libc::F_SETFD, fdfl | libc::FD_CLOEXEC))?;
-        }
+        set_flag(raw, libc::F_GETFL, libc::F_SETFL, libc::O_NONBLOCK, true)?;
+        set_flag(raw, libc::F_GETFD, libc::F_SETFD, libc::FD_CLOEXEC, true)?;
         Ok(NetFd::adopt(fd, stream))
     }
 
@@ -151,11 +167,7 @@ impl NetFd {
         // SAFETY: `into_raw` gave us sole ownership of the open fd `raw`.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         if !nonblocking {
-            // SAFETY: fcntl on an fd we own, with integer arguments only.
-            unsafe {
-                let fl = cvt(libc::fcntl(raw, libc::F_GETFL))?;
-                cvt(libc::fcntl(raw, libc::F_SETFL, fl & !libc::O_NONBLOCK))?;
-            }
+            set_flag(raw, libc::F_GETFL, libc::F_SETFL, libc::O_NONBLOCK, false)?;
         }
         Ok(fd)
     }
@@ -334,11 +346,7 @@ impl NetFd {
                 Ok(n) => buf = &buf[n..],
                 // A deadline's timeout, not the system's ETIMEDOUT (which
                 // ends the connection and has its own number).
-                Err(e)
-                    if e.kind() == io::ErrorKind::TimedOut
-                        && e.raw_os_error().is_none()
-                        && buf.len() < total =>
-                {
+                Err(e) if netpoll::is_timeout(&e) && buf.len() < total => {
                     let written = total - buf.len();
                     let text = format!("{e} (after writing {written} of {total} bytes)");
                     return Err(described(text, e));

@@ -100,6 +100,12 @@ pub(crate) fn timeout_error() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "i/o timeout")
 }
 
+/// Whether `e` is `timeout_error`: a deadline passing, not the system's
+/// `ETIMEDOUT` (which ends a connection and has its own number).
+pub(crate) fn is_timeout(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::TimedOut && e.raw_os_error().is_none()
+}
+
 /// One direction of a descriptor.
 struct Side {
     /// Bumped by the poller on every event for this direction.
